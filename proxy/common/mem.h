@@ -1,0 +1,23 @@
+/* Allocation policy (decided once, see docs/design notes): small fixed-size
+ * allocations abort the process on failure, so callers never check them.
+ * Buffers whose size a peer controls must use plain malloc()/realloc() and
+ * turn failure into an error reply instead. */
+#ifndef XP_COMMON_MEM_H
+#define XP_COMMON_MEM_H
+
+#include <stddef.h>
+
+#define XP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* Pointer to the struct of `type` whose member `member` is at `ptr`. */
+#define XP_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Each returns memory owned by the caller (free with free()); never NULL. */
+void *xp_malloc(size_t n);
+void *xp_calloc(size_t count, size_t n);
+void *xp_realloc(void *p, size_t n);
+char *xp_strdup(const char *s);
+char *xp_strndup(const char *s, size_t n);
+/* printf into a new string owned by the caller. */
+char *xp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

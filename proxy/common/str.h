@@ -1,0 +1,49 @@
+/* Non-owning string views. Most protocol code works on spans of a read
+ * buffer, never NUL-terminated copies. */
+#ifndef XP_COMMON_STR_H
+#define XP_COMMON_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    const char *p;
+    size_t len;
+} xp_str_t;
+
+#define XP_STR_LIT(s) ((xp_str_t){(s), sizeof(s) - 1})
+
+static inline xp_str_t xp_str(const char *p, size_t len)
+{
+    return (xp_str_t){p, len};
+}
+
+static inline xp_str_t xp_str_c(const char *s)
+{
+    return (xp_str_t){s, s ? strlen(s) : 0};
+}
+
+static inline bool xp_str_eq(xp_str_t a, xp_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static inline bool xp_str_eq_nocase(xp_str_t a, xp_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || strncasecmp(a.p, b.p, a.len) == 0);
+}
+
+static inline bool xp_str_has_prefix(xp_str_t s, xp_str_t prefix)
+{
+    return s.len >= prefix.len && memcmp(s.p, prefix.p, prefix.len) == 0;
+}
+
+/* A header field as it sits in a buffer: name and value are views. */
+typedef struct {
+    xp_str_t name;
+    xp_str_t value;
+} xp_header_t;
+
+#endif
