@@ -1,0 +1,222 @@
+/* xproxy: an Envoy-compatible proxy configured by xDS. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "proxy/common/diag.h"
+#include "proxy/common/log.h"
+#include "proxy/common/mem.h"
+#include "proxy/server/admin.h"
+#include "proxy/server/server.h"
+#include "xds/bootstrap/bootstrap.h"
+
+static char *xp__hook_config_dump(void *ctx, const char *resource)
+{
+    return xp_bootstrap_config_dump(ctx, resource);
+}
+
+static char *xp__hook_node(void *ctx)
+{
+    return xp_bootstrap_node_json(ctx);
+}
+
+/* Envoy's /listeners: "name::address" per line, or listener_statuses JSON. */
+static char *xp__hook_listeners(void *ctx, int json)
+{
+    size_t n;
+    xp_listener_cfg_t *const *ls = xp_bootstrap_listeners(ctx, &n);
+    char *out = xp_strdup(json ? "{\"listener_statuses\":[" : "");
+    for (size_t i = 0; i < n; i++) {
+        char *line;
+        if (json) {
+            /* addr.str is "ip:port" or "[ip]:port"; print the parts. */
+            const char *colon = strrchr(ls[i]->addr.str, ':');
+            int iplen = (int)(colon - ls[i]->addr.str);
+            const char *ip = ls[i]->addr.str;
+            if (ip[0] == '[') {
+                ip++;
+                iplen -= 2;
+            }
+            line = xp_asprintf("%s{\"name\":\"%s\",\"local_address\":{\"socket_address\":"
+                               "{\"address\":\"%.*s\",\"port_value\":%u}}}",
+                               i ? "," : "", ls[i]->name, iplen, ip, xp_addr_port(&ls[i]->addr));
+        } else {
+            line = xp_asprintf("%s::%s\n", ls[i]->name, ls[i]->addr.str);
+        }
+        char *next = xp_asprintf("%s%s", out, line);
+        free(out);
+        free(line);
+        out = next;
+    }
+    if (json) {
+        char *next = xp_asprintf("%s]}\n", out);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* Envoy's /clusters text form: circuit breaker settings, then one block of
+ * lines per host. */
+static char *xp__hook_clusters(void *ctx, int json)
+{
+    size_t n;
+    xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(ctx, &n);
+    char *out = xp_strdup(json ? "{\"cluster_statuses\":[" : "");
+    for (size_t i = 0; i < n; i++) {
+        const xp_cluster_cfg_t *c = cs[i];
+        char *block;
+        if (json) {
+            block = xp_asprintf("%s{\"name\":\"%s\",\"host_statuses\":[", i ? "," : "", c->name);
+            for (size_t j = 0; j < c->n_endpoints; j++) {
+                const xp_endpoint_cfg_t *e = &c->endpoints[j];
+                char *nb = xp_asprintf(
+                    "%s%s{\"address\":{\"socket_address\":{\"address\":\"%s\",\"port_value\":%u}},"
+                    "\"weight\":%u,\"priority\":%u}",
+                    block, j ? "," : "", e->hostname ? e->hostname : e->addr.str, e->port,
+                    e->weight, e->priority);
+                free(block);
+                block = nb;
+            }
+            char *nb = xp_asprintf("%s]}", block);
+            free(block);
+            block = nb;
+        } else {
+            block = xp_asprintf("%s::observability_name::%s\n"
+                                "%s::default_priority::max_connections::%u\n"
+                                "%s::default_priority::max_pending_requests::%u\n"
+                                "%s::default_priority::max_requests::%u\n"
+                                "%s::default_priority::max_retries::%u\n",
+                                c->name, c->name, c->name, c->cb.max_connections, c->name,
+                                c->cb.max_pending_requests, c->name, c->cb.max_requests, c->name,
+                                c->cb.max_retries);
+            for (size_t j = 0; j < c->n_endpoints; j++) {
+                const xp_endpoint_cfg_t *e = &c->endpoints[j];
+                char host[300];
+                if (e->hostname)
+                    snprintf(host, sizeof(host), "%s:%u", e->hostname, e->port);
+                else
+                    snprintf(host, sizeof(host), "%s", e->addr.str);
+                char *nb = xp_asprintf("%s%s::%s::health_flags::%s\n%s::%s::weight::%u\n"
+                                       "%s::%s::priority::%u\n",
+                                       block, c->name, host, e->healthy ? "healthy" : "/failed_eds_health",
+                                       c->name, host, e->weight, c->name, host, e->priority);
+                free(block);
+                block = nb;
+            }
+        }
+        char *next = xp_asprintf("%s%s", out, block);
+        free(out);
+        free(block);
+        out = next;
+    }
+    if (json) {
+        char *next = xp_asprintf("%s]}\n", out);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* Logs the bound admin address and, with --admin-address-path, writes it to
+ * that file as Envoy does ("127.0.0.1:9901"), so tests can use port 0. */
+static int xp__write_admin_address(const xp_options_t *o, const xp_addr_t *a, int port)
+{
+    char buf[96];
+    const char *colon = strrchr(a->str, ':');
+    snprintf(buf, sizeof(buf), "%.*s:%d", (int)(colon - a->str), a->str, port);
+    XP_INFO("admin address: %s", buf);
+    if (o->admin_address_path == NULL)
+        return 0;
+    FILE *f = fopen(o->admin_address_path, "w");
+    if (f == NULL || fprintf(f, "%s\n", buf) < 0 || fclose(f) != 0) {
+        XP_ERROR("cannot write admin address to %s", o->admin_address_path);
+        return -1;
+    }
+    return 0;
+}
+
+static const xp_config_hooks_t xp__hooks = {
+    .config_dump = xp__hook_config_dump,
+    .node_json = xp__hook_node,
+    .listeners = xp__hook_listeners,
+    .clusters = xp__hook_clusters,
+};
+
+int main(int argc, char **argv)
+{
+    xp_options_t opts;
+    if (xp_options_parse(argc, argv, &opts, stderr) != 0)
+        return 1;
+    if (opts.show_help) {
+        xp_options_usage(stdout);
+        return 0;
+    }
+    if (opts.show_version) {
+        printf("xproxy version: %s (Envoy v3 API)\n", XP_VERSION);
+        return 0;
+    }
+    xp_log_level = opts.log_level;
+
+    xp_diag_t diag;
+    xp_diag_init(&diag);
+    xp_bootstrap_t *bs = xp_bootstrap_load(&opts, &diag);
+    const char *what = opts.config_path ? opts.config_path : "--config-yaml";
+    xp_diag_print(&diag, stderr, "");
+    if (bs == NULL) {
+        fprintf(stderr, "error: configuration '%s' is invalid: %zu error%s\n", what, diag.nerrors,
+                diag.nerrors == 1 ? "" : "s");
+        xp_diag_free(&diag);
+        return 1;
+    }
+    xp_diag_free(&diag);
+    if (opts.mode == XP_MODE_VALIDATE) {
+        printf("configuration '%s' OK\n", what);
+        xp_bootstrap_free(bs);
+        return 0;
+    }
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    xp_server_t server;
+    if (xp_server_init(&server, &opts, &loop) != 0) {
+        xp_server_shutdown(&server);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        xp_server_destroy(&server);
+        uv_loop_close(&loop);
+        xp_bootstrap_free(bs);
+        return 1;
+    }
+    server.hooks = &xp__hooks;
+    server.hooks_ctx = bs;
+
+    const xp_addr_t *admin_addr;
+    const char *admin_log;
+    int rc = 0;
+    if (xp_bootstrap_admin(bs, &admin_addr, &admin_log)) {
+        rc = xp_admin_start(&server, (const struct sockaddr *)&admin_addr->ss, admin_log);
+        if (rc)
+            XP_ERROR("admin: cannot listen on %s: %s", admin_addr->str, uv_strerror(rc));
+        else
+            rc = xp__write_admin_address(&opts, admin_addr, xp_admin_port(server.admin));
+    }
+    if (rc == 0) {
+        xp_server_set_state(&server, XP_SERVER_LIVE);
+        XP_INFO("xproxy %s started with %d worker%s", XP_VERSION, opts.concurrency,
+                opts.concurrency == 1 ? "" : "s");
+    } else {
+        server.exit_code = 1;
+        xp_server_shutdown(&server);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    int code = server.exit_code;
+    xp_server_destroy(&server);
+    if (uv_loop_close(&loop) != 0) {
+        XP_ERROR("main loop still has open handles at exit");
+        code = 1;
+    }
+    xp_bootstrap_free(bs);
+    XP_INFO("exiting");
+    return code;
+}

@@ -1,0 +1,61 @@
+/* The server: the main thread's loop (admin, signals, config publication),
+ * the workers, and the stats store. One per process. */
+#ifndef XP_SERVER_SERVER_H
+#define XP_SERVER_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "proxy/server/options.h"
+#include "proxy/server/worker.h"
+#include "proxy/stats/stats.h"
+
+/* Envoy's ServerInfo.State, with its numbering (server.state gauge). */
+typedef enum {
+    XP_SERVER_LIVE = 0,
+    XP_SERVER_DRAINING = 1,
+    XP_SERVER_PRE_INITIALIZING = 2,
+    XP_SERVER_INITIALIZING = 3,
+} xp_server_state_t;
+
+const char *xp_server_state_to_str(xp_server_state_t s);
+
+/* What the admin server asks of the configuration side (xds/), which keeps the
+ * protobuf view of the config. Each returns a string owned by the caller. */
+typedef struct {
+    char *(*config_dump)(void *ctx, const char *resource_filter);
+    char *(*node_json)(void *ctx);
+    char *(*listeners)(void *ctx, int json);
+    char *(*clusters)(void *ctx, int json);
+} xp_config_hooks_t;
+
+typedef struct xp_admin xp_admin_t;
+
+typedef struct xp_server {
+    uv_loop_t *loop;
+    xp_options_t opts;
+    xp_stats_t *stats;
+    xp_worker_t *workers;
+    int nworkers;
+    xp_admin_t *admin;
+    xp_server_state_t state;
+    uint64_t start_time_ms; /* wall clock, for uptime */
+    uv_signal_t sig_term, sig_int;
+    const xp_config_hooks_t *hooks;
+    void *hooks_ctx;
+    int exit_code;
+    int shutting_down;
+} xp_server_t;
+
+/* Sets up the main loop state, signal handlers and `concurrency` workers.
+ * The server struct is the caller's; everything it points to is owned by it
+ * until xp_server_destroy. */
+int xp_server_init(xp_server_t *s, const xp_options_t *opts, uv_loop_t *loop);
+void xp_server_set_state(xp_server_t *s, xp_server_state_t state);
+/* Stops accepting, closes the admin server and signal handles, stops the
+ * workers. Safe to call more than once; the main loop then runs dry. */
+void xp_server_shutdown(xp_server_t *s);
+/* Frees what init created; call after the main loop has returned. */
+void xp_server_destroy(xp_server_t *s);
+
+#endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs the real binary on a valid bootstrap and talks to its admin server:
+# every endpoint, method checks, binding only to the configured address,
+# --config-yaml merging and CLI node overrides, and clean exits on
+# /quitquitquit and SIGTERM (under ASan a leak makes the exit code non-zero).
+XPROXY=$1
+DIR=$(dirname "$0")
+. "$DIR/lib.sh"
+
+get() { curl -s --max-time 5 "http://$XP_ADMIN$1"; }
+status() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
+
+start_xproxy -c "$DIR/good/basic.yaml" --concurrency 2 \
+    --config-yaml 'node: {id: merged-node}' --service-cluster cli-cluster || exit 1
+
+check "/ready is 200" [ "$(status "http://$XP_ADMIN/ready")" = 200 ]
+check "/ready says LIVE" contains "$(get /ready)" "LIVE"
+
+info=$(get /server_info)
+check "/server_info state LIVE" contains "$info" '"state": "LIVE"'
+check "/server_info concurrency" contains "$info" '"concurrency": 2'
+check "--config-yaml merged over the file (node.id)" contains "$info" '"id":"merged-node"'
+check "--service-cluster overrides node.cluster" contains "$info" '"cluster":"cli-cluster"'
+
+stats=$(get /stats)
+check "/stats server.live" contains "$stats" "server.live: 1"
+check "/stats server.concurrency" contains "$stats" "server.concurrency: 2"
+check "/stats server.state LIVE=0" contains "$stats" "server.state: 0"
+check "/stats?format=json" contains "$(get '/stats?format=json')" '{"name":"server.live","value":1}'
+check "/stats?filter" [ "$(get '/stats?filter=concurrency')" = "server.concurrency: 2" ]
+prom=$(get /stats/prometheus)
+check "/stats/prometheus TYPE line" contains "$prom" "# TYPE envoy_server_live gauge"
+check "/stats/prometheus sample" contains "$prom" "envoy_server_live{} 1"
+
+dump=$(get /config_dump)
+check "/config_dump bootstrap" contains "$dump" '"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump"'
+check "/config_dump static listener" contains "$dump" '"@type": "type.googleapis.com/envoy.config.listener.v3.Listener"'
+check "/config_dump static cluster" contains "$dump" '"name": "xds_cluster"'
+check "/config_dump snake_case names" contains "$dump" '"connect_timeout": "0.250s"'
+ldump=$(get '/config_dump?resource=static_listeners')
+check "/config_dump?resource filters" [ "${ldump#*BootstrapConfigDump}" = "$ldump" ]
+check "/config_dump?resource keeps the listeners" contains "$ldump" "ingress_tcp"
+
+check "/listeners" contains "$(get /listeners)" "ingress_http::127.0.0.1:"
+check "/listeners?format=json" contains "$(get '/listeners?format=json')" '"name":"ingress_tcp"'
+cl=$(get /clusters)
+check "/clusters circuit breakers" contains "$cl" "backend::default_priority::max_connections::2048"
+check "/clusters hosts" contains "$cl" "backend::127.0.0.1:18081::weight::3"
+check "/help lists endpoints" contains "$(get /help)" "/config_dump"
+check "unknown path is 404" [ "$(status "http://$XP_ADMIN/nope")" = 404 ]
+check "GET /quitquitquit is refused" [ "$(status "http://$XP_ADMIN/quitquitquit")" = 405 ]
+
+port=${XP_ADMIN##*:}
+check "admin bound only to 127.0.0.1 (127.0.0.2 refused)" \
+    [ "$(status "http://127.0.0.2:$port/ready")" = 000 ]
+
+check "POST /quitquitquit answers OK" contains "$(curl -s -X POST --max-time 5 "http://$XP_ADMIN/quitquitquit")" "OK"
+if wait_exit "$XP_PID" 10; then
+    check "exit code 0 after /quitquitquit" [ "$XP_RC" = 0 ]
+else
+    not_ok "xproxy still running 10 s after /quitquitquit"
+fi
+check "log says it exits cleanly" contains "$(cat "$XP_TMP/xproxy.log")" "exiting"
+
+# SIGTERM with 4 workers and an open idle admin connection.
+start_xproxy -c "$DIR/good/basic.yaml" --concurrency 4 || exit 1
+exec 3<>"/dev/tcp/${XP_ADMIN%:*}/${XP_ADMIN##*:}"
+kill -TERM "$XP_PID"
+if wait_exit "$XP_PID" 10; then
+    check "exit code 0 after SIGTERM" [ "$XP_RC" = 0 ]
+else
+    not_ok "xproxy still running 10 s after SIGTERM"
+fi
+exec 3>&-
+
+# JSON bootstrap with camelCase names serves too.
+start_xproxy -c "$DIR/good/camel.json" --concurrency 1 || exit 1
+check "JSON bootstrap: node id" contains "$(get /server_info)" '"id":"json-node"'
+kill -INT "$XP_PID"
+if wait_exit "$XP_PID" 10; then
+    check "exit code 0 after SIGINT" [ "$XP_RC" = 0 ]
+else
+    not_ok "xproxy still running 10 s after SIGINT"
+fi
+
+# Admin port in use: a clear error, non-zero exit.
+start_xproxy -c "$DIR/good/basic.yaml" --concurrency 1 || exit 1
+busy=${XP_ADMIN##*:}
+out=$(timeout 10 "$XPROXY" -c "$DIR/good/basic.yaml" --concurrency 1 \
+    --config-yaml "admin: {address: {socket_address: {address: 127.0.0.1, port_value: $busy}}}" 2>&1)
+rc=$?
+check "admin address in use: non-zero exit" [ "$rc" -ne 0 ]
+check "admin address in use: says so" contains "$out" "address already in use"
+kill -TERM "$XP_PID"
+wait_exit "$XP_PID" 10
+
+finish

@@ -1,0 +1,41 @@
+/* Helpers shared by the translators of xds/translate: protobuf-c values to
+ * plain C, with errors that name the field path. Internal to xds/. */
+#ifndef XP_TRANSLATE_UTIL_H
+#define XP_TRANSLATE_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "envoy/config/core/v3/address.pb-c.h"
+#include "google/protobuf/duration.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
+#include "proxy/common/diag.h"
+#include "proxy/config/config.h"
+
+/* Duration in milliseconds (rounded up so 1ns is not 0), or dflt when unset.
+ * Negative durations are reported as errors and give dflt. */
+uint64_t xp_tr_duration_ms(const Google__Protobuf__Duration *d, uint64_t dflt, xp_path_t *path,
+                           const char *field, xp_diag_t *diag);
+
+static inline uint32_t xp_tr_u32(const Google__Protobuf__UInt32Value *v, uint32_t dflt)
+{
+    return v ? v->value : dflt;
+}
+
+static inline bool xp_tr_bool(const Google__Protobuf__BoolValue *v, bool dflt)
+{
+    return v ? v->value : dflt;
+}
+
+/* An Address that must be a socket address. With allow_hostname, a name that
+ * is not an IP literal is returned in *hostname (caller frees) and out holds
+ * only the port; otherwise it is an error. Returns 0 or XP_EINVAL (errors
+ * added under path + "." + field). */
+int xp_tr_address(const Envoy__Config__Core__V3__Address *a, xp_path_t *path, const char *field,
+                  bool allow_hostname, xp_addr_t *out, char **hostname, uint32_t *port,
+                  xp_diag_t *diag);
+
+/* Type URL without its "type.googleapis.com/" (or any "<prefix>/") part. */
+const char *xp_tr_type_name(const char *type_url);
+
+#endif
