@@ -438,8 +438,6 @@ xp_listener_cfg_t *xp_translate_listener(const Envoy__Config__Listener__V3__List
         xp__err(path, "use_original_dst", diag, "use_original_dst is not supported");
     if (xp_tr_bool(l->transparent, false))
         xp__err(path, "transparent", diag, "transparent listeners are not supported");
-    if (l->udp_listener_config)
-        xp__err(path, "udp_listener_config", diag, "UDP listeners are not supported");
     if (l->api_listener)
         xp__err(path, "api_listener", diag, "API listeners are not supported");
     if (l->n_socket_options)

@@ -1,0 +1,18 @@
+/* envoy.config.route.v3.RouteConfiguration (protobuf-c) -> xp_route_table_t.
+ * protobuf-c types stop here: the proxy only sees proxy/router/route.h. */
+#ifndef XP_TRANSLATE_ROUTE_H
+#define XP_TRANSLATE_ROUTE_H
+
+#include "envoy/config/route/v3/route.pb-c.h"
+#include "proxy/common/diag.h"
+#include "proxy/router/route.h"
+
+/* Translates and validates rc into a built route table (refcount 1, owned by
+ * the caller). `path` names rc in messages (e.g. "route_config", or the
+ * resource name for RDS); every problem is added to diag as
+ * "<path>.virtual_hosts[1].routes[3].match.safe_regex.regex: <what>".
+ * Returns NULL when any error was found (warnings alone do not fail). */
+xp_route_table_t *xp_translate_route_config(const Envoy__Config__Route__V3__RouteConfiguration *rc,
+                                            const char *path, xp_diag_t *diag);
+
+#endif
