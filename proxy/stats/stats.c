@@ -302,6 +302,8 @@ char *xp_stats_render_prometheus(xp_stats_t *s)
                      (long long)xp_stat_get(rows[i].st));
         else
             xp__outf(&o, "%s{} %lld\n", rows[i].metric, (long long)xp_stat_get(rows[i].st));
+    }
+    for (size_t i = 0; i < n; i++) {
         free(rows[i].metric);
         free(rows[i].labels);
     }

@@ -1,0 +1,282 @@
+/* The per-virtual-host route index: a radix tree of the literal prefixes of
+ * the routes (prefix, path, path_separated_prefix, and the leading literal of
+ * each safe_regex). Built once per table generation, read-only afterwards.
+ *
+ * Memory: one node per distinct branching point of the keys, i.e. at most
+ * 2 x routes nodes, plus the key bytes once. */
+#include "proxy/router/router_internal.h"
+
+#include "proxy/common/mem.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void xp__idx_push(xp__idxlist_t *l, uint32_t idx)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 2;
+        l->v = xp_realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = idx;
+}
+
+static xp__rnode_t *xp__rnode_new(const char *label, uint32_t len)
+{
+    xp__rnode_t *n = xp_calloc(1, sizeof(*n));
+    n->label = xp_strndup(label, len);
+    n->label_len = len;
+    return n;
+}
+
+static void xp__rnode_free(xp__rnode_t *n)
+{
+    if (n == NULL)
+        return;
+    for (uint32_t i = 0; i < n->nkids; i++)
+        xp__rnode_free(n->kids[i]);
+    free(n->kids);
+    free(n->label);
+    free(n->any.v);
+    free(n->sep.v);
+    free(n->exact.v);
+    free(n);
+}
+
+/* Index of the first child whose label starts with a byte >= c. */
+static uint32_t xp__kid_pos(const xp__rnode_t *n, unsigned char c)
+{
+    uint32_t lo = 0, hi = n->nkids;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if ((unsigned char)n->kids[mid]->label[0] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void xp__kid_insert(xp__rnode_t *n, uint32_t pos, xp__rnode_t *kid)
+{
+    if (n->nkids == n->capkids) {
+        n->capkids = n->capkids ? n->capkids * 2 : 2;
+        n->kids = xp_realloc(n->kids, n->capkids * sizeof(*n->kids));
+    }
+    memmove(&n->kids[pos + 1], &n->kids[pos], (n->nkids - pos) * sizeof(*n->kids));
+    n->kids[pos] = kid;
+    n->nkids++;
+}
+
+/* The node for key (created, splitting edges, as needed). */
+static xp__rnode_t *xp__rnode_insert(xp__route_index_t *ix, xp__rnode_t *root, const char *key,
+                                     size_t len)
+{
+    xp__rnode_t *n = root;
+    size_t pos = 0;
+    while (pos < len) {
+        unsigned char c = (unsigned char)key[pos];
+        uint32_t k = xp__kid_pos(n, c);
+        if (k == n->nkids || (unsigned char)n->kids[k]->label[0] != c) {
+            xp__rnode_t *kid = xp__rnode_new(key + pos, (uint32_t)(len - pos));
+            xp__kid_insert(n, k, kid);
+            ix->nnodes++;
+            return kid;
+        }
+        xp__rnode_t *kid = n->kids[k];
+        uint32_t common = 0;
+        while (common < kid->label_len && pos + common < len &&
+               kid->label[common] == key[pos + common])
+            common++;
+        if (common < kid->label_len) {
+            /* Split the edge: n -> mid(label[0..common)) -> kid(rest). */
+            xp__rnode_t *mid = xp__rnode_new(kid->label, common);
+            char *rest = xp_strndup(kid->label + common, kid->label_len - common);
+            free(kid->label);
+            kid->label = rest;
+            kid->label_len -= common;
+            xp__kid_insert(mid, 0, kid);
+            n->kids[k] = mid;
+            ix->nnodes++;
+            kid = mid;
+        }
+        n = kid;
+        pos += common;
+    }
+    return n;
+}
+
+size_t xp__regex_literal_prefix(const char *re, size_t len, char *out, size_t outcap, bool *sep)
+{
+    *sep = false;
+    /* A top-level alternation ("^/a|/b") means no common literal. Scan for
+     * '|' outside groups and classes, skipping escapes and \Q...\E. */
+    int depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = re[i];
+        if (c == '\\') {
+            if (i + 1 < len && re[i + 1] == 'Q') {
+                const char *e = NULL;
+                for (size_t j = i + 2; j + 1 < len; j++)
+                    if (re[j] == '\\' && re[j + 1] == 'E') {
+                        e = re + j;
+                        break;
+                    }
+                if (e == NULL)
+                    break;
+                i = (size_t)(e - re) + 1;
+            } else {
+                i++;
+            }
+        } else if (c == '[') {
+            /* skip the class: a ']' right after '[' or '[^' is literal */
+            size_t j = i + 1;
+            if (j < len && re[j] == '^')
+                j++;
+            if (j < len && re[j] == ']')
+                j++;
+            for (; j < len && re[j] != ']'; j++) {
+                if (re[j] == '\\')
+                    j++;
+                else if (re[j] == '[' && j + 1 < len && re[j + 1] == ':') {
+                    const char *e = memchr(re + j + 2, ']', len - j - 2);
+                    if (e)
+                        j = (size_t)(e - re);
+                }
+            }
+            i = j;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            depth--;
+        } else if (c == '|' && depth == 0) {
+            return 0;
+        }
+    }
+
+    size_t i = 0, n = 0;
+    if (i < len && re[i] == '^')
+        i++;
+    while (i < len && n < outcap) {
+        char c = re[i];
+        char lit;
+        if (c == '\\') {
+            if (i + 1 >= len || isalnum((unsigned char)re[i + 1]))
+                break; /* \d, \w, \b, \1, \Q, ... */
+            lit = re[i + 1];
+            i += 2;
+        } else if (strchr(".[](){}*+?|^$", c) == NULL) {
+            lit = c;
+            i++;
+        } else {
+            break;
+        }
+        /* A quantifier after this literal makes it optional or repeated. */
+        char q = i < len ? re[i] : '\0';
+        if (q == '*' || q == '?' || q == '{') {
+            /* drop it, and the earlier bytes of its UTF-8 character */
+            if ((unsigned char)lit >= 0x80) {
+                while (n > 0 && ((unsigned char)out[n - 1] & 0xc0) == 0x80)
+                    n--;
+                if (n > 0 && (unsigned char)out[n - 1] >= 0xc0)
+                    n--;
+            }
+            return n;
+        }
+        out[n++] = lit;
+        if (q == '+')
+            return n;
+    }
+    if (n == 0 || i >= len || n >= outcap)
+        return n;
+    /* Boundary hint: a group whose alternatives are "/" or "$" only, e.g.
+     * "(/|$)" or "(?:$|/)", not followed by a quantifier. */
+    if (re[i] != '(')
+        return n;
+    size_t j = i + 1;
+    if (j + 1 < len && re[j] == '?' && re[j + 1] == ':')
+        j += 2;
+    bool any = false;
+    for (;;) {
+        if (j < len && re[j] == '/')
+            j++;
+        else if (j + 1 < len && re[j] == '\\' && re[j + 1] == '/')
+            j += 2;
+        else if (j < len && re[j] == '$')
+            j++;
+        else
+            return n;
+        any = true;
+        if (j < len && re[j] == '|') {
+            j++;
+            continue;
+        }
+        break;
+    }
+    if (!any || j >= len || re[j] != ')')
+        return n;
+    j++;
+    if (j < len && (re[j] == '*' || re[j] == '?' || re[j] == '{' || re[j] == '+'))
+        return n;
+    *sep = true;
+    return n;
+}
+
+xp__route_index_t *xp__route_index_build(const xp_vhost_t *vh)
+{
+    xp__route_index_t *ix = xp_calloc(1, sizeof(*ix));
+    ix->cs = xp__rnode_new("", 0);
+    ix->ci = xp__rnode_new("", 0);
+    ix->nnodes = 2;
+    size_t bufcap = 256;
+    char *buf = xp_malloc(bufcap);
+    for (size_t i = 0; i < vh->nroutes; i++) {
+        const xp_route_match_t *m = &vh->routes[i]->match;
+        const char *key = "";
+        size_t klen = 0;
+        bool sep = false;
+        xp__rnode_t *root = ix->cs;
+        if (m->path.len + 1 > bufcap) {
+            bufcap = m->path.len + 1;
+            buf = xp_realloc(buf, bufcap);
+        }
+        switch (m->kind) {
+        case XP_PATH_PREFIX:
+        case XP_PATH_EXACT:
+        case XP_PATH_SEPARATED_PREFIX:
+            key = m->path.p;
+            klen = m->path.len;
+            if (!m->case_sensitive) {
+                for (size_t k = 0; k < klen; k++)
+                    buf[k] = (char)tolower((unsigned char)key[k]);
+                key = buf;
+                root = ix->ci;
+            }
+            break;
+        case XP_PATH_REGEX:
+            klen = xp__regex_literal_prefix(m->path.p, m->path.len, buf, bufcap, &sep);
+            key = buf;
+            break;
+        case XP_PATH_CONNECT:
+            break;
+        }
+        xp__rnode_t *node = xp__rnode_insert(ix, root, key, klen);
+        xp__idxlist_t *list = &node->any;
+        if (m->kind == XP_PATH_EXACT)
+            list = &node->exact;
+        else if (m->kind == XP_PATH_SEPARATED_PREFIX || sep)
+            list = &node->sep;
+        xp__idx_push(list, (uint32_t)i);
+    }
+    free(buf);
+    return ix;
+}
+
+void xp__route_index_free(xp__route_index_t *ix)
+{
+    if (ix == NULL)
+        return;
+    xp__rnode_free(ix->cs);
+    xp__rnode_free(ix->ci);
+    free(ix);
+}

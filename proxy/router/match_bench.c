@@ -1,0 +1,91 @@
+/* Micro-benchmark: ns per xp_vhost_match for 10 and 10,000 routes, prefix
+ * and safe_regex, request to the last route. Not a test; numbers are
+ * indicative only.  bazel run -c opt //proxy/router:match_bench */
+#include "proxy/router/route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double xp__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static xp_route_table_t *xp__table(int n, bool regex)
+{
+    xp_route_table_t *t = xp_route_table_new("bench");
+    xp_vhost_t *vh = xp_route_table_add_vhost(t, "vh");
+    xp_vhost_add_domain(vh, "*");
+    char buf[128], err[256];
+    for (int i = 0; i < n; i++) {
+        xp_route_t *r = xp_route_new();
+        if (regex) {
+            snprintf(buf, sizeof(buf), "^/webapp-01/ide-%d(/|$)(.*)", i);
+            size_t off;
+            r->match.kind = XP_PATH_REGEX;
+            r->match.regex = xp_regex_compile(buf, strlen(buf), true, err, sizeof(err), &off);
+            if (!r->match.regex) {
+                fprintf(stderr, "regex: %s\n", err);
+                exit(1);
+            }
+        } else {
+            snprintf(buf, sizeof(buf), "/webapp-01/ide-%d/", i);
+            r->match.kind = XP_PATH_PREFIX;
+        }
+        r->match.path = xp_str_dup(xp_str_c(buf));
+        snprintf(buf, sizeof(buf), "ws-%d", i);
+        r->action.cluster = xp_str_dup(xp_str_c(buf));
+        xp_vhost_add_route(vh, r);
+    }
+    xp_diag_t d;
+    xp_diag_init(&d);
+    if (xp_route_table_build(t, "bench", &d) != 0) {
+        xp_diag_print(&d, stderr, "");
+        exit(1);
+    }
+    xp_diag_free(&d);
+    return t;
+}
+
+static void xp__run(int n, bool regex)
+{
+    xp_route_table_t *t = xp__table(n, regex);
+    char path[128];
+    snprintf(path, sizeof(path), "/webapp-01/ide-%d/static/app.js?v=3", n - 1);
+    xp_header_t hdrs[] = {{XP_STR_LIT("user-agent"), XP_STR_LIT("bench")}};
+    xp_route_request_t req = {.method = XP_STR_LIT("GET"),
+                              .path = xp_str_c(path),
+                              .host = XP_STR_LIT("ide.example.com"),
+                              .scheme = XP_STR_LIT("http"),
+                              .headers = hdrs,
+                              .nheaders = 1};
+    const int iters = 1000000;
+    const xp_route_t *r = NULL;
+    double t0 = xp__now_ns();
+    for (int i = 0; i < iters; i++) {
+        const xp_vhost_t *vh = xp_route_table_find_vhost(t, req.host, false);
+        r = xp_vhost_match(vh, &req, (uint64_t)i);
+    }
+    double t1 = xp__now_ns();
+    if (r == NULL) {
+        fprintf(stderr, "no match\n");
+        exit(1);
+    }
+    printf("%-6s %6d routes: %7.1f ns/match (vhost + route)\n", regex ? "regex" : "prefix", n,
+           (t1 - t0) / iters);
+    xp_route_table_unref(t);
+}
+
+int main(void)
+{
+    xp__run(10, false);
+    xp__run(10000, false);
+    xp__run(10, true);
+    xp__run(10000, true);
+    xp_router_thread_cleanup();
+    return 0;
+}
