@@ -98,10 +98,11 @@ static char *xp__hook_clusters(void *ctx, int json)
                     snprintf(host, sizeof(host), "%s:%u", e->hostname, e->port);
                 else
                     snprintf(host, sizeof(host), "%s", e->addr.str);
-                char *nb = xp_asprintf("%s%s::%s::health_flags::%s\n%s::%s::weight::%u\n"
-                                       "%s::%s::priority::%u\n",
-                                       block, c->name, host, e->healthy ? "healthy" : "/failed_eds_health",
-                                       c->name, host, e->weight, c->name, host, e->priority);
+                char *nb =
+                    xp_asprintf("%s%s::%s::health_flags::%s\n%s::%s::weight::%u\n"
+                                "%s::%s::priority::%u\n",
+                                block, c->name, host, e->healthy ? "healthy" : "/failed_eds_health",
+                                c->name, host, e->weight, c->name, host, e->priority);
                 free(block);
                 block = nb;
             }
@@ -130,11 +131,14 @@ static int xp__write_admin_address(const xp_options_t *o, const xp_addr_t *a, in
     if (o->admin_address_path == NULL)
         return 0;
     FILE *f = fopen(o->admin_address_path, "w");
-    if (f == NULL || fprintf(f, "%s\n", buf) < 0 || fclose(f) != 0) {
-        XP_ERROR("cannot write admin address to %s", o->admin_address_path);
-        return -1;
+    int bad = f == NULL;
+    if (f) {
+        bad |= fprintf(f, "%s\n", buf) < 0;
+        bad |= fclose(f) != 0;
     }
-    return 0;
+    if (bad)
+        XP_ERROR("cannot write admin address to %s", o->admin_address_path);
+    return bad ? -1 : 0;
 }
 
 static const xp_config_hooks_t xp__hooks = {

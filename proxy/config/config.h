@@ -35,9 +35,9 @@ uint16_t xp_addr_port(const xp_addr_t *a);
 /* ---- access logs ---------------------------------------------------- */
 
 typedef struct {
-    char *path;         /* file, "/dev/stdout" and "/dev/stderr" included */
-    char *format;       /* text format string; NULL = Envoy's default format */
-    char **json_keys;   /* json_format: keys and format strings, in order */
+    char *path;       /* file, "/dev/stdout" and "/dev/stderr" included */
+    char *format;     /* text format string; NULL = Envoy's default format */
+    char **json_keys; /* json_format: keys and format strings, in order */
     char **json_values;
     size_t n_json;
 } xp_access_log_cfg_t;
@@ -72,14 +72,14 @@ typedef struct {
     uint64_t stream_idle_timeout_ms; /* default 300000; 0 disables */
     uint64_t request_timeout_ms;     /* default 0 (disabled) */
     uint64_t request_headers_timeout_ms;
-    uint64_t idle_timeout_ms;        /* common_http_protocol_options.idle_timeout, default 1 h */
-    uint64_t drain_timeout_ms;       /* default 5000 */
+    uint64_t idle_timeout_ms;  /* common_http_protocol_options.idle_timeout, default 1 h */
+    uint64_t drain_timeout_ms; /* default 5000 */
     bool use_remote_address;
     uint32_t xff_num_trusted_hops;
     bool skip_xff_append;
     bool generate_request_id; /* default true */
     bool preserve_external_request_id;
-    char *server_name; /* default "envoy" */
+    char *server_name;                /* default "envoy" */
     int server_header_transformation; /* Envoy's enum: OVERWRITE, APPEND_IF_ABSENT, PASS_THROUGH */
     bool normalize_path;
     bool merge_slashes;
@@ -102,7 +102,7 @@ typedef struct {
     xp_tcp_weighted_cluster_t *weighted;
     size_t n_weighted;
     uint64_t total_weight;
-    uint64_t idle_timeout_ms; /* default 1 h; 0 disables */
+    uint64_t idle_timeout_ms;      /* default 1 h; 0 disables */
     uint32_t max_connect_attempts; /* default 1 */
     xp_access_log_cfg_t *access_logs;
     size_t n_access_logs;
@@ -176,12 +176,12 @@ typedef enum {
 } xp_lb_policy_t;
 
 typedef struct {
-    xp_addr_t addr;   /* resolved; for DNS clusters filled by the resolver */
-    char *hostname;   /* DNS clusters: the name to resolve; else NULL */
+    xp_addr_t addr; /* resolved; for DNS clusters filled by the resolver */
+    char *hostname; /* DNS clusters: the name to resolve; else NULL */
     uint32_t port;
-    uint32_t weight;  /* load_balancing_weight, default 1 */
+    uint32_t weight; /* load_balancing_weight, default 1 */
     uint32_t priority;
-    bool healthy;     /* health_status != UNHEALTHY/DRAINING */
+    bool healthy; /* health_status != UNHEALTHY/DRAINING */
 } xp_endpoint_cfg_t;
 
 typedef struct {
@@ -200,11 +200,11 @@ typedef struct xp_cluster_cfg {
     uint32_t per_connection_buffer_limit_bytes;
     xp_endpoint_cfg_t *endpoints;
     size_t n_endpoints;
-    char *eds_service_name; /* EDS clusters; NULL = cluster name */
+    char *eds_service_name;       /* EDS clusters; NULL = cluster name */
     uint64_t dns_refresh_rate_ms; /* default 5000 */
     int dns_lookup_family;        /* Envoy's enum: AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED, ALL */
     xp_circuit_breakers_t cb;
-    uint64_t idle_timeout_ms; /* pooled upstream connections, default 1 h */
+    uint64_t idle_timeout_ms;             /* pooled upstream connections, default 1 h */
     uint32_t max_requests_per_connection; /* 0 = unlimited */
     uint64_t ring_hash_min_size;          /* default 1024 */
     uint64_t ring_hash_max_size;          /* default 8M */

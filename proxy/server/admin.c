@@ -18,7 +18,7 @@ struct xp_admin {
     xp_server_t *server;
     uv_tcp_t listener;
     int port;
-    int log_fd; /* -1 when no access log */
+    int log_fd;             /* -1 when no access log */
     xp_admin_conn_t *conns; /* open connections, for stop */
     bool stopping;
     bool listener_closed;
@@ -105,8 +105,8 @@ static void xp__h_server_info(xp_admin_t *a, const char *query, xp_admin_resp_t 
 {
     (void)query;
     xp_server_t *s = a->server;
-    char *node = s->hooks && s->hooks->node_json ? s->hooks->node_json(s->hooks_ctx)
-                                                 : xp_strdup("{}");
+    char *node =
+        s->hooks && s->hooks->node_json ? s->hooks->node_json(s->hooks_ctx) : xp_strdup("{}");
     uint64_t up = (xp__now_ms() - s->start_time_ms) / 1000;
     /* The command line as Envoy reports it (command_line_options), from the
      * parsed options. */
@@ -169,8 +169,8 @@ static void xp__h_listeners(xp_admin_t *a, const char *query, xp_admin_resp_t *r
     int json = strcmp(fmt, "json") == 0;
     if (json)
         r->content_type = "application/json";
-    r->body = s->hooks && s->hooks->listeners ? s->hooks->listeners(s->hooks_ctx, json)
-                                              : xp_strdup("");
+    r->body =
+        s->hooks && s->hooks->listeners ? s->hooks->listeners(s->hooks_ctx, json) : xp_strdup("");
 }
 
 static void xp__h_clusters(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
@@ -181,8 +181,8 @@ static void xp__h_clusters(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
     int json = strcmp(fmt, "json") == 0;
     if (json)
         r->content_type = "application/json";
-    r->body = s->hooks && s->hooks->clusters ? s->hooks->clusters(s->hooks_ctx, json)
-                                             : xp_strdup("");
+    r->body =
+        s->hooks && s->hooks->clusters ? s->hooks->clusters(s->hooks_ctx, json) : xp_strdup("");
 }
 
 static void xp__h_quit(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
@@ -284,8 +284,8 @@ static void xp__access_log(xp_admin_t *a, const char *method, const char *target
     gmtime_r(&now, &tm);
     int n = snprintf(line, sizeof(line),
                      "[%04d-%02d-%02dT%02d:%02d:%02d.000Z] \"%s %s HTTP/1.1\" %d - 0 %zu\n",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, method, target, status, bytes);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     method, target, status, bytes);
     if (n > 0) {
         ssize_t w = write(a->log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
         (void)w;
@@ -296,12 +296,12 @@ static void xp__respond(xp_admin_conn_t *c, const xp_admin_resp_t *r)
 {
     const char *body = r->body ? r->body : "";
     size_t blen = strlen(body);
-    c->out = xp_asprintf("HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
-                         "cache-control: no-cache, max-age=0\r\nx-content-type-options: nosniff\r\n"
-                         "connection: close\r\n\r\n%s",
-                         r->status, xp__reason(r->status),
-                         r->content_type ? r->content_type : "text/plain; charset=UTF-8", blen,
-                         body);
+    c->out =
+        xp_asprintf("HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                    "cache-control: no-cache, max-age=0\r\nx-content-type-options: nosniff\r\n"
+                    "connection: close\r\n\r\n%s",
+                    r->status, xp__reason(r->status),
+                    r->content_type ? r->content_type : "text/plain; charset=UTF-8", blen, body);
     c->responded = true;
     c->quit_after_write = r->quit;
     uv_read_stop((uv_stream_t *)&c->tcp);

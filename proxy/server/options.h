@@ -22,8 +22,8 @@ typedef struct {
     const char *service_zone;
     xp_log_level_t log_level;
     const char *admin_address_path; /* --admin-address-path: write the bound admin address */
-    int drain_time_s;          /* --drain-time-s, default 600 as Envoy */
-    int parent_shutdown_time_s; /* accepted for compatibility; no hot restart */
+    int drain_time_s;               /* --drain-time-s, default 600 as Envoy */
+    int parent_shutdown_time_s;     /* accepted for compatibility; no hot restart */
     bool show_help;
     bool show_version;
     int argc;    /* the original command line, for /server_info */

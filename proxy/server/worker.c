@@ -92,7 +92,6 @@ int xp_worker_stop(xp_worker_t *w, xp_worker_fn on_stop, void *arg)
     pthread_mutex_destroy(&w->lock);
     int rc = uv_loop_close(&w->loop);
     if (rc)
-        XP_ERROR("worker %d: loop still has open handles at exit (%s)", w->index,
-                 uv_strerror(rc));
+        XP_ERROR("worker %d: loop still has open handles at exit (%s)", w->index, uv_strerror(rc));
     return rc;
 }

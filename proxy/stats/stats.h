@@ -38,8 +38,10 @@ void xp_stats_free(xp_stats_t *s);
 xp_stat_t *xp_stats_counter(xp_stats_t *s, const char *name);
 xp_stat_t *xp_stats_gauge(xp_stats_t *s, const char *name);
 /* printf-style name. */
-xp_stat_t *xp_stats_counterf(xp_stats_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-xp_stat_t *xp_stats_gaugef(xp_stats_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+xp_stat_t *xp_stats_counterf(xp_stats_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+xp_stat_t *xp_stats_gaugef(xp_stats_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* NULL if absent. */
 xp_stat_t *xp_stats_find(xp_stats_t *s, const char *name);
 

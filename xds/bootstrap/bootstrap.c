@@ -126,8 +126,9 @@ static void xp__check_unsupported(const xp__bootstrap_pb_t *b, xp_diag_t *d)
                     ENVOY__CONFIG__BOOTSTRAP__V3__RUNTIME_LAYER__LAYER_SPECIFIER_ADMIN_LAYER) {
                 char p[64];
                 snprintf(p, sizeof(p), "layered_runtime.layers[%zu]", i);
-                xp_diag_warn(d, p, "only static and admin runtime layers are implemented; "
-                                   "layer '%s' is ignored",
+                xp_diag_warn(d, p,
+                             "only static and admin runtime layers are implemented; "
+                             "layer '%s' is ignored",
                              l->name ? l->name : "");
             }
         }
@@ -182,15 +183,14 @@ static void xp__translate_static(xp_bootstrap_t *bs, xp_diag_t *d)
             for (size_t j = 0; j < bs->n_listeners; j++) {
                 if (strcmp(bs->listeners[j]->name, l->name) == 0) {
                     size_t mn = xp_path_push_field(&path, "name");
-                    xp_diag_error(d, xp_path_str(&path), "duplicate listener name '%s'",
-                                  l->name);
+                    xp_diag_error(d, xp_path_str(&path), "duplicate listener name '%s'", l->name);
                     xp_path_pop(&path, mn);
                 } else if (xp_addr_port(&l->addr) != 0 &&
                            strcmp(bs->listeners[j]->addr.str, l->addr.str) == 0) {
                     size_t ma = xp_path_push_field(&path, "address");
                     xp_diag_error(d, xp_path_str(&path),
-                                  "listener '%s' has the same address %s as listener '%s'",
-                                  l->name, l->addr.str, bs->listeners[j]->name);
+                                  "listener '%s' has the same address %s as listener '%s'", l->name,
+                                  l->addr.str, bs->listeners[j]->name);
                     xp_path_pop(&path, ma);
                 }
             }
@@ -369,8 +369,10 @@ char *xp_bootstrap_config_dump(const xp_bootstrap_t *b, const char *resource)
     if (xp__want(resource, "static_listeners") || xp__want(resource, "listeners")) {
         Envoy__Admin__V3__ListenersConfigDump ld = ENVOY__ADMIN__V3__LISTENERS_CONFIG_DUMP__INIT;
         size_t n = sr ? sr->n_listeners : 0;
-        Envoy__Admin__V3__ListenersConfigDump__StaticListener *items = xp_calloc(n + 1, sizeof(*items));
-        Envoy__Admin__V3__ListenersConfigDump__StaticListener **ptrs = xp_calloc(n + 1, sizeof(*ptrs));
+        Envoy__Admin__V3__ListenersConfigDump__StaticListener *items =
+            xp_calloc(n + 1, sizeof(*items));
+        Envoy__Admin__V3__ListenersConfigDump__StaticListener **ptrs =
+            xp_calloc(n + 1, sizeof(*ptrs));
         for (size_t i = 0; i < n; i++) {
             envoy__admin__v3__listeners_config_dump__static_listener__init(&items[i]);
             items[i].listener = xp_any_pack(&sr->listeners[i]->base);
@@ -388,8 +390,10 @@ char *xp_bootstrap_config_dump(const xp_bootstrap_t *b, const char *resource)
     if (xp__want(resource, "static_clusters") || xp__want(resource, "clusters")) {
         Envoy__Admin__V3__ClustersConfigDump cd = ENVOY__ADMIN__V3__CLUSTERS_CONFIG_DUMP__INIT;
         size_t n = sr ? sr->n_clusters : 0;
-        Envoy__Admin__V3__ClustersConfigDump__StaticCluster *items = xp_calloc(n + 1, sizeof(*items));
-        Envoy__Admin__V3__ClustersConfigDump__StaticCluster **ptrs = xp_calloc(n + 1, sizeof(*ptrs));
+        Envoy__Admin__V3__ClustersConfigDump__StaticCluster *items =
+            xp_calloc(n + 1, sizeof(*items));
+        Envoy__Admin__V3__ClustersConfigDump__StaticCluster **ptrs =
+            xp_calloc(n + 1, sizeof(*ptrs));
         for (size_t i = 0; i < n; i++) {
             envoy__admin__v3__clusters_config_dump__static_cluster__init(&items[i]);
             items[i].cluster = xp_any_pack(&sr->clusters[i]->base);

@@ -21,8 +21,7 @@ static int xp__json_format(const Google__Protobuf__Struct *st, xp_access_log_cfg
     int bad = 0;
     for (size_t i = 0; i < st->n_fields; i++) {
         const Google__Protobuf__Struct__FieldsEntry *f = st->fields[i];
-        if (f->value == NULL ||
-            f->value->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE) {
+        if (f->value == NULL || f->value->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE) {
             size_t m = xp_path_push_key(path, f->key);
             xp_diag_error(diag, xp_path_str(path),
                           "json_format values must be format strings in xproxy");
@@ -70,14 +69,16 @@ static int xp__file_log(const Envoy__Extensions__AccessLoggers__File__V3__FileAc
             size_t m2 = xp_path_push_field(path, "json_format");
             rc = xp__json_format(sf->json_format, a, path, diag);
             xp_path_pop(path, m2);
-        } else if (sf->format_case ==
-                       ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT_TEXT_FORMAT_SOURCE &&
-                   sf->text_format_source->specifier_case ==
-                       ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING) {
+        } else if (
+            sf->format_case ==
+                ENVOY__CONFIG__CORE__V3__SUBSTITUTION_FORMAT_STRING__FORMAT_TEXT_FORMAT_SOURCE &&
+            sf->text_format_source->specifier_case ==
+                ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING) {
             a->format = xp_strdup(sf->text_format_source->inline_string);
         } else {
-            xp_diag_error(diag, xp_path_str(path), "only text_format, json_format and an inline "
-                                                   "text_format_source are supported");
+            xp_diag_error(diag, xp_path_str(path),
+                          "only text_format, json_format and an inline "
+                          "text_format_source are supported");
             rc = XP_EINVAL;
         }
         xp_path_pop(path, m);
@@ -106,10 +107,11 @@ int xp_translate_access_logs(Envoy__Config__Accesslog__V3__AccessLog *const *log
             xp_path_pop(path, m);
             bad++;
         }
-        const char *type = al->config_type_case ==
-                                   ENVOY__CONFIG__ACCESSLOG__V3__ACCESS_LOG__CONFIG_TYPE_TYPED_CONFIG
-                               ? xp_tr_type_name(al->typed_config->type_url)
-                               : "";
+        const char *type =
+            al->config_type_case ==
+                    ENVOY__CONFIG__ACCESSLOG__V3__ACCESS_LOG__CONFIG_TYPE_TYPED_CONFIG
+                ? xp_tr_type_name(al->typed_config->type_url)
+                : "";
         size_t m2 = xp_path_push_field(path, "typed_config");
         if (strcmp(type, XP__FILE_LOG) == 0) {
             Envoy__Extensions__AccessLoggers__File__V3__FileAccessLog *f =

@@ -36,11 +36,12 @@ int xp_translate_load_assignment(const Envoy__Config__Endpoint__V3__ClusterLoadA
             size_t m3 = xp_path_push_index(path, j);
             if (lbe->host_identifier_case !=
                 ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT) {
-                xp_diag_error(diag, xp_path_str(path),
-                              lbe->host_identifier_case ==
-                                      ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT_NAME
-                                  ? "endpoint_name (named endpoints) is not supported by xproxy"
-                                  : "endpoint is required");
+                xp_diag_error(
+                    diag, xp_path_str(path),
+                    lbe->host_identifier_case ==
+                            ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT_NAME
+                        ? "endpoint_name (named endpoints) is not supported by xproxy"
+                        : "endpoint is required");
                 bad++;
                 xp_path_pop(path, m3);
                 continue;
@@ -62,10 +63,9 @@ int xp_translate_load_assignment(const Envoy__Config__Endpoint__V3__ClusterLoadA
             }
             e->weight = w;
             e->priority = loc->priority;
-            e->healthy =
-                lbe->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__UNHEALTHY &&
-                lbe->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
-                lbe->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
+            e->healthy = lbe->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__UNHEALTHY &&
+                         lbe->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
+                         lbe->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
             n++;
             xp_path_pop(path, m3);
         }
@@ -104,8 +104,9 @@ static void xp__protocol_options(const Envoy__Config__Cluster__V3__Cluster *c,
         }
         Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *o =
             (Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *)xp_any_unpack(
-                e->value, &envoy__extensions__upstreams__http__v3__http_protocol_options__descriptor,
-                diag, xp_path_str(path));
+                e->value,
+                &envoy__extensions__upstreams__http__v3__http_protocol_options__descriptor, diag,
+                xp_path_str(path));
         if (o) {
             if (o->upstream_protocol_options_case ==
                     ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG &&
@@ -182,8 +183,8 @@ xp_cluster_cfg_t *xp_translate_cluster(const Envoy__Config__Cluster__V3__Cluster
                         diag);
     }
 
-    cfg->connect_timeout_ms =
-        xp_tr_duration_ms(c->connect_timeout, cfg->connect_timeout_ms, path, "connect_timeout", diag);
+    cfg->connect_timeout_ms = xp_tr_duration_ms(c->connect_timeout, cfg->connect_timeout_ms, path,
+                                                "connect_timeout", diag);
     cfg->per_connection_buffer_limit_bytes =
         xp_tr_u32(c->per_connection_buffer_limit_bytes, cfg->per_connection_buffer_limit_bytes);
     cfg->dns_refresh_rate_ms = xp_tr_duration_ms(c->dns_refresh_rate, cfg->dns_refresh_rate_ms,
@@ -229,8 +230,7 @@ xp_cluster_cfg_t *xp_translate_cluster(const Envoy__Config__Cluster__V3__Cluster
     /* Behaviour-changing features of later waves: reject rather than
      * silently proxy differently from Envoy. */
     if (c->n_health_checks)
-        xp__unsupported(path, "health_checks", "active health checking is not supported yet",
-                        diag);
+        xp__unsupported(path, "health_checks", "active health checking is not supported yet", diag);
     if (c->outlier_detection)
         xp__unsupported(path, "outlier_detection", "outlier detection is not supported yet", diag);
     if (c->transport_socket)

@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XP__HCM_TYPE "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+#define XP__HCM_TYPE                                                                               \
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 #define XP__TCP_PROXY_TYPE "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
-#define XP__ROUTER_TYPE "envoy.extensions.filters.http.router.v3.Router"
+#define XP__ROUTER_TYPE    "envoy.extensions.filters.http.router.v3.Router"
 
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
     xp__hcm_pb_t;
@@ -123,8 +124,9 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
         xp__err(path, "scoped_routes", diag, "scoped routes are not supported yet");
         break;
     default:
-        xp_diag_error(diag, xp_path_str(path), "one of route_config, rds or scoped_routes is "
-                                               "required");
+        xp_diag_error(diag, xp_path_str(path),
+                      "one of route_config, rds or scoped_routes is "
+                      "required");
     }
 
     xp__http_filters(pb, h, path, diag);
@@ -139,7 +141,8 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
         if (u->n_filters)
             xp__err(path, "filters", diag, "per-upgrade filter chains are not supported");
         h->upgrades = xp_realloc(h->upgrades, (h->n_upgrades + 1) * sizeof(*h->upgrades));
-        h->upgrades[h->n_upgrades].upgrade_type = xp__lower_dup(u->upgrade_type ? u->upgrade_type : "");
+        h->upgrades[h->n_upgrades].upgrade_type =
+            xp__lower_dup(u->upgrade_type ? u->upgrade_type : "");
         h->upgrades[h->n_upgrades].enabled = xp_tr_bool(u->enabled, true);
         h->n_upgrades++;
         xp_path_pop(path, m1);
@@ -157,8 +160,8 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
             xp_tr_u32(pb->common_http_protocol_options->max_headers_count, h->max_headers_count);
         xp_path_pop(path, m);
     }
-    h->stream_idle_timeout_ms = xp_tr_duration_ms(pb->stream_idle_timeout, h->stream_idle_timeout_ms,
-                                                  path, "stream_idle_timeout", diag);
+    h->stream_idle_timeout_ms = xp_tr_duration_ms(
+        pb->stream_idle_timeout, h->stream_idle_timeout_ms, path, "stream_idle_timeout", diag);
     h->request_timeout_ms =
         xp_tr_duration_ms(pb->request_timeout, 0, path, "request_timeout", diag);
     h->request_headers_timeout_ms =
@@ -178,12 +181,12 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
     h->normalize_path = xp_tr_bool(pb->normalize_path, false);
     h->merge_slashes = pb->merge_slashes;
     h->strip_any_host_port =
-        pb->strip_port_mode_case == XP__HCM(HTTP_CONNECTION_MANAGER__STRIP_PORT_MODE_STRIP_ANY_HOST_PORT) &&
+        pb->strip_port_mode_case ==
+            XP__HCM(HTTP_CONNECTION_MANAGER__STRIP_PORT_MODE_STRIP_ANY_HOST_PORT) &&
         pb->strip_any_host_port;
     h->strip_matching_host_port = pb->strip_matching_host_port;
-    if (pb->n_access_log &&
-        xp_translate_access_logs(pb->access_log, pb->n_access_log, path, diag, &h->access_logs,
-                                 &h->n_access_logs) != 0) {
+    if (pb->n_access_log && xp_translate_access_logs(pb->access_log, pb->n_access_log, path, diag,
+                                                     &h->access_logs, &h->n_access_logs) != 0) {
         /* errors already added */
     }
     if (diag->nerrors != errors0) {
@@ -207,8 +210,9 @@ static xp_tcp_proxy_cfg_t *xp__tcp_proxy(const xp__tcp_pb_t *pb, xp_path_t *path
         if (pb->cluster == NULL || pb->cluster[0] == '\0')
             xp__err(path, "cluster", diag, "cluster must not be empty");
         t->cluster = xp_strdup(pb->cluster ? pb->cluster : "");
-    } else if (pb->cluster_specifier_case ==
-               ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
+    } else if (
+        pb->cluster_specifier_case ==
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
         size_t m = xp_path_push_field(path, "weighted_clusters");
         size_t n = pb->weighted_clusters->n_clusters;
         t->weighted = xp_calloc(n + 1, sizeof(*t->weighted));
@@ -312,8 +316,8 @@ static xp_filter_chain_t *xp__filter_chain(const Envoy__Config__Listener__V3__Fi
         c->match.destination_port = xp_tr_u32(fm->destination_port, 0);
         if (c->match.destination_port > 65535)
             xp__err(path, "destination_port", diag, "port out of range (1..65535)");
-        xp__cidrs(fm->prefix_ranges, fm->n_prefix_ranges, "prefix_ranges",
-                  &c->match.prefix_ranges, &c->match.n_prefix_ranges, path, diag);
+        xp__cidrs(fm->prefix_ranges, fm->n_prefix_ranges, "prefix_ranges", &c->match.prefix_ranges,
+                  &c->match.n_prefix_ranges, path, diag);
         xp__cidrs(fm->source_prefix_ranges, fm->n_source_prefix_ranges, "source_prefix_ranges",
                   &c->match.source_prefix_ranges, &c->match.n_source_prefix_ranges, path, diag);
         if (fm->n_server_names) {
@@ -350,8 +354,7 @@ static xp_filter_chain_t *xp__filter_chain(const Envoy__Config__Listener__V3__Fi
         if (strcmp(type, XP__HCM_TYPE) == 0 || strcmp(type, XP__TCP_PROXY_TYPE) == 0) {
             bool hcm = strcmp(type, XP__HCM_TYPE) == 0;
             if (!last) {
-                xp_diag_error(diag, xp_path_str(path), "%s must be the last network filter",
-                              type);
+                xp_diag_error(diag, xp_path_str(path), "%s must be the last network filter", type);
             } else if (hcm) {
                 xp__hcm_pb_t *pb = (xp__hcm_pb_t *)xp_any_unpack(
                     f->typed_config,
@@ -364,7 +367,8 @@ static xp_filter_chain_t *xp__filter_chain(const Envoy__Config__Listener__V3__Fi
                 }
             } else {
                 xp__tcp_pb_t *pb = (xp__tcp_pb_t *)xp_any_unpack(
-                    f->typed_config, &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor,
+                    f->typed_config,
+                    &envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor,
                     diag, xp_path_str(path));
                 if (pb) {
                     c->kind = XP_NET_FILTER_TCP_PROXY;

@@ -49,7 +49,8 @@ int xp_tr_address(const Envoy__Config__Core__V3__Address *a, xp_path_t *path, co
         xp_path_pop(path, m3);
         goto done;
     }
-    if (sa->port_specifier_case != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE) {
+    if (sa->port_specifier_case !=
+        ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE) {
         size_t m3 = xp_path_push_field(path, "port_value");
         xp_diag_error(diag, xp_path_str(path),
                       sa->port_specifier_case ==
