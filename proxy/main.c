@@ -7,6 +7,7 @@
 #include "proxy/common/diag.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
+#include "proxy/common/strbuf.h"
 #include "proxy/server/admin.h"
 #include "proxy/server/server.h"
 #include "xds/bootstrap/bootstrap.h"
@@ -21,103 +22,96 @@ static char *xp__hook_node(void *ctx)
     return xp_bootstrap_node_json(ctx);
 }
 
+/* The printable address "ip:port" / "[ip]:port" split into IP and port. */
+static void xp__addr_json(xp_strbuf_t *b, const char *str, uint32_t port)
+{
+    const char *colon = strrchr(str, ':');
+    int iplen = (int)(colon - str);
+    if (str[0] == '[') {
+        str++;
+        iplen -= 2;
+    }
+    xp_strbuf_printf(b, "{\"socket_address\":{\"address\":\"%.*s\",\"port_value\":%u}}", iplen, str,
+                     port);
+}
+
 /* Envoy's /listeners: "name::address" per line, or listener_statuses JSON. */
 static char *xp__hook_listeners(void *ctx, int json)
 {
     size_t n;
     xp_listener_cfg_t *const *ls = xp_bootstrap_listeners(ctx, &n);
-    char *out = xp_strdup(json ? "{\"listener_statuses\":[" : "");
+    xp_strbuf_t b;
+    xp_strbuf_init(&b);
+    if (json)
+        xp_strbuf_printf(&b, "{\"listener_statuses\":[");
     for (size_t i = 0; i < n; i++) {
-        char *line;
         if (json) {
-            /* addr.str is "ip:port" or "[ip]:port"; print the parts. */
-            const char *colon = strrchr(ls[i]->addr.str, ':');
-            int iplen = (int)(colon - ls[i]->addr.str);
-            const char *ip = ls[i]->addr.str;
-            if (ip[0] == '[') {
-                ip++;
-                iplen -= 2;
-            }
-            line = xp_asprintf("%s{\"name\":\"%s\",\"local_address\":{\"socket_address\":"
-                               "{\"address\":\"%.*s\",\"port_value\":%u}}}",
-                               i ? "," : "", ls[i]->name, iplen, ip, xp_addr_port(&ls[i]->addr));
+            xp_strbuf_printf(&b, "%s{\"name\":\"", i ? "," : "");
+            xp_strbuf_json_escape(&b, ls[i]->name);
+            xp_strbuf_printf(&b, "\",\"local_address\":");
+            xp__addr_json(&b, ls[i]->addr.str, xp_addr_port(&ls[i]->addr));
+            xp_strbuf_printf(&b, "}");
         } else {
-            line = xp_asprintf("%s::%s\n", ls[i]->name, ls[i]->addr.str);
+            xp_strbuf_printf(&b, "%s::%s\n", ls[i]->name, ls[i]->addr.str);
         }
-        char *next = xp_asprintf("%s%s", out, line);
-        free(out);
-        free(line);
-        out = next;
     }
-    if (json) {
-        char *next = xp_asprintf("%s]}\n", out);
-        free(out);
-        out = next;
-    }
-    return out;
+    if (json)
+        xp_strbuf_printf(&b, "]}\n");
+    return xp_strbuf_take(&b);
 }
 
-/* Envoy's /clusters text form: circuit breaker settings, then one block of
- * lines per host. */
+/* Envoy's /clusters: circuit breaker settings, then lines per host; or
+ * cluster_statuses JSON. */
 static char *xp__hook_clusters(void *ctx, int json)
 {
     size_t n;
     xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(ctx, &n);
-    char *out = xp_strdup(json ? "{\"cluster_statuses\":[" : "");
+    xp_strbuf_t b;
+    xp_strbuf_init(&b);
+    if (json)
+        xp_strbuf_printf(&b, "{\"cluster_statuses\":[");
     for (size_t i = 0; i < n; i++) {
         const xp_cluster_cfg_t *c = cs[i];
-        char *block;
         if (json) {
-            block = xp_asprintf("%s{\"name\":\"%s\",\"host_statuses\":[", i ? "," : "", c->name);
-            for (size_t j = 0; j < c->n_endpoints; j++) {
-                const xp_endpoint_cfg_t *e = &c->endpoints[j];
-                char *nb = xp_asprintf(
-                    "%s%s{\"address\":{\"socket_address\":{\"address\":\"%s\",\"port_value\":%u}},"
-                    "\"weight\":%u,\"priority\":%u}",
-                    block, j ? "," : "", e->hostname ? e->hostname : e->addr.str, e->port,
-                    e->weight, e->priority);
-                free(block);
-                block = nb;
-            }
-            char *nb = xp_asprintf("%s]}", block);
-            free(block);
-            block = nb;
+            xp_strbuf_printf(&b, "%s{\"name\":\"", i ? "," : "");
+            xp_strbuf_json_escape(&b, c->name);
+            xp_strbuf_printf(&b, "\",\"host_statuses\":[");
         } else {
-            block = xp_asprintf("%s::observability_name::%s\n"
-                                "%s::default_priority::max_connections::%u\n"
-                                "%s::default_priority::max_pending_requests::%u\n"
-                                "%s::default_priority::max_requests::%u\n"
-                                "%s::default_priority::max_retries::%u\n",
-                                c->name, c->name, c->name, c->cb.max_connections, c->name,
-                                c->cb.max_pending_requests, c->name, c->cb.max_requests, c->name,
-                                c->cb.max_retries);
-            for (size_t j = 0; j < c->n_endpoints; j++) {
-                const xp_endpoint_cfg_t *e = &c->endpoints[j];
-                char host[300];
-                if (e->hostname)
-                    snprintf(host, sizeof(host), "%s:%u", e->hostname, e->port);
-                else
-                    snprintf(host, sizeof(host), "%s", e->addr.str);
-                char *nb =
-                    xp_asprintf("%s%s::%s::health_flags::%s\n%s::%s::weight::%u\n"
-                                "%s::%s::priority::%u\n",
-                                block, c->name, host, e->healthy ? "healthy" : "/failed_eds_health",
-                                c->name, host, e->weight, c->name, host, e->priority);
-                free(block);
-                block = nb;
+            const char *nm = c->name;
+            xp_strbuf_printf(&b,
+                             "%s::observability_name::%s\n"
+                             "%s::default_priority::max_connections::%u\n"
+                             "%s::default_priority::max_pending_requests::%u\n"
+                             "%s::default_priority::max_requests::%u\n"
+                             "%s::default_priority::max_retries::%u\n",
+                             nm, nm, nm, c->cb.max_connections, nm, c->cb.max_pending_requests, nm,
+                             c->cb.max_requests, nm, c->cb.max_retries);
+        }
+        for (size_t j = 0; j < c->n_endpoints; j++) {
+            const xp_endpoint_cfg_t *e = &c->endpoints[j];
+            char host[300];
+            if (e->hostname)
+                snprintf(host, sizeof(host), "%s:%u", e->hostname, e->port);
+            else
+                snprintf(host, sizeof(host), "%s", e->addr.str);
+            if (json) {
+                xp_strbuf_printf(&b, "%s{\"address\":", j ? "," : "");
+                xp__addr_json(&b, host, e->port);
+                xp_strbuf_printf(&b, ",\"weight\":%u,\"priority\":%u}", e->weight, e->priority);
+            } else {
+                xp_strbuf_printf(&b,
+                                 "%s::%s::health_flags::%s\n%s::%s::weight::%u\n"
+                                 "%s::%s::priority::%u\n",
+                                 c->name, host, e->healthy ? "healthy" : "/failed_eds_health",
+                                 c->name, host, e->weight, c->name, host, e->priority);
             }
         }
-        char *next = xp_asprintf("%s%s", out, block);
-        free(out);
-        free(block);
-        out = next;
+        if (json)
+            xp_strbuf_printf(&b, "]}");
     }
-    if (json) {
-        char *next = xp_asprintf("%s]}\n", out);
-        free(out);
-        out = next;
-    }
-    return out;
+    if (json)
+        xp_strbuf_printf(&b, "]}\n");
+    return xp_strbuf_take(&b);
 }
 
 /* Logs the bound admin address and, with --admin-address-path, writes it to

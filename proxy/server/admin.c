@@ -1,6 +1,7 @@
 #include "proxy/server/admin.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
+#include "proxy/common/strbuf.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -219,13 +220,13 @@ static void xp__h_help(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
 {
     (void)a;
     (void)query;
-    size_t cap = 4096, len = 0;
-    char *b = xp_malloc(cap);
-    len += (size_t)snprintf(b + len, cap - len, "admin commands are:\n");
+    xp_strbuf_t b;
+    xp_strbuf_init(&b);
+    xp_strbuf_printf(&b, "admin commands are:\n");
     for (size_t i = 0; i < XP_ARRAY_SIZE(xp__routes); i++)
-        len += (size_t)snprintf(b + len, cap - len, "  %s%s: %s\n", xp__routes[i].path,
-                                xp__routes[i].mutating ? " (POST)" : "", xp__routes[i].help);
-    r->body = b;
+        xp_strbuf_printf(&b, "  %s%s: %s\n", xp__routes[i].path,
+                         xp__routes[i].mutating ? " (POST)" : "", xp__routes[i].help);
+    r->body = xp_strbuf_take(&b);
 }
 
 /* The admin object goes once its listener and every connection are closed:

@@ -1,5 +1,6 @@
 #include "proxy/stats/stats.h"
 #include "proxy/common/mem.h"
+#include "proxy/common/strbuf.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -139,79 +140,40 @@ xp_stat_t **xp_stats_snapshot(xp_stats_t *s, size_t *n)
     return v;
 }
 
-/* A growable output string. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} xp__out_t;
-
-static void xp__outf(xp__out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void xp__outf(xp__out_t *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = o->cap - o->len;
-        int n = vsnprintf(o->p + o->len, room, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < room) {
-            o->len += (size_t)n;
-            return;
-        }
-        o->cap = o->cap * 2 + (size_t)(n > 0 ? n : 0) + 64;
-        o->p = xp_realloc(o->p, o->cap);
-    }
-}
-
-static void xp__out_init(xp__out_t *o)
-{
-    o->cap = 4096;
-    o->len = 0;
-    o->p = xp_malloc(o->cap);
-    o->p[0] = '\0';
-}
-
 char *xp_stats_render_text(xp_stats_t *s, const char *filter)
 {
     size_t n;
     xp_stat_t **v = xp_stats_snapshot(s, &n);
-    xp__out_t o;
-    xp__out_init(&o);
+    xp_strbuf_t o;
+    xp_strbuf_init(&o);
     for (size_t i = 0; i < n; i++)
         if (filter == NULL || strstr(v[i]->name, filter))
-            xp__outf(&o, "%s: %lld\n", v[i]->name, (long long)xp_stat_get(v[i]));
+            xp_strbuf_printf(&o, "%s: %lld\n", v[i]->name, (long long)xp_stat_get(v[i]));
     free(v);
-    return o.p;
+    return xp_strbuf_take(&o);
 }
 
 char *xp_stats_render_json(xp_stats_t *s, const char *filter)
 {
     size_t n;
     xp_stat_t **v = xp_stats_snapshot(s, &n);
-    xp__out_t o;
-    xp__out_init(&o);
-    xp__outf(&o, "{\"stats\":[");
+    xp_strbuf_t o;
+    xp_strbuf_init(&o);
+    xp_strbuf_printf(&o, "{\"stats\":[");
     bool first = true;
     for (size_t i = 0; i < n; i++) {
         if (filter && !strstr(v[i]->name, filter))
             continue;
         /* Stat names are built from config names, which may hold any byte:
          * escape what JSON requires. */
-        xp__outf(&o, "%s{\"name\":\"", first ? "" : ",");
-        for (const char *c = v[i]->name; *c; c++) {
-            if (*c == '"' || *c == '\\')
-                xp__outf(&o, "\\%c", *c);
-            else if ((unsigned char)*c < 0x20)
-                xp__outf(&o, "\\u%04x", (unsigned char)*c);
-            else
-                xp__outf(&o, "%c", *c);
-        }
-        xp__outf(&o, "\",\"value\":%lld}", (long long)xp_stat_get(v[i]));
+        xp_strbuf_printf(&o, "%s{\"name\":\"", first ? "" : ",");
+        xp_strbuf_json_escape(&o, v[i]->name);
+        xp_strbuf_printf(&o, "\",\"value\":%lld}", (long long)xp_stat_get(v[i]));
         first = false;
     }
-    xp__outf(&o, "]}\n");
+    xp_strbuf_printf(&o, "]}\n");
     free(v);
-    return o.p;
+    return xp_strbuf_take(&o);
 }
 
 /* Envoy extracts the object name out of well-known stat prefixes into a
@@ -233,12 +195,12 @@ static const xp__tag_rule_t xp__tag_rules[] = {
     {"tcp.", "envoy_tcp_prefix"},
 };
 
-static void xp__prom_name(xp__out_t *o, const char *s, size_t n)
+static void xp__prom_name(xp_strbuf_t *o, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        xp__outf(o, "%c", ok ? c : '_');
+        xp_strbuf_printf(o, "%c", ok ? c : '_');
     }
 }
 
@@ -260,17 +222,17 @@ char *xp_stats_render_prometheus(xp_stats_t *s)
 {
     size_t n;
     xp_stat_t **v = xp_stats_snapshot(s, &n);
-    xp__out_t o;
-    xp__out_init(&o);
+    xp_strbuf_t o;
+    xp_strbuf_init(&o);
     /* Sorting by the raw name does not group tagged metrics, so collect
      * (metric, labels, value) rows first, then sort by metric. */
     xp__prom_row_t *rows = xp_calloc(n + 1, sizeof(*rows));
     for (size_t i = 0; i < n; i++) {
         const char *name = v[i]->name;
-        xp__out_t m, l;
-        xp__out_init(&m);
-        xp__out_init(&l);
-        xp__outf(&m, "envoy_");
+        xp_strbuf_t m, l;
+        xp_strbuf_init(&m);
+        xp_strbuf_init(&l);
+        xp_strbuf_printf(&m, "envoy_");
         const char *rest = name;
         for (size_t r = 0; r < XP_ARRAY_SIZE(xp__tag_rules); r++) {
             size_t pl = strlen(xp__tag_rules[r].prefix);
@@ -283,25 +245,25 @@ char *xp_stats_render_prometheus(xp_stats_t *s)
             /* The tag is the component right after the prefix. */
             const char *end = strchr(tag, '.');
             xp__prom_name(&m, xp__tag_rules[r].prefix, pl);
-            xp__outf(&l, "%s=\"%.*s\"", xp__tag_rules[r].label, (int)(end - tag), tag);
+            xp_strbuf_printf(&l, "%s=\"%.*s\"", xp__tag_rules[r].label, (int)(end - tag), tag);
             rest = end + 1;
             break;
         }
         xp__prom_name(&m, rest, strlen(rest));
-        rows[i].metric = m.p;
-        rows[i].labels = l.p;
+        rows[i].metric = xp_strbuf_take(&m);
+        rows[i].labels = xp_strbuf_take(&l);
         rows[i].st = v[i];
     }
     qsort(rows, n, sizeof(*rows), xp__row_cmp);
     for (size_t i = 0; i < n; i++) {
         if (i == 0 || strcmp(rows[i - 1].metric, rows[i].metric) != 0)
-            xp__outf(&o, "# TYPE %s %s\n", rows[i].metric,
-                     rows[i].st->kind == XP_STAT_COUNTER ? "counter" : "gauge");
+            xp_strbuf_printf(&o, "# TYPE %s %s\n", rows[i].metric,
+                             rows[i].st->kind == XP_STAT_COUNTER ? "counter" : "gauge");
         if (rows[i].labels[0])
-            xp__outf(&o, "%s{%s} %lld\n", rows[i].metric, rows[i].labels,
-                     (long long)xp_stat_get(rows[i].st));
+            xp_strbuf_printf(&o, "%s{%s} %lld\n", rows[i].metric, rows[i].labels,
+                             (long long)xp_stat_get(rows[i].st));
         else
-            xp__outf(&o, "%s{} %lld\n", rows[i].metric, (long long)xp_stat_get(rows[i].st));
+            xp_strbuf_printf(&o, "%s{} %lld\n", rows[i].metric, (long long)xp_stat_get(rows[i].st));
     }
     for (size_t i = 0; i < n; i++) {
         free(rows[i].metric);
@@ -309,5 +271,5 @@ char *xp_stats_render_prometheus(xp_stats_t *s)
     }
     free(rows);
     free(v);
-    return o.p;
+    return xp_strbuf_take(&o);
 }
