@@ -9,17 +9,18 @@
 #include "proxy/common/mem.h"
 #include "proxy/common/strbuf.h"
 #include "proxy/server/admin.h"
+#include "proxy/server/dataplane.h"
 #include "proxy/server/server.h"
 #include "xds/bootstrap/bootstrap.h"
 
 static char *xp__hook_config_dump(void *ctx, const char *resource)
 {
-    return xp_bootstrap_config_dump(ctx, resource);
+    return xp_bootstrap_config_dump(*(xp_bootstrap_t **)ctx, resource);
 }
 
 static char *xp__hook_node(void *ctx)
 {
-    return xp_bootstrap_node_json(ctx);
+    return xp_bootstrap_node_json(*(xp_bootstrap_t **)ctx);
 }
 
 /* The printable address "ip:port" / "[ip]:port" split into IP and port. */
@@ -35,29 +36,15 @@ static void xp__addr_json(xp_strbuf_t *b, const char *str, uint32_t port)
                      port);
 }
 
-/* Envoy's /listeners: "name::address" per line, or listener_statuses JSON. */
+typedef struct {
+    xp_bootstrap_t *bs;
+    xp_dataplane_t *dp;
+} xp__ctx_t;
+
+/* Envoy's /listeners with the bound addresses. */
 static char *xp__hook_listeners(void *ctx, int json)
 {
-    size_t n;
-    xp_listener_cfg_t *const *ls = xp_bootstrap_listeners(ctx, &n);
-    xp_strbuf_t b;
-    xp_strbuf_init(&b);
-    if (json)
-        xp_strbuf_printf(&b, "{\"listener_statuses\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (json) {
-            xp_strbuf_printf(&b, "%s{\"name\":\"", i ? "," : "");
-            xp_strbuf_json_escape(&b, ls[i]->name);
-            xp_strbuf_printf(&b, "\",\"local_address\":");
-            xp__addr_json(&b, ls[i]->addr.str, xp_addr_port(&ls[i]->addr));
-            xp_strbuf_printf(&b, "}");
-        } else {
-            xp_strbuf_printf(&b, "%s::%s\n", ls[i]->name, ls[i]->addr.str);
-        }
-    }
-    if (json)
-        xp_strbuf_printf(&b, "]}\n");
-    return xp_strbuf_take(&b);
+    return xp_dataplane_listeners(((xp__ctx_t *)ctx)->dp, json);
 }
 
 /* Envoy's /clusters: circuit breaker settings, then lines per host; or
@@ -65,7 +52,7 @@ static char *xp__hook_listeners(void *ctx, int json)
 static char *xp__hook_clusters(void *ctx, int json)
 {
     size_t n;
-    xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(ctx, &n);
+    xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(((xp__ctx_t *)ctx)->bs, &n);
     xp_strbuf_t b;
     xp_strbuf_init(&b);
     if (json)
@@ -186,8 +173,9 @@ int main(int argc, char **argv)
         xp_bootstrap_free(bs);
         return 1;
     }
+    xp__ctx_t hctx = {bs, NULL};
     server.hooks = &xp__hooks;
-    server.hooks_ctx = bs;
+    server.hooks_ctx = &hctx;
 
     const xp_addr_t *admin_addr;
     const char *admin_log;
@@ -200,6 +188,17 @@ int main(int argc, char **argv)
             rc = xp__write_admin_address(&opts, admin_addr, xp_admin_port(server.admin));
     }
     if (rc == 0) {
+        hctx.dp = xp_dataplane_new(&server);
+        size_t nl, nc;
+        xp_listener_cfg_t *const *ls = xp_bootstrap_listeners(bs, &nl);
+        xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(bs, &nc);
+        xp_diag_t dd;
+        xp_diag_init(&dd);
+        rc = xp_dataplane_apply(hctx.dp, ls, nl, cs, nc, &dd);
+        xp_diag_print(&dd, stderr, "");
+        xp_diag_free(&dd);
+    }
+    if (rc == 0) {
         xp_server_set_state(&server, XP_SERVER_LIVE);
         XP_INFO("xproxy %s started with %d worker%s", XP_VERSION, opts.concurrency,
                 opts.concurrency == 1 ? "" : "s");
@@ -209,6 +208,7 @@ int main(int argc, char **argv)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     int code = server.exit_code;
+    xp_dataplane_free(hctx.dp);
     xp_server_destroy(&server);
     if (uv_loop_close(&loop) != 0) {
         XP_ERROR("main loop still has open handles at exit");

@@ -213,6 +213,13 @@ typedef struct xp_cluster_cfg {
     bool http2; /* the cluster asks for HTTP/2 upstream (xDS clusters do) */
 } xp_cluster_cfg_t;
 
+/* The filter chain for a new connection by Envoy's staged
+ * filter_chain_match rules (plaintext connections: no SNI or ALPN), or the
+ * default chain, or NULL. Borrowed. */
+xp_filter_chain_t *xp_listener_select_chain(const xp_listener_cfg_t *l,
+                                            const struct sockaddr *local,
+                                            const struct sockaddr *peer);
+
 /* ---- lifetime ------------------------------------------------------- */
 
 void xp_filter_chain_ref(xp_filter_chain_t *c);

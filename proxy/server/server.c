@@ -108,8 +108,10 @@ void xp_server_shutdown(xp_server_t *s)
     s->admin = NULL;
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
+    if (s->on_shutdown)
+        s->on_shutdown(s->dataplane);
     for (int i = 0; i < s->nworkers; i++)
-        if (xp_worker_stop(&s->workers[i], NULL, NULL) != 0)
+        if (xp_worker_stop(&s->workers[i], s->worker_on_stop, s->dataplane) != 0)
             s->exit_code = 1;
     s->nworkers = 0;
 }

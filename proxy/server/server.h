@@ -45,6 +45,11 @@ typedef struct xp_server {
     void *hooks_ctx;
     int exit_code;
     int shutting_down;
+    /* Set by the data plane: runs on the main thread at shutdown, then
+     * worker_on_stop on each worker before its loop drains. */
+    void (*on_shutdown)(void *arg);
+    xp_worker_fn worker_on_stop;
+    void *dataplane;
 } xp_server_t;
 
 /* Sets up the main loop state, signal handlers and `concurrency` workers.

@@ -24,6 +24,8 @@ static void *xp__worker_main(void *arg)
     xp_worker_t *w = arg;
     XP_DEBUG("worker %d started", w->index);
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->on_exit)
+        w->on_exit(w);
     XP_DEBUG("worker %d stopped", w->index);
     return NULL;
 }
@@ -32,6 +34,7 @@ int xp_worker_start(xp_worker_t *w, int index, void *data)
 {
     w->index = index;
     w->data = data;
+    w->on_exit = NULL;
     w->head = w->tail = NULL;
     w->stopping = false;
     int rc = uv_loop_init(&w->loop);

@@ -27,6 +27,9 @@ struct xp_worker {
     xp__worker_msg_t *head, *tail; /* FIFO, guarded by lock */
     bool stopping;
     void *data; /* the owner's per-worker state */
+    /* Runs on the worker thread after its loop has ended (thread-local
+     * cleanup); may be NULL. */
+    void (*on_exit)(xp_worker_t *w);
 };
 
 /* Starts the thread; `data` is stored in w->data before the loop runs.

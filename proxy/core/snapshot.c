@@ -1,0 +1,124 @@
+#include "proxy/core/snapshot.h"
+#include "proxy/common/mem.h"
+#include "proxy/upstream/lb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void xp_cluster_stats_init(xp_cluster_stats_t *cs, xp_stats_t *st, const char *n)
+{
+#define C(f) cs->f = xp_stats_counterf(st, "cluster.%s." #f, n)
+#define G(f) cs->f = xp_stats_gaugef(st, "cluster.%s." #f, n)
+    C(upstream_cx_total);
+    G(upstream_cx_active);
+    C(upstream_cx_connect_fail);
+    C(upstream_cx_connect_timeout);
+    C(upstream_cx_destroy);
+    C(upstream_cx_destroy_local);
+    C(upstream_cx_destroy_remote);
+    C(upstream_cx_overflow);
+    C(upstream_cx_rx_bytes_total);
+    C(upstream_cx_tx_bytes_total);
+    C(upstream_cx_idle_timeout);
+    C(upstream_cx_http1_total);
+    C(upstream_rq_total);
+    G(upstream_rq_active);
+    C(upstream_rq_pending_total);
+    G(upstream_rq_pending_active);
+    C(upstream_rq_pending_overflow);
+    C(upstream_rq_timeout);
+    C(upstream_rq_per_try_timeout);
+    C(upstream_rq_retry);
+    C(upstream_rq_retry_success);
+    C(upstream_rq_retry_overflow);
+    C(upstream_rq_rx_reset);
+    C(upstream_rq_tx_reset);
+    C(upstream_rq_completed);
+    G(membership_total);
+    G(membership_healthy);
+    C(membership_change);
+    C(update_success);
+    C(update_attempt);
+#undef C
+#undef G
+    for (int i = 1; i <= 5; i++)
+        cs->upstream_rq_xx[i] = xp_stats_counterf(st, "cluster.%s.upstream_rq_%dxx", n, i);
+    cs->upstream_rq_xx[0] = NULL;
+}
+
+xp_snapshot_t *xp_snapshot_new(uint64_t version)
+{
+    xp_snapshot_t *s = xp_calloc(1, sizeof(*s));
+    xp_ref_init(&s->ref);
+    s->version = version;
+    return s;
+}
+
+void xp_snapshot_ref(xp_snapshot_t *s)
+{
+    xp_ref_inc(&s->ref);
+}
+
+void xp_snapshot_unref(xp_snapshot_t *s)
+{
+    if (s == NULL || !xp_ref_dec(&s->ref))
+        return;
+    for (size_t i = 0; i < s->n_listeners; i++)
+        xp_listener_cfg_unref(s->listeners[i]);
+    free(s->listeners);
+    for (size_t i = 0; i < s->n_clusters; i++) {
+        xp_cluster_cfg_unref(s->clusters[i].cfg);
+        if (s->clusters[i].hosts)
+            xp_host_set_unref(s->clusters[i].hosts);
+    }
+    free(s->clusters);
+    free(s);
+}
+
+void xp_snapshot_add_listener(xp_snapshot_t *s, xp_listener_cfg_t *l)
+{
+    s->listeners = xp_realloc(s->listeners, (s->n_listeners + 1) * sizeof(*s->listeners));
+    xp_listener_cfg_ref(l);
+    s->listeners[s->n_listeners++] = l;
+}
+
+void xp_snapshot_add_cluster(xp_snapshot_t *s, xp_cluster_cfg_t *c, struct xp_host_set *hosts,
+                             xp_cluster_stats_t *stats)
+{
+    s->clusters = xp_realloc(s->clusters, (s->n_clusters + 1) * sizeof(*s->clusters));
+    xp_cluster_cfg_ref(c);
+    if (hosts)
+        xp_host_set_ref(hosts);
+    s->clusters[s->n_clusters++] = (xp_snapshot_cluster_t){c, hosts, stats};
+}
+
+static int xp__by_name(const void *a, const void *b)
+{
+    return strcmp(((const xp_snapshot_cluster_t *)a)->cfg->name,
+                  ((const xp_snapshot_cluster_t *)b)->cfg->name);
+}
+
+void xp_snapshot_seal(xp_snapshot_t *s)
+{
+    qsort(s->clusters, s->n_clusters, sizeof(*s->clusters), xp__by_name);
+}
+
+const xp_snapshot_cluster_t *xp_snapshot_find_cluster(const xp_snapshot_t *s, const char *name,
+                                                      size_t len)
+{
+    size_t lo = 0, hi = s->n_clusters;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *n = s->clusters[mid].cfg->name;
+        int c = strncmp(n, name, len);
+        if (c == 0 && n[len] != '\0')
+            c = 1;
+        if (c == 0)
+            return &s->clusters[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}

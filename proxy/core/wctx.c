@@ -1,0 +1,40 @@
+#include "proxy/core/wctx.h"
+
+#include <stdatomic.h>
+
+void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l)
+{
+    if (w->conns.next == NULL)
+        w->conns.next = w->conns.prev = &w->conns;
+    l->next = w->conns.next;
+    l->prev = &w->conns;
+    w->conns.next->prev = l;
+    w->conns.next = l;
+    w->n_conns++;
+}
+
+void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l)
+{
+    if (l->next == NULL)
+        return;
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->next = l->prev = NULL;
+    w->n_conns--;
+}
+
+void xp_listener_stats_init(xp_listener_stats_t *ls, xp_stats_t *st, const char *a)
+{
+    ls->downstream_cx_total = xp_stats_counterf(st, "listener.%s.downstream_cx_total", a);
+    ls->downstream_cx_active = xp_stats_gaugef(st, "listener.%s.downstream_cx_active", a);
+    ls->downstream_cx_destroy = xp_stats_counterf(st, "listener.%s.downstream_cx_destroy", a);
+    ls->no_filter_chain_match = xp_stats_counterf(st, "listener.%s.no_filter_chain_match", a);
+    ls->downstream_cx_overflow = xp_stats_counterf(st, "listener.%s.downstream_cx_overflow", a);
+}
+
+static _Atomic uint64_t xp__conn_ids;
+
+uint64_t xp_next_connection_id(void)
+{
+    return atomic_fetch_add_explicit(&xp__conn_ids, 1, memory_order_relaxed) + 1;
+}

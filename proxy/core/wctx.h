@@ -1,0 +1,62 @@
+/* A worker's runtime context: its loop, the snapshot it serves, its cluster
+ * manager and listeners, and the list of its downstream connections (so
+ * shutdown and drain can reach them). Touched only by the worker's thread. */
+#ifndef XP_CORE_WCTX_H
+#define XP_CORE_WCTX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "proxy/core/snapshot.h"
+#include "proxy/stats/stats.h"
+
+struct xp_cm;
+struct xp_wlistener;
+
+/* Stats of one listener, Envoy's names under "listener.<address>.". Kept for
+ * the process lifetime; connections decrement the active gauge on close. */
+typedef struct {
+    xp_stat_t *downstream_cx_total, *downstream_cx_active, *downstream_cx_destroy,
+        *no_filter_chain_match, *downstream_cx_overflow;
+} xp_listener_stats_t;
+
+void xp_listener_stats_init(xp_listener_stats_t *ls, xp_stats_t *store, const char *addr_stat);
+
+/* What a new downstream connection starts with: its accepted socket and the
+ * config it will hold for its whole life (references taken by the callee). */
+typedef struct {
+    int fd;
+    struct sockaddr_storage peer, local;
+    xp_listener_cfg_t *listener;
+    xp_filter_chain_t *chain;
+    xp_listener_stats_t *lstats;
+} xp_accept_t;
+
+/* Every downstream connection links itself here while open. */
+typedef struct xp_conn_link {
+    struct xp_conn_link *prev, *next;
+    /* Close the connection now (shutdown, end of drain). */
+    void (*close_now)(struct xp_conn_link *l);
+} xp_conn_link_t;
+
+typedef struct xp_wctx {
+    int index;
+    uv_loop_t *loop;
+    xp_stats_t *stats;
+    xp_snapshot_t *snap; /* reference to the generation new work uses */
+    struct xp_cm *cm;
+    struct xp_wlistener *listeners;
+    xp_conn_link_t conns; /* sentinel of a circular list */
+    size_t n_conns;
+    bool stopping;
+} xp_wctx_t;
+
+void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l);
+void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l);
+
+/* Process-wide connection ids, as Envoy's %CONNECTION_ID%. */
+uint64_t xp_next_connection_id(void);
+
+#endif

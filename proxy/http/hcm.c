@@ -1,0 +1,602 @@
+/* The downstream side of the HTTP connection manager: reading and parsing
+ * requests (RFC 9112), the stream lifecycle, local replies, keep-alive and
+ * pipelining, connection timeouts. The upstream side is hcm_upstream.c. */
+#include "proxy/http/hcm_internal.h"
+#include "proxy/common/log.h"
+#include "proxy/common/mem.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- stats ---------------------------------------------------------------- */
+
+static pthread_mutex_t xp__stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static xp_hcm_stats_t *xp__stats_list;
+
+xp_hcm_stats_t *xp_hcm_stats_get(xp_stats_t *st, const char *p)
+{
+    pthread_mutex_lock(&xp__stats_lock);
+    xp_hcm_stats_t *s = xp__stats_list;
+    while (s && strcmp(s->prefix, p) != 0)
+        s = s->next;
+    if (s == NULL) {
+        s = xp_calloc(1, sizeof(*s));
+        s->prefix = xp_strdup(p);
+#define C(f) s->f = xp_stats_counterf(st, "http.%s." #f, p)
+#define G(f) s->f = xp_stats_gaugef(st, "http.%s." #f, p)
+        C(downstream_cx_total);
+        G(downstream_cx_active);
+        C(downstream_cx_http1_total);
+        G(downstream_cx_http1_active);
+        C(downstream_cx_destroy);
+        C(downstream_cx_destroy_remote);
+        C(downstream_cx_destroy_local);
+        C(downstream_cx_protocol_error);
+        C(downstream_cx_idle_timeout);
+        C(downstream_cx_upgrades_total);
+        G(downstream_cx_upgrades_active);
+        C(downstream_cx_rx_bytes_total);
+        C(downstream_cx_tx_bytes_total);
+        C(downstream_rq_total);
+        C(downstream_rq_http1_total);
+        G(downstream_rq_active);
+        C(downstream_rq_completed);
+        C(downstream_rq_timeout);
+        C(downstream_rq_idle_timeout);
+        C(downstream_rq_header_timeout);
+        C(downstream_rq_ws_on_non_ws_route);
+        C(no_route);
+        C(no_cluster);
+        C(rq_direct_response);
+        C(rq_redirect);
+        C(rs_too_large);
+#undef C
+#undef G
+        for (int i = 1; i <= 5; i++)
+            s->downstream_rq_xx[i] = xp_stats_counterf(st, "http.%s.downstream_rq_%dxx", p, i);
+        s->next = xp__stats_list;
+        xp__stats_list = s;
+    }
+    pthread_mutex_unlock(&xp__stats_lock);
+    return s;
+}
+
+const char *xp_hs_state_to_str(xp_hs_state_t s)
+{
+    static const char *const names[] = {"ROUTING", "CONNECTING", "UPSTREAM", "RETRY_WAIT",
+                                        "LOCAL",   "TUNNEL",     "DONE"};
+    return (unsigned)s < XP_ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+void xp_hstream_set_state(xp_hstream_t *s, xp_hs_state_t st)
+{
+    /* DONE is final; TUNNEL only follows UPSTREAM. */
+    if (s->state == XP_HS_DONE || (st == XP_HS_TUNNEL && s->state != XP_HS_UPSTREAM)) {
+        XP_ERROR("http: illegal stream state change %s -> %s", xp_hs_state_to_str(s->state),
+                 xp_hs_state_to_str(st));
+        abort();
+    }
+    s->state = st;
+}
+
+uint64_t xp_now_ms(xp_hconn_t *c)
+{
+    return uv_now(c->w->loop);
+}
+
+static uint64_t xp__wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ---- writing downstream --------------------------------------------------- */
+
+void xp_hstream_write_down(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len)
+{
+    xp_hconn_t *h = s->conn;
+    h->tx_bytes += len;
+    xp_stat_add(h->st->downstream_cx_tx_bytes_total, (int64_t)len);
+    if (xp_sock_write(&h->sock, c, p, len) != 0)
+        xp_hconn_close(h, true);
+}
+
+/* "Date" value for this second, cached per thread. */
+static const char *xp__date(void)
+{
+    static __thread time_t last;
+    static __thread char buf[40];
+    time_t now = time(NULL);
+    if (now != last) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return buf;
+}
+
+static int xp__status_class(int status)
+{
+    int k = status / 100;
+    return k >= 1 && k <= 5 ? k : 5;
+}
+
+void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint32_t flags,
+                            const char *details)
+{
+    xp_hconn_t *h = s->conn;
+    s->flags |= flags;
+    s->details = details;
+    s->status = status;
+    if (s->resp_started) {
+        /* Too late for a reply: the response is already on its way. */
+        h->close_after = true;
+        xp_hconn_close(h, true);
+        return;
+    }
+    xp_hstream_abort_upstream(s);
+    xp_hstream_set_state(s, XP_HS_LOCAL);
+    /* Unread request body stays unread: the connection cannot be reused. */
+    if (!s->req_complete)
+        h->close_after = true;
+    size_t blen = body ? strlen(body) : 0;
+    char head[512];
+    int n =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\n%sdate: %s\r\nserver: %s\r\n%s\r\n",
+                 status, xp_http1_reason(status), blen, blen ? "content-type: text/plain\r\n" : "",
+                 xp__date(), h->hcm->server_name, h->close_after ? "connection: close\r\n" : "");
+    s->resp_started = true;
+    xp_chunk_t *c = xp_chunk_new((size_t)n + blen);
+    if (c) {
+        memcpy(c->data, head, (size_t)n);
+        if (blen)
+            memcpy(c->data + n, body, blen);
+        if (s->req.method_id == XP_HTTP1_HEAD)
+            blen = 0; /* RFC 9110 §9.3.2: no content in a HEAD response */
+        xp_hstream_write_down(s, c, c->data, (size_t)n + blen);
+        xp_chunk_unref(c);
+    }
+    s->resp_complete = true;
+    xp_hconn_stream_done(h);
+}
+
+/* A protocol error before any stream exists: answer and close (RFC 9112
+ * leaves no safe way to find the next request). */
+static void xp__codec_error(xp_hconn_t *h, int status)
+{
+    xp_stat_inc(h->st->downstream_cx_protocol_error);
+    xp_stat_inc(h->st->downstream_rq_xx[xp__status_class(status)]);
+    if (status == 431)
+        xp_stat_inc(h->st->rs_too_large);
+    const char *reason = xp_http1_reason(status);
+    char buf[512];
+    int n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
+                     "date: %s\r\nserver: %s\r\nconnection: close\r\n\r\n%s",
+                     status, reason, strlen(reason), xp__date(), h->hcm->server_name, reason);
+    xp_sock_write_copy(&h->sock, buf, (size_t)n);
+    h->close_after = true;
+    xp_hconn_close(h, true);
+}
+
+/* ---- the connection ------------------------------------------------------- */
+
+static void xp__maybe_free(xp_hconn_t *h)
+{
+    if (h->open_handles > 0)
+        return;
+    xp_wctx_unlink(h->w, &h->link);
+    xp_stat_dec(h->lstats->downstream_cx_active);
+    xp_stat_inc(h->lstats->downstream_cx_destroy);
+    xp_stat_dec(h->st->downstream_cx_active);
+    xp_stat_dec(h->st->downstream_cx_http1_active);
+    xp_stat_inc(h->st->downstream_cx_destroy);
+    if (h->in)
+        xp_chunk_unref(h->in);
+    free(h->scan_headers);
+    xp_filter_chain_unref(h->chain);
+    xp_listener_cfg_unref(h->listener);
+    free(h);
+}
+
+static void xp__handle_closed(uv_handle_t *hd)
+{
+    xp_hconn_t *h = hd->data;
+    h->open_handles--;
+    xp__maybe_free(h);
+}
+
+static void xp__sock_closed(xp_sock_t *sk)
+{
+    xp_hconn_t *h = sk->owner;
+    if (h->stream) {
+        /* The client went away mid-stream. */
+        h->stream->flags |= XP_RF_DC;
+        xp_hstream_abort_upstream(h->stream);
+        xp_hstream_free(h->stream);
+        h->stream = NULL;
+    }
+    h->open_handles--;
+    xp__maybe_free(h);
+}
+
+void xp_hconn_close(xp_hconn_t *h, bool local)
+{
+    if (h->state == XP_HC_CLOSING)
+        return;
+    h->state = XP_HC_CLOSING;
+    xp_stat_inc(local ? h->st->downstream_cx_destroy_local : h->st->downstream_cx_destroy_remote);
+    xp_wctx_unlink(h->w, &h->link);
+    uv_timer_stop(&h->idle_timer);
+    if (!uv_is_closing((uv_handle_t *)&h->idle_timer))
+        uv_close((uv_handle_t *)&h->idle_timer, xp__handle_closed);
+    if (local && h->close_after && h->sock.wpending > 0 && !h->sock.closing) {
+        /* Let the queued response go out first; on_written closes. */
+        xp_sock_read_stop(&h->sock);
+        xp_sock_shutdown(&h->sock);
+        return;
+    }
+    xp_sock_close(&h->sock);
+}
+
+void xp_hconn_tunnel_done(xp_hconn_t *h)
+{
+    /* The tunnel closed the socket; the idle timer is the last handle. */
+    h->state = XP_HC_CLOSING;
+    xp_wctx_unlink(h->w, &h->link);
+    if (!uv_is_closing((uv_handle_t *)&h->idle_timer))
+        uv_close((uv_handle_t *)&h->idle_timer, xp__handle_closed);
+}
+
+static void xp__close_now(xp_conn_link_t *l)
+{
+    xp_hconn_t *h = (xp_hconn_t *)l;
+    if (h->state == XP_HC_TUNNEL) {
+        xp_tunnel_close(&h->tunnel, "local");
+        return;
+    }
+    h->close_after = false; /* no graceful flush at shutdown */
+    xp_hconn_close(h, true);
+}
+
+static void xp__on_idle(uv_timer_t *t)
+{
+    xp_hconn_t *h = t->data;
+    if (h->stream) {
+        xp_stat_inc(h->st->downstream_rq_idle_timeout);
+        xp_hstream_local_reply(h->stream, 408, "stream timeout", XP_RF_SI, "stream_idle_timeout");
+        return;
+    }
+    if (h->scanning) {
+        xp_stat_inc(h->st->downstream_rq_header_timeout);
+        xp_hconn_close(h, true);
+        return;
+    }
+    xp_stat_inc(h->st->downstream_cx_idle_timeout);
+    xp_hconn_close(h, true);
+}
+
+/* Between requests the timer is the connection idle timeout; while a head
+ * is arriving, request_headers_timeout (when set); during a stream,
+ * stream_idle_timeout. Restarted on activity. */
+static void xp__arm_idle(xp_hconn_t *h)
+{
+    if (h->state != XP_HC_ACTIVE)
+        return;
+    uint64_t ms;
+    if (h->stream)
+        ms = h->hcm->stream_idle_timeout_ms;
+    else if (h->scanning && h->hcm->request_headers_timeout_ms)
+        ms = h->hcm->request_headers_timeout_ms;
+    else
+        ms = h->hcm->idle_timeout_ms;
+    if (ms)
+        uv_timer_start(&h->idle_timer, xp__on_idle, ms, 0);
+    else
+        uv_timer_stop(&h->idle_timer);
+}
+
+void xp_hconn_touch(xp_hconn_t *h)
+{
+    xp__arm_idle(h);
+}
+
+/* Makes room to append len bytes after the unconsumed input, copying it to a
+ * private chunk when the current one is shared or full. */
+static bool xp__in_reserve(xp_hconn_t *h, size_t len)
+{
+    size_t pending = h->in ? h->in_len - h->in_off : 0;
+    if (h->in && h->in->refs == 1 && h->in_len + len <= h->in->size)
+        return true;
+    size_t need = pending + len;
+    xp_chunk_t *n = xp_chunk_new(need < XP_CHUNK_SIZE ? XP_CHUNK_SIZE : need);
+    if (n == NULL)
+        return false;
+    if (pending)
+        memcpy(n->data, h->in->data + h->in_off, pending);
+    if (h->in)
+        xp_chunk_unref(h->in);
+    h->in = n;
+    h->in_off = 0;
+    h->in_len = pending;
+    return true;
+}
+
+static void xp__on_data(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
+{
+    xp_hconn_t *h = sk->owner;
+    h->rx_bytes += len;
+    xp_stat_add(h->st->downstream_cx_rx_bytes_total, (int64_t)len);
+    if (h->in && h->in_len > h->in_off) {
+        if (!xp__in_reserve(h, len)) {
+            xp_hconn_close(h, true);
+            return;
+        }
+        memcpy(h->in->data + h->in_len, p, len);
+        h->in_len += len;
+    } else {
+        if (h->in)
+            xp_chunk_unref(h->in);
+        h->in = xp_chunk_ref(c);
+        h->in_off = (size_t)(p - c->data);
+        h->in_len = h->in_off + len;
+    }
+    xp__arm_idle(h);
+    xp_hconn_process(h);
+}
+
+static void xp__on_eof(xp_sock_t *sk)
+{
+    xp_hconn_t *h = sk->owner;
+    h->peer_eof = true;
+    /* A half-closed client may still want its response (RFC 9112 §9.6);
+     * without a stream there is nothing left to do. */
+    if (h->stream == NULL)
+        xp_hconn_close(h, false);
+}
+
+static void xp__on_error(xp_sock_t *sk, int err)
+{
+    (void)err;
+    xp_hconn_close(sk->owner, false);
+}
+
+static void xp__on_written(xp_sock_t *sk)
+{
+    xp_hconn_t *h = sk->owner;
+    if (h->state == XP_HC_CLOSING) {
+        if (sk->wpending == 0)
+            xp_sock_close(sk);
+        return;
+    }
+    if (h->stream && h->stream->state == XP_HS_UPSTREAM &&
+        sk->wpending <= h->listener->per_connection_buffer_limit_bytes / 2)
+        xp_hstream_resume_upstream_read(h->stream);
+}
+
+static const xp_sock_ops_t xp__hconn_ops = {
+    .on_data = xp__on_data,
+    .on_eof = xp__on_eof,
+    .on_error = xp__on_error,
+    .on_written = xp__on_written,
+    .on_close = xp__sock_closed,
+};
+
+/* ---- streams ---------------------------------------------------------------- */
+
+static void xp__stream_timer_closed(uv_handle_t *hd)
+{
+    free(hd->data);
+}
+
+void xp_hstream_free(xp_hstream_t *s)
+{
+    xp_hconn_t *h = s->conn;
+    xp_stat_dec(h->st->downstream_rq_active);
+    if (s->status)
+        xp_stat_inc(h->st->downstream_rq_xx[xp__status_class(s->status)]);
+    xp_stat_inc(h->st->downstream_rq_completed);
+    xp_hstream_release(s);
+    xp_chunk_unref(s->head_chunk);
+    free(s->req_headers);
+    free(s->resp_headers);
+    free(s->rewritten_path);
+    if (s->resp_buf)
+        xp_chunk_unref(s->resp_buf);
+    if (s->timer_init) {
+        /* The stream memory goes with its timer's close callback. */
+        uv_timer_stop(&s->timer);
+        s->timer.data = s;
+        s->state = XP_HS_DONE;
+        uv_close((uv_handle_t *)&s->timer, xp__stream_timer_closed);
+        return;
+    }
+    free(s);
+}
+
+void xp_hconn_stream_done(xp_hconn_t *h)
+{
+    xp_hstream_t *s = h->stream;
+    if (s == NULL)
+        return;
+    h->stream = NULL;
+    xp_hstream_free(s);
+    if (h->state != XP_HC_ACTIVE)
+        return;
+    if (h->close_after || h->peer_eof) {
+        xp_hconn_close(h, true);
+        return;
+    }
+    xp__arm_idle(h);
+    xp_hconn_process(h);
+}
+
+static xp_hstream_t *xp__stream_new(xp_hconn_t *h, size_t head_len)
+{
+    xp_hstream_t *s = xp_calloc(1, sizeof(*s));
+    s->conn = h;
+    s->state = XP_HS_ROUTING;
+    s->start_us = xp__wall_us();
+    s->start_mono_ms = xp_now_ms(h);
+    /* The parsed head and its header array move into the stream. */
+    s->req = h->head_scan;
+    s->req_headers = h->scan_headers;
+    s->req.headers = s->req_headers;
+    h->scan_headers = NULL;
+    h->scanning = false;
+    s->head_chunk = xp_chunk_ref(h->in);
+    s->path = s->req.target;
+    if (s->req.host_idx >= 0)
+        s->host = s->req.headers[s->req.host_idx].value;
+    xp_http1_body_init(&s->req_body, &s->req, &h->limits);
+    s->req_complete = s->req.body_mode == XP_HTTP1_BODY_NONE;
+    h->in_off += head_len;
+    h->nrequests++;
+    if (!s->req.keep_alive)
+        h->close_after = true;
+    xp_stat_inc(h->st->downstream_rq_total);
+    xp_stat_inc(h->st->downstream_rq_http1_total);
+    xp_stat_inc(h->st->downstream_rq_active);
+    return s;
+}
+
+void xp_hconn_process(xp_hconn_t *h)
+{
+    while (h->state == XP_HC_ACTIVE) {
+        size_t avail = h->in ? h->in_len - h->in_off : 0;
+        xp_hstream_t *s = h->stream;
+        if (s) {
+            if (s->req_complete || avail == 0) {
+                /* Pipelined bytes wait for this stream to finish. */
+                if (avail)
+                    xp_sock_read_stop(&h->sock);
+                else if (!h->peer_eof)
+                    xp_sock_read_start(&h->sock);
+                return;
+            }
+            if (s->state == XP_HS_LOCAL) {
+                h->in_off = h->in_len; /* the reply closes the connection */
+                return;
+            }
+            if (s->state != XP_HS_UPSTREAM || s->up == NULL) {
+                /* Body waits for an upstream connection. */
+                xp_sock_read_stop(&h->sock);
+                return;
+            }
+            xp_str_t spans[8];
+            size_t nspans = 0, used = 0;
+            int rc = xp_http1_body_decode(&s->req_body, h->in->data + h->in_off, avail, &used,
+                                          spans, XP_ARRAY_SIZE(spans), &nspans);
+            xp_chunk_t *in = xp_chunk_ref(h->in);
+            h->in_off += used;
+            if (rc < 0) {
+                xp_chunk_unref(in);
+                xp_stat_inc(h->st->downstream_cx_protocol_error);
+                xp_hstream_local_reply(s, s->req_body.err_status ? s->req_body.err_status : 400,
+                                       xp_http1_reason(400), XP_RF_DPE, "codec_error");
+                return;
+            }
+            bool done = rc == XP_HTTP1_DONE;
+            for (size_t i = 0; i < nspans; i++)
+                xp_hstream_request_body(s, in, spans[i].p, spans[i].len, done && i + 1 == nspans);
+            if (done && nspans == 0)
+                xp_hstream_request_body(s, in, NULL, 0, true);
+            xp_chunk_unref(in);
+            if (h->state != XP_HC_ACTIVE || h->stream != s)
+                return;
+            if (s->up && s->up->sock.wpending > h->listener->per_connection_buffer_limit_bytes) {
+                xp_sock_read_stop(&h->sock); /* resumed by the upstream's on_written */
+                return;
+            }
+            continue;
+        }
+        if (avail == 0) {
+            if (h->in) {
+                xp_chunk_unref(h->in); /* idle: hold no buffer */
+                h->in = NULL;
+                h->in_off = h->in_len = 0;
+            }
+            if (!h->peer_eof)
+                xp_sock_read_start(&h->sock);
+            return;
+        }
+        if (!h->scanning) {
+            if (h->scan_headers == NULL)
+                h->scan_headers = xp_malloc(h->limits.max_headers_count * sizeof(xp_header_t));
+            xp_http1_head_init(&h->head_scan, h->scan_headers, h->limits.max_headers_count);
+            h->scanning = true;
+            xp__arm_idle(h);
+        }
+        int rc = xp_http1_parse_request(&h->head_scan, h->in->data + h->in_off, avail, &h->limits);
+        if (rc == XP_EAGAIN) {
+            if (h->peer_eof)
+                xp_hconn_close(h, false);
+            else
+                xp_sock_read_start(&h->sock);
+            return;
+        }
+        if (rc < 0) {
+            xp__codec_error(h, h->head_scan.err_status ? h->head_scan.err_status : 400);
+            return;
+        }
+        h->stream = xp__stream_new(h, (size_t)rc);
+        xp__arm_idle(h);
+        xp_hstream_route_and_forward(h->stream);
+    }
+}
+
+void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a)
+{
+    xp_hconn_t *h = xp_calloc(1, sizeof(*h));
+    h->w = w;
+    h->state = XP_HC_ACTIVE;
+    h->listener = a->listener;
+    h->chain = a->chain;
+    h->hcm = a->chain->u.hcm;
+    h->lstats = a->lstats;
+    h->st = xp_hcm_stats_get(w->stats, h->hcm->stat_prefix);
+    h->id = xp_next_connection_id();
+    h->link.close_now = xp__close_now;
+    xp_http1_limits_default(&h->limits);
+    h->limits.max_headers_kb = h->hcm->max_request_headers_kb;
+    h->limits.max_headers_count = h->hcm->max_headers_count;
+    h->limits.max_target_len = h->hcm->max_request_headers_kb * 1024;
+    xp_wctx_link(w, &h->link);
+    xp_stat_inc(h->st->downstream_cx_total);
+    xp_stat_inc(h->st->downstream_cx_active);
+    xp_stat_inc(h->st->downstream_cx_http1_total);
+    xp_stat_inc(h->st->downstream_cx_http1_active);
+
+    uv_timer_init(w->loop, &h->idle_timer);
+    h->idle_timer.data = h;
+    xp_sock_init(&h->sock, w->loop, &xp__hconn_ops, h);
+    h->sock.tcp.data = h;
+    h->open_handles = 2;
+    if (uv_tcp_open(&h->sock.tcp, a->fd) != 0) {
+        close(a->fd);
+        xp_hconn_close(h, true);
+        return;
+    }
+    xp_sock_nodelay(&h->sock);
+    xp_sock_peer_str(&h->sock, h->peer, sizeof(h->peer));
+    xp_sock_local_str(&h->sock, h->local, sizeof(h->local));
+    /* The peer IP without port, for x-forwarded-for and hash policies. */
+    const char *colon = strrchr(h->peer, ':');
+    size_t iplen = colon ? (size_t)(colon - h->peer) : strlen(h->peer);
+    const char *ip = h->peer;
+    if (ip[0] == '[') {
+        ip++;
+        iplen -= 2;
+    }
+    snprintf(h->peer_ip, sizeof(h->peer_ip), "%.*s", (int)iplen, ip);
+    xp__arm_idle(h);
+    xp_sock_read_start(&h->sock);
+}

@@ -1,0 +1,180 @@
+/* Internals of proxy/http: the connection and stream objects. */
+#ifndef XP_HTTP_HCM_INTERNAL_H
+#define XP_HTTP_HCM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "proxy/accesslog/accesslog.h"
+#include "proxy/config/config.h"
+#include "proxy/core/wctx.h"
+#include "proxy/http/hcm.h"
+#include "proxy/http1/http1.h"
+#include "proxy/net/sock.h"
+#include "proxy/net/tunnel.h"
+#include "proxy/router/route.h"
+#include "proxy/upstream/cluster.h"
+
+/* Stats of one HTTP connection manager, Envoy's names under
+ * "http.<stat_prefix>.". Shared by every connection with that prefix. */
+typedef struct xp_hcm_stats {
+    char *prefix;
+    struct xp_hcm_stats *next;
+    xp_stat_t *downstream_cx_total, *downstream_cx_active, *downstream_cx_http1_total,
+        *downstream_cx_http1_active, *downstream_cx_destroy, *downstream_cx_protocol_error,
+        *downstream_cx_idle_timeout, *downstream_cx_upgrades_total, *downstream_cx_upgrades_active,
+        *downstream_cx_rx_bytes_total, *downstream_cx_tx_bytes_total, *downstream_cx_destroy_remote,
+        *downstream_cx_destroy_local;
+    xp_stat_t *downstream_rq_total, *downstream_rq_http1_total, *downstream_rq_active,
+        *downstream_rq_completed, *downstream_rq_timeout, *downstream_rq_idle_timeout,
+        *downstream_rq_ws_on_non_ws_route, *no_route, *no_cluster, *rq_direct_response,
+        *rq_redirect, *rs_too_large, *downstream_rq_header_timeout;
+    xp_stat_t *downstream_rq_xx[6];
+} xp_hcm_stats_t;
+
+xp_hcm_stats_t *xp_hcm_stats_get(xp_stats_t *store, const char *prefix);
+
+typedef enum {
+    XP_HS_ROUTING,    /* head parsed, not yet forwarded */
+    XP_HS_CONNECTING, /* waiting for an upstream connection */
+    XP_HS_UPSTREAM,   /* request going up / response coming down */
+    XP_HS_RETRY_WAIT, /* backing off before another attempt */
+    XP_HS_LOCAL,      /* a local reply is being sent */
+    XP_HS_TUNNEL,     /* upgraded: bytes flow both ways */
+    XP_HS_DONE,
+} xp_hs_state_t;
+
+const char *xp_hs_state_to_str(xp_hs_state_t s);
+
+typedef struct xp_hconn xp_hconn_t;
+typedef struct xp_hstream xp_hstream_t;
+
+/* A retained piece of request body, kept for retries. */
+typedef struct {
+    xp_chunk_t *chunk;
+    const char *p;
+    size_t len;
+} xp_body_span_t;
+
+struct xp_hstream {
+    xp_hconn_t *conn;
+    xp_hs_state_t state;
+    uint64_t start_us; /* wall clock */
+    uint64_t start_mono_ms;
+    uint64_t upstream_start_ms;
+
+    /* Request: the head lives in head_chunk (referenced) for the stream's life. */
+    xp_chunk_t *head_chunk;
+    xp_http1_head_t req;
+    xp_header_t *req_headers; /* array of max_headers_count */
+    xp_http1_body_t req_body;
+    bool req_complete; /* whole request body received */
+    bool req_sent;     /* whole request (head+body) queued upstream */
+    uint64_t req_body_bytes;
+    xp_body_span_t *retained; /* body kept for retries */
+    size_t n_retained, cap_retained;
+    uint64_t retained_bytes;
+    bool retain_overflow; /* too big to retry */
+    xp_str_t host;        /* Host header value */
+    xp_str_t path;        /* request-target */
+    char *rewritten_path; /* malloc'd, or NULL */
+    char request_id[40];
+    bool has_request_id;
+
+    /* Routing: references held until the stream ends. */
+    xp_route_table_t *table;
+    const xp_vhost_t *vhost; /* borrowed from table */
+    xp_route_t *route;
+    const xp_weighted_cluster_t *wc; /* borrowed from route */
+    xp_wcluster_t *cluster;
+    xp_host_t *host_sel; /* reference */
+    const xp_retry_policy_t *retry;
+    uint32_t attempts;
+    bool upgrade; /* an allowed upgrade request */
+    uint64_t hash;
+    bool has_hash;
+
+    /* Upstream. */
+    xp_uconn_t *up;
+    xp_chunk_t *resp_buf; /* accumulates a split response head */
+    size_t resp_len;
+    xp_http1_head_t resp;
+    xp_header_t *resp_headers;
+    xp_http1_body_t resp_body;
+    bool resp_started; /* response head sent downstream */
+    bool resp_complete;
+    bool resp_chunked_down; /* re-encoding the body as chunked downstream */
+    bool resp_close_down;   /* downstream must close after this response */
+    uint64_t resp_body_bytes;
+    int status;
+    uint32_t flags; /* XP_RF_* */
+    const char *details;
+
+    uv_timer_t timer; /* route / per-try timeout, retry backoff */
+    bool timer_init;
+    bool timer_closing;
+};
+
+typedef enum {
+    XP_HC_ACTIVE,  /* reading requests */
+    XP_HC_TUNNEL,  /* upgraded */
+    XP_HC_CLOSING, /* closing: waiting for handles */
+} xp_hc_state_t;
+
+struct xp_hconn {
+    xp_conn_link_t link; /* first */
+    xp_wctx_t *w;
+    xp_hc_state_t state;
+    xp_sock_t sock;
+    xp_listener_cfg_t *listener;
+    xp_filter_chain_t *chain;
+    const xp_hcm_cfg_t *hcm; /* borrowed from chain */
+    xp_listener_stats_t *lstats;
+    xp_hcm_stats_t *st;
+    uint64_t id;
+    char peer[64], peer_ip[56], local[64];
+    xp_http1_limits_t limits;
+
+    /* Unconsumed input: in->data[in_off .. in_len). */
+    xp_chunk_t *in;
+    size_t in_off, in_len;
+    xp_http1_head_t head_scan; /* resumable parse of the next head */
+    xp_header_t *scan_headers;
+    bool scanning;
+
+    xp_hstream_t *stream;
+    bool close_after; /* Connection: close, or a protocol error */
+    bool peer_eof;
+    uint32_t nrequests;
+    uint64_t rx_bytes, tx_bytes;
+
+    uv_timer_t idle_timer; /* connection idle / request headers timeout */
+    int open_handles;      /* sock + idle_timer (+ tunnel) */
+    xp_tunnel_t tunnel;
+    xp_uconn_t *tunnel_up;
+};
+
+/* hcm.c */
+void xp_hconn_process(xp_hconn_t *c);
+void xp_hconn_stream_done(xp_hconn_t *c);
+void xp_hconn_close(xp_hconn_t *c, bool local);
+void xp_hconn_tunnel_done(xp_hconn_t *c);
+/* Activity on the stream: restarts the stream idle timeout. */
+void xp_hconn_touch(xp_hconn_t *c);
+void xp_hstream_free(xp_hstream_t *s);
+void xp_hstream_set_state(xp_hstream_t *s, xp_hs_state_t st);
+void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint32_t flags,
+                            const char *details);
+void xp_hstream_write_down(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len);
+uint64_t xp_now_ms(xp_hconn_t *c);
+
+/* hcm_upstream.c */
+void xp_hstream_route_and_forward(xp_hstream_t *s);
+void xp_hstream_request_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len,
+                             bool complete);
+void xp_hstream_abort_upstream(xp_hstream_t *s);
+void xp_hstream_resume_upstream_read(xp_hstream_t *s);
+void xp_hstream_release(xp_hstream_t *s);
+
+#endif

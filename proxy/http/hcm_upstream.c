@@ -1,0 +1,934 @@
+/* The upstream side of the HTTP connection manager: routing a parsed request,
+ * building the upstream request (rewrites, header edits, Envoy's x-forwarded-*
+ * and x-envoy-* headers), streaming bodies both ways, retries, timeouts, and
+ * turning an accepted upgrade into a byte tunnel. */
+#include "proxy/common/log.h"
+#include "proxy/common/mem.h"
+#include "proxy/http/hcm_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XP__MAX_EDITS 64
+
+static void xp__attempt(xp_hstream_t *s);
+static void xp__send_request(xp_hstream_t *s);
+static const xp_sock_ops_t xp__up_ops;
+
+static uint64_t xp__rand(void)
+{
+    /* splitmix64 over a per-thread counter: cheap, good enough for weights,
+     * jitter and request ids. */
+    static __thread uint64_t x;
+    if (x == 0)
+        x = (uint64_t)(uintptr_t)&x ^ (uint64_t)uv_hrtime();
+    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static bool xp__hdr_is(xp_str_t name, const char *lit)
+{
+    return xp_str_eq_nocase(name, xp_str_c(lit));
+}
+
+static const xp_header_t *xp__find(const xp_header_t *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (xp__hdr_is(h[i].name, name))
+            return &h[i];
+    return NULL;
+}
+
+/* ---- releasing ------------------------------------------------------------ */
+
+static void xp__drop_upstream(xp_hstream_t *s, bool reusable)
+{
+    if (s->up == NULL)
+        return;
+    xp_uconn_t *u = s->up;
+    s->up = NULL;
+    if (u->state == XP_UCONN_CONNECTING) {
+        xp_uconn_close(u);
+    } else {
+        xp_sock_read_stop(&u->sock);
+        xp_uconn_release(u, reusable);
+    }
+    if (s->host_sel)
+        xp_host_rq_end(s->host_sel);
+    if (s->cluster)
+        xp_stat_dec(s->cluster->stats->upstream_rq_active);
+}
+
+void xp_hstream_abort_upstream(xp_hstream_t *s)
+{
+    if (s->up && s->cluster) {
+        xp_stat_inc(s->cluster->stats->upstream_rq_tx_reset);
+    }
+    xp__drop_upstream(s, false);
+    if (s->timer_init)
+        uv_timer_stop(&s->timer);
+}
+
+void xp_hstream_release(xp_hstream_t *s)
+{
+    xp__drop_upstream(s, false);
+    for (size_t i = 0; i < s->n_retained; i++)
+        xp_chunk_unref(s->retained[i].chunk);
+    free(s->retained);
+    s->retained = NULL;
+    s->n_retained = 0;
+    if (s->host_sel)
+        xp_host_unref(s->host_sel);
+    s->host_sel = NULL;
+    if (s->cluster)
+        xp_wcluster_unref(s->cluster);
+    s->cluster = NULL;
+    if (s->route)
+        xp_route_unref(s->route);
+    s->route = NULL;
+    if (s->table)
+        xp_route_table_unref(s->table);
+    s->table = NULL;
+}
+
+/* ---- timers --------------------------------------------------------------- */
+
+static void xp__timer_start(xp_hstream_t *s, uv_timer_cb cb, uint64_t ms)
+{
+    if (!s->timer_init) {
+        uv_timer_init(s->conn->w->loop, &s->timer);
+        s->timer.data = s;
+        s->timer_init = true;
+    }
+    uv_timer_start(&s->timer, cb, ms, 0);
+}
+
+static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status);
+
+static void xp__on_timeout(uv_timer_t *t)
+{
+    xp_hstream_t *s = t->data;
+    bool per_try = s->retry && s->retry->per_try_timeout_ms &&
+                   (s->route->action.timeout_ms == 0 ||
+                    s->retry->per_try_timeout_ms < s->route->action.timeout_ms);
+    if (per_try) {
+        xp_stat_inc(s->cluster->stats->upstream_rq_per_try_timeout);
+        if (!s->resp_started && xp__maybe_retry(s, XP_RETRY_5XX | XP_RETRY_GATEWAY_ERROR, 504))
+            return;
+    }
+    xp_stat_inc(s->cluster->stats->upstream_rq_timeout);
+    xp_stat_inc(s->conn->st->downstream_rq_timeout);
+    xp_hstream_local_reply(s, 504, "upstream request timeout", XP_RF_UT,
+                           "upstream_response_timeout");
+}
+
+/* Envoy: the route timeout runs from the end of the downstream request; a
+ * per-try timeout from the start of each attempt. One timer serves both. */
+static void xp__arm_timeout(xp_hstream_t *s)
+{
+    if (s->upgrade || s->route == NULL)
+        return;
+    uint64_t ms = s->req_complete ? s->route->action.timeout_ms : 0;
+    if (s->retry && s->retry->per_try_timeout_ms && (ms == 0 || s->retry->per_try_timeout_ms < ms))
+        ms = s->retry->per_try_timeout_ms;
+    if (ms)
+        xp__timer_start(s, xp__on_timeout, ms);
+}
+
+/* ---- retries -------------------------------------------------------------- */
+
+static void xp__on_backoff(uv_timer_t *t)
+{
+    xp_hstream_t *s = t->data;
+    xp_hstream_set_state(s, XP_HS_CONNECTING);
+    xp__attempt(s);
+}
+
+/* cond: the XP_RETRY_* conditions this failure satisfies; status: the
+ * response status (0 for resets/connect failures). */
+static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status)
+{
+    const xp_retry_policy_t *p = s->retry;
+    if (p == NULL || s->resp_started || s->retain_overflow)
+        return false;
+    bool match = (p->retry_on & cond) != 0;
+    if (status && (p->retry_on & XP_RETRY_RETRIABLE_STATUS_CODES))
+        for (size_t i = 0; i < p->nretriable_status_codes; i++)
+            if (p->retriable_status_codes[i] == (uint32_t)status)
+                match = true;
+    if (!match)
+        return false;
+    if (s->attempts > p->num_retries) {
+        s->flags |= XP_RF_URX;
+        return false;
+    }
+    xp_stat_inc(s->cluster->stats->upstream_rq_retry);
+    xp__drop_upstream(s, false);
+    s->req_sent = false;
+    /* Envoy's backoff: a random time in [0, base * 2^(n-1)), capped. */
+    uint64_t base = p->backoff_base_ms ? p->backoff_base_ms : 25;
+    uint64_t cap = p->backoff_max_ms ? p->backoff_max_ms : base * 10;
+    uint64_t span = base << (s->attempts - 1 < 10 ? s->attempts - 1 : 10);
+    if (span > cap)
+        span = cap;
+    xp_hstream_set_state(s, XP_HS_RETRY_WAIT);
+    xp__timer_start(s, xp__on_backoff, span ? xp__rand() % span : 0);
+    return true;
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+static void xp__route_request(xp_hstream_t *s, xp_route_request_t *rr)
+{
+    xp_hconn_t *h = s->conn;
+    memset(rr, 0, sizeof(*rr));
+    rr->method = s->req.method;
+    rr->path = s->path;
+    rr->host = s->host;
+    rr->scheme = XP_STR_LIT("http");
+    rr->headers = s->req.headers;
+    rr->nheaders = s->req.num_headers;
+    rr->source_ip = xp_str_c(h->peer_ip);
+}
+
+void xp_hstream_route_and_forward(xp_hstream_t *s)
+{
+    xp_hconn_t *h = s->conn;
+    const xp_hcm_cfg_t *hcm = h->hcm;
+    if (s->req.expect_100_continue) {
+        /* Envoy answers Expect: 100-continue itself and does not forward it. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        xp_hstream_write_down(s, NULL, cont, sizeof(cont) - 1);
+    }
+    if (hcm->route_table == NULL) {
+        xp_stat_inc(h->st->no_route);
+        xp_hstream_local_reply(s, 404, NULL, XP_RF_NR, "route_not_found");
+        return;
+    }
+    s->table = xp_route_table_ref(hcm->route_table);
+    xp_route_request_t rr;
+    xp__route_request(s, &rr);
+    uint64_t rnd = xp__rand();
+    const xp_route_t *r = xp_route_table_match(
+        s->table, &rr, hcm->strip_any_host_port || hcm->strip_matching_host_port, rnd, &s->vhost);
+    if (r == NULL) {
+        xp_stat_inc(h->st->no_route);
+        xp_hstream_local_reply(s, 404, NULL, XP_RF_NR, "route_not_found");
+        return;
+    }
+    s->route = xp_route_ref((xp_route_t *)r);
+    if (r->kind == XP_ROUTE_DIRECT) {
+        xp_stat_inc(h->st->rq_direct_response);
+        char *body = NULL;
+        if (r->direct.has_body)
+            body = xp_strndup(r->direct.body.p, r->direct.body.len);
+        xp_hstream_local_reply(s, r->direct.status, body, 0, "direct_response");
+        free(body);
+        return;
+    }
+    if (r->kind == XP_ROUTE_REDIRECT) {
+        xp_stat_inc(h->st->rq_redirect);
+        char *loc = NULL;
+        size_t loclen = 0;
+        if (xp_route_redirect_location(r, &rr, &loc, &loclen) != 0) {
+            xp_hstream_local_reply(s, 500, NULL, 0, "redirect_failed");
+            return;
+        }
+        char head[512 + 8192];
+        int n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 %d %s\r\nlocation: %s\r\ncontent-length: 0\r\nserver: %s\r\n"
+                         "%s\r\n",
+                         r->redirect.response_code, xp_http1_reason(r->redirect.response_code), loc,
+                         hcm->server_name, h->close_after ? "connection: close\r\n" : "");
+        free(loc);
+        if (n > 0 && (size_t)n < sizeof(head)) {
+            s->status = r->redirect.response_code;
+            s->resp_started = s->resp_complete = true;
+            xp_hstream_set_state(s, XP_HS_LOCAL);
+            if (!s->req_complete)
+                h->close_after = true;
+            xp_hstream_write_down(s, NULL, NULL, 0);
+            xp_sock_write_copy(&h->sock, head, (size_t)n);
+            xp_hconn_stream_done(h);
+        } else {
+            xp_hstream_local_reply(s, 500, NULL, 0, "redirect_too_long");
+        }
+        return;
+    }
+    if (r->kind != XP_ROUTE_FORWARD) {
+        xp_hstream_local_reply(s, 404, NULL, XP_RF_NR, "route_not_found");
+        return;
+    }
+    if (s->req.upgrade) {
+        bool hcm_default = false;
+        for (size_t i = 0; i < hcm->n_upgrades; i++)
+            if (xp_str_eq_nocase(s->req.upgrade_value, xp_str_c(hcm->upgrades[i].upgrade_type)))
+                hcm_default = hcm->upgrades[i].enabled;
+        if (!xp_route_upgrade_allowed(r, s->req.upgrade_value, hcm_default)) {
+            xp_stat_inc(h->st->downstream_rq_ws_on_non_ws_route);
+            xp_hstream_local_reply(s, 403, NULL, 0, "upgrade_failed");
+            return;
+        }
+        s->upgrade = true;
+    }
+    xp_str_t cname = xp_route_cluster(r, &rr, rnd, &s->wc);
+    xp_wcluster_t *c = cname.len ? xp_cm_get(h->w->cm, cname.p, cname.len) : NULL;
+    if (c == NULL) {
+        xp_stat_inc(h->st->no_cluster);
+        xp_hstream_local_reply(s, r->action.cluster_not_found_code, NULL, XP_RF_NC,
+                               "cluster_not_found");
+        return;
+    }
+    xp_wcluster_ref(c);
+    s->cluster = c;
+    s->has_hash = xp_route_hash(&r->action, &rr, &s->hash, NULL);
+    s->retry = xp_route_retry_policy(r, s->vhost);
+    if (xp_route_rewrite_path(r, &rr, &s->rewritten_path, &(size_t){0}) != 0) {
+        xp_hstream_local_reply(s, 500, NULL, 0, "rewrite_failed");
+        return;
+    }
+    xp_stat_inc(c->stats->upstream_rq_total);
+    if ((uint64_t)xp_stat_get(c->stats->upstream_rq_active) >= c->cfg->cb.max_requests) {
+        xp_stat_inc(c->stats->upstream_rq_pending_overflow);
+        xp_hstream_local_reply(s, 503,
+                               "upstream connect error or disconnect/reset before headers. reset "
+                               "reason: overflow",
+                               XP_RF_UO, "overflow");
+        return;
+    }
+    xp_hstream_set_state(s, XP_HS_CONNECTING);
+    xp__attempt(s);
+}
+
+/* ---- connecting ----------------------------------------------------------- */
+
+static void xp__connect_failed(xp_hstream_t *s, int status)
+{
+    (void)status;
+    s->flags |= XP_RF_UF;
+    if (xp__maybe_retry(
+            s, XP_RETRY_CONNECT_FAILURE | XP_RETRY_5XX | XP_RETRY_GATEWAY_ERROR | XP_RETRY_RESET,
+            0))
+        return;
+    xp_hstream_local_reply(s, 503,
+                           "upstream connect error or disconnect/reset before headers. reset "
+                           "reason: connection failure",
+                           XP_RF_UF, "upstream_reset_before_response_started{connection_failure}");
+}
+
+static void xp__connected(void *ctx, xp_uconn_t *u, int status)
+{
+    xp_hstream_t *s = ctx;
+    if (status != 0) {
+        s->up = NULL;
+        if (s->host_sel)
+            xp_host_rq_end(s->host_sel);
+        xp_stat_dec(s->cluster->stats->upstream_rq_active);
+        xp__connect_failed(s, status);
+        return;
+    }
+    s->up = u;
+    xp__send_request(s);
+}
+
+static void xp__attempt(xp_hstream_t *s)
+{
+    xp_hconn_t *h = s->conn;
+    s->attempts++;
+    xp_host_t *prev = s->host_sel;
+    xp_host_t *host = xp_wcluster_choose(s->cluster, s->has_hash ? &s->hash : NULL,
+                                         s->attempts > 1 ? prev : NULL);
+    if (host == NULL) {
+        xp_hstream_local_reply(s, 503, "no healthy upstream", XP_RF_UH, "no_healthy_upstream");
+        return;
+    }
+    xp_host_ref(host);
+    if (prev)
+        xp_host_unref(prev);
+    s->host_sel = host;
+    s->upstream_start_ms = xp_now_ms(h);
+    xp_uconn_t *u = NULL;
+    int rc = xp_uconn_acquire(s->cluster, host, true, xp__connected, s, &u);
+    if (rc == UV_EBUSY) {
+        xp_hstream_local_reply(s, 503,
+                               "upstream connect error or disconnect/reset before headers. reset "
+                               "reason: overflow",
+                               XP_RF_UO, "overflow");
+        return;
+    }
+    xp_host_rq_begin(host);
+    xp_stat_inc(s->cluster->stats->upstream_rq_active);
+    if (rc < 0) {
+        xp_host_rq_end(host);
+        xp_stat_dec(s->cluster->stats->upstream_rq_active);
+        xp__connect_failed(s, rc);
+        return;
+    }
+    s->up = u;
+    xp__arm_timeout(s);
+    if (rc == 1)
+        xp__send_request(s);
+}
+
+/* ---- the request going up ------------------------------------------------- */
+
+static void xp__collect_edits(const xp_header_edits_t *e, xp_str_t *skip, size_t *nskip,
+                              xp_header_t *add, size_t *nadd, const xp_header_t *req, size_t nreq)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->nremove && *nskip < XP__MAX_EDITS; i++)
+        skip[(*nskip)++] = e->remove[i];
+    for (size_t i = 0; i < e->nadd && *nadd < XP__MAX_EDITS; i++) {
+        const xp_header_add_t *a = &e->add[i];
+        bool exists = false;
+        for (size_t k = 0; k < nreq; k++)
+            if (xp_str_eq_nocase(req[k].name, a->name))
+                exists = true;
+        if (a->append == XP_ADD_IF_ABSENT && exists)
+            continue;
+        if (a->append == XP_OVERWRITE_IF_EXISTS && !exists)
+            continue;
+        if ((a->append == XP_OVERWRITE_IF_EXISTS_OR_ADD || a->append == XP_OVERWRITE_IF_EXISTS) &&
+            *nskip < XP__MAX_EDITS)
+            skip[(*nskip)++] = a->name;
+        if (a->value.len == 0 && !a->keep_empty_value)
+            continue;
+        add[(*nadd)++] = (xp_header_t){a->name, a->value};
+    }
+}
+
+static void xp__send_request(xp_hstream_t *s)
+{
+    xp_hconn_t *h = s->conn;
+    xp_uconn_t *u = s->up;
+    xp_hstream_set_state(s, XP_HS_UPSTREAM);
+    xp_uconn_attach(u, &xp__up_ops, s);
+    xp_sock_read_start(&u->sock);
+
+    xp_str_t skip[XP__MAX_EDITS + 16];
+    xp_header_t add[XP__MAX_EDITS + 16];
+    size_t nskip = 0, nadd = 0;
+    const xp_header_t *rh = s->req.headers;
+    size_t nrh = s->req.num_headers;
+    char xff[320], timeout_ms[24], orig_path_host[8];
+    (void)orig_path_host;
+
+    skip[nskip++] = XP_STR_LIT("expect");
+    skip[nskip++] = XP_STR_LIT("x-forwarded-proto");
+    skip[nskip++] = XP_STR_LIT("x-envoy-expected-rq-timeout-ms");
+    /* x-forwarded-for: append the peer when use_remote_address (Envoy). */
+    const xp_header_t *old_xff = xp__find(rh, nrh, "x-forwarded-for");
+    if (h->hcm->use_remote_address && !h->hcm->skip_xff_append) {
+        skip[nskip++] = XP_STR_LIT("x-forwarded-for");
+        int n = old_xff ? snprintf(xff, sizeof(xff), "%.*s,%s", (int)old_xff->value.len,
+                                   old_xff->value.p, h->peer_ip)
+                        : snprintf(xff, sizeof(xff), "%s", h->peer_ip);
+        add[nadd++] = (xp_header_t){XP_STR_LIT("x-forwarded-for"), xp_str(xff, (size_t)n)};
+    }
+    add[nadd++] = (xp_header_t){XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http")};
+    if (h->hcm->generate_request_id && !xp__find(rh, nrh, "x-request-id")) {
+        if (!s->has_request_id) {
+            uint64_t a = xp__rand(), b = xp__rand();
+            snprintf(s->request_id, sizeof(s->request_id), "%08x-%04x-4%03x-%04x-%012llx",
+                     (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+                     (unsigned)((b >> 48) & 0x3fff) | 0x8000,
+                     (unsigned long long)(b & 0xffffffffffffull));
+            s->has_request_id = true;
+        }
+        add[nadd++] = (xp_header_t){XP_STR_LIT("x-request-id"), xp_str_c(s->request_id)};
+    }
+    if (s->route->action.timeout_ms && !s->upgrade) {
+        int n = snprintf(timeout_ms, sizeof(timeout_ms), "%llu",
+                         (unsigned long long)s->route->action.timeout_ms);
+        add[nadd++] = (xp_header_t){XP_STR_LIT("x-envoy-expected-rq-timeout-ms"),
+                                    xp_str(timeout_ms, (size_t)n)};
+    }
+    if (s->rewritten_path)
+        add[nadd++] = (xp_header_t){XP_STR_LIT("x-envoy-original-path"), s->path};
+    /* Host rewrites. */
+    const xp_route_action_t *act = &s->route->action;
+    xp_str_t new_host = {0};
+    if (s->wc && s->wc->host_rewrite_literal.len)
+        new_host = s->wc->host_rewrite_literal;
+    else if (act->host_rewrite == XP_HOST_REWRITE_LITERAL)
+        new_host = act->host_rewrite_value;
+    else if (act->host_rewrite == XP_HOST_REWRITE_AUTO)
+        new_host = xp_str_c(s->host_sel->hostname ? s->host_sel->hostname : s->host_sel->addr.str);
+    else if (act->host_rewrite == XP_HOST_REWRITE_HEADER) {
+        const xp_header_t *hv = xp__find(rh, nrh, "");
+        (void)hv;
+        for (size_t i = 0; i < nrh; i++)
+            if (xp_str_eq_nocase(rh[i].name, act->host_rewrite_value) && rh[i].value.len)
+                new_host = rh[i].value;
+    }
+    if (new_host.len) {
+        skip[nskip++] = XP_STR_LIT("host");
+        add[nadd++] = (xp_header_t){XP_STR_LIT("host"), new_host};
+        if (act->append_x_forwarded_host && s->host.len)
+            add[nadd++] = (xp_header_t){XP_STR_LIT("x-forwarded-host"), s->host};
+    }
+    /* Header edits: route, then virtual host, then route configuration;
+     * and the weighted cluster's first. */
+    if (s->wc)
+        xp__collect_edits(&s->wc->request_headers, skip, &nskip, add, &nadd, rh, nrh);
+    xp__collect_edits(&s->route->request_headers, skip, &nskip, add, &nadd, rh, nrh);
+    xp__collect_edits(&s->vhost->request_headers, skip, &nskip, add, &nadd, rh, nrh);
+    xp__collect_edits(&s->table->request_headers, skip, &nskip, add, &nadd, rh, nrh);
+    /* Framing: hop-by-hop fields go; an upgrade keeps its two. */
+    if (s->req.chunked)
+        add[nadd++] = (xp_header_t){XP_STR_LIT("transfer-encoding"), XP_STR_LIT("chunked")};
+    if (s->upgrade) {
+        add[nadd++] = (xp_header_t){XP_STR_LIT("connection"), XP_STR_LIT("upgrade")};
+        add[nadd++] = (xp_header_t){XP_STR_LIT("upgrade"), s->req.upgrade_value};
+    }
+
+    xp_http1_edit_t edit = {skip, nskip, add, nadd, true};
+    xp_str_t target = s->rewritten_path ? xp_str_c(s->rewritten_path) : s->path;
+    size_t need = xp_http1_write_request_head(NULL, 0, s->req.method, target, 1, rh, nrh, &edit);
+    xp_chunk_t *c = xp_chunk_new(need);
+    if (c == NULL) {
+        xp_hstream_local_reply(s, 503, NULL, 0, "out_of_memory");
+        return;
+    }
+    xp_http1_write_request_head(c->data, need, s->req.method, target, 1, rh, nrh, &edit);
+    xp_sock_write(&u->sock, c, c->data, need);
+    xp_chunk_unref(c);
+    xp_stat_add(s->cluster->stats->upstream_cx_tx_bytes_total, (int64_t)need);
+
+    /* Body retained for a retry goes again. */
+    for (size_t i = 0; i < s->n_retained; i++) {
+        const xp_body_span_t *b = &s->retained[i];
+        if (s->req.chunked)
+            xp_sock_write_chunked(&u->sock, b->chunk, b->p, b->len);
+        else
+            xp_sock_write(&u->sock, b->chunk, b->p, b->len);
+    }
+    if (s->req_complete) {
+        if (s->req.chunked)
+            xp_sock_write(&u->sock, NULL, "0\r\n\r\n", 5);
+        s->req_sent = true;
+        xp__arm_timeout(s);
+    }
+    /* Buffered body bytes in the connection's input can flow now. */
+    xp_hconn_process(h);
+}
+
+void xp_hstream_request_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len,
+                             bool complete)
+{
+    xp_uconn_t *u = s->up;
+    if (len) {
+        s->req_body_bytes += len;
+        if (s->req.chunked)
+            xp_sock_write_chunked(&u->sock, c, p, len);
+        else
+            xp_sock_write(&u->sock, c, p, len);
+        xp_stat_add(s->cluster->stats->upstream_cx_tx_bytes_total, (int64_t)len);
+        /* Keep the body for a retry while it fits the buffer limit. */
+        if (s->retry && !s->retain_overflow) {
+            if (s->retained_bytes + len > s->conn->listener->per_connection_buffer_limit_bytes) {
+                s->retain_overflow = true;
+                for (size_t i = 0; i < s->n_retained; i++)
+                    xp_chunk_unref(s->retained[i].chunk);
+                s->n_retained = 0;
+            } else {
+                if (s->n_retained == s->cap_retained) {
+                    s->cap_retained = s->cap_retained ? s->cap_retained * 2 : 8;
+                    s->retained = xp_realloc(s->retained, s->cap_retained * sizeof(*s->retained));
+                }
+                s->retained[s->n_retained++] = (xp_body_span_t){xp_chunk_ref(c), p, len};
+                s->retained_bytes += len;
+            }
+        }
+    }
+    if (complete) {
+        s->req_complete = true;
+        if (s->req.chunked)
+            xp_sock_write(&u->sock, NULL, "0\r\n\r\n", 5);
+        s->req_sent = true;
+        xp__arm_timeout(s);
+    }
+}
+
+/* ---- the response coming down --------------------------------------------- */
+
+void xp_hstream_resume_upstream_read(xp_hstream_t *s)
+{
+    if (s->up && !s->resp_complete)
+        xp_sock_read_start(&s->up->sock);
+}
+
+static void xp__upgrade_tunnel_closed(xp_tunnel_t *t, int side)
+{
+    xp_hconn_t *h = t->owner;
+    if (side == 1) {
+        xp_uconn_sock_closed(h->tunnel_up);
+        h->tunnel_up = NULL;
+    } else {
+        h->open_handles--;
+    }
+}
+
+static void xp__upgrade_tunnel_done(xp_tunnel_t *t)
+{
+    xp_hconn_t *h = t->owner;
+    xp_stat_dec(h->st->downstream_cx_upgrades_active);
+    xp_hconn_tunnel_done(h);
+}
+
+/* 101 relayed: the stream ends, the connection becomes a byte tunnel that
+ * keeps nothing of the config. */
+static void xp__start_tunnel(xp_hstream_t *s, const char *rest, size_t rest_len, xp_chunk_t *rc)
+{
+    xp_hconn_t *h = s->conn;
+    xp_uconn_t *u = s->up;
+    s->up = NULL;
+    xp_host_rq_end(s->host_sel);
+    xp_stat_dec(s->cluster->stats->upstream_rq_active);
+    xp_stat_inc(h->st->downstream_cx_upgrades_total);
+    xp_stat_inc(h->st->downstream_cx_upgrades_active);
+    if (s->timer_init)
+        uv_timer_stop(&s->timer);
+    uv_timer_stop(&h->idle_timer);
+    /* Bytes the client sent after its upgrade request go up first. */
+    size_t pending = h->in ? h->in_len - h->in_off : 0;
+    if (pending)
+        xp_sock_write(&u->sock, h->in, h->in->data + h->in_off, pending);
+    if (rest_len)
+        xp_hstream_write_down(s, rc, rest, rest_len);
+    if (h->in)
+        xp_chunk_unref(h->in);
+    h->in = NULL;
+    h->in_off = h->in_len = 0;
+    free(h->scan_headers);
+    h->scan_headers = NULL;
+    uint64_t idle = s->route->action.has_idle_timeout ? s->route->action.idle_timeout_ms
+                                                      : h->hcm->stream_idle_timeout_ms;
+    s->status = 101;
+    s->resp_complete = true;
+    xp_hstream_set_state(s, XP_HS_TUNNEL);
+    h->stream = NULL;
+    /* The stream ends here; its references (route, table, cluster) go. */
+    h->state = XP_HC_TUNNEL;
+    xp_hstream_free(s);
+    memset(&h->tunnel, 0, sizeof(h->tunnel));
+    h->tunnel.owner = h;
+    h->tunnel.done = xp__upgrade_tunnel_done;
+    h->tunnel.end[0].closed = xp__upgrade_tunnel_closed;
+    h->tunnel.end[1].closed = xp__upgrade_tunnel_closed;
+    h->tunnel_up = u;
+    xp_tunnel_start(&h->tunnel, h->w->loop, &h->sock, &u->sock,
+                    h->listener->per_connection_buffer_limit_bytes, idle);
+}
+
+static void xp__response_done(xp_hstream_t *s, bool reusable)
+{
+    xp_hconn_t *h = s->conn;
+    s->resp_complete = true;
+    if (s->timer_init)
+        uv_timer_stop(&s->timer);
+    if (s->resp_chunked_down)
+        xp_hstream_write_down(s, NULL, "0\r\n\r\n", 5);
+    if (!s->req_complete) {
+        /* The upstream answered before the request ended: neither side's
+         * connection can carry another request. */
+        h->close_after = true;
+        reusable = false;
+    }
+    xp_stat_inc(s->cluster->stats->upstream_rq_completed);
+    if (s->attempts > 1)
+        xp_stat_inc(s->cluster->stats->upstream_rq_retry_success);
+    xp__drop_upstream(s, reusable && s->resp.keep_alive && s->req_sent);
+    xp_hconn_stream_done(h);
+}
+
+/* Decodes response body bytes and sends them down. Returns false when the
+ * stream ended (completed or failed) inside. */
+static bool xp__response_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len)
+{
+    xp_hconn_t *h = s->conn;
+    while (len || s->resp_body.mode == XP_HTTP1_BODY_NONE || s->resp_body.done) {
+        xp_str_t spans[8];
+        size_t nspans = 0, used = 0;
+        int rc = xp_http1_body_decode(&s->resp_body, p, len, &used, spans, XP_ARRAY_SIZE(spans),
+                                      &nspans);
+        if (rc < 0) {
+            s->flags |= XP_RF_UPE;
+            xp_hconn_close(h, true); /* the response is half sent: only a close tells */
+            return false;
+        }
+        for (size_t i = 0; i < nspans; i++) {
+            s->resp_body_bytes += spans[i].len;
+            if (s->req.method_id == XP_HTTP1_HEAD)
+                continue;
+            if (s->resp_chunked_down) {
+                h->tx_bytes += spans[i].len;
+                xp_sock_write_chunked(&h->sock, c, spans[i].p, spans[i].len);
+            } else {
+                xp_hstream_write_down(s, c, spans[i].p, spans[i].len);
+            }
+        }
+        p += used;
+        len -= used;
+        if (rc == XP_HTTP1_DONE) {
+            /* Bytes after the response: the upstream broke framing or
+             * pipelined garbage; do not reuse its connection. */
+            xp__response_done(s, len == 0);
+            return false;
+        }
+        if (used == 0 && nspans == 0)
+            break;
+    }
+    if (h->sock.wpending > h->listener->per_connection_buffer_limit_bytes && s->up)
+        xp_sock_read_stop(&s->up->sock); /* resumed by the downstream's on_written */
+    return true;
+}
+
+static void xp__send_response_head(xp_hstream_t *s)
+{
+    xp_hconn_t *h = s->conn;
+    const xp_http1_head_t *r = &s->resp;
+    xp_str_t skip[XP__MAX_EDITS + 8];
+    xp_header_t add[XP__MAX_EDITS + 8];
+    size_t nskip = 0, nadd = 0;
+    char ust[24];
+    const xp_header_t *rh = r->headers;
+    size_t nrh = r->num_headers;
+
+    bool upgrade = r->status_code == 101;
+    switch (r->body_mode) {
+    case XP_HTTP1_BODY_CHUNKED:
+        s->resp_chunked_down = true;
+        break;
+    case XP_HTTP1_BODY_UNTIL_CLOSE:
+        /* RFC 9112 §6.3: an HTTP/1.1 client can get it chunked and keep its
+         * connection; an HTTP/1.0 one reads until close. */
+        if (s->req.minor_version >= 1)
+            s->resp_chunked_down = true;
+        else
+            h->close_after = true;
+        break;
+    default:
+        break;
+    }
+    if (h->hcm->server_header_transformation == 0 /* OVERWRITE */) {
+        skip[nskip++] = XP_STR_LIT("server");
+        add[nadd++] = (xp_header_t){XP_STR_LIT("server"), xp_str_c(h->hcm->server_name)};
+    } else if (h->hcm->server_header_transformation == 1 /* APPEND_IF_ABSENT */ &&
+               xp__find(rh, nrh, "server") == NULL) {
+        add[nadd++] = (xp_header_t){XP_STR_LIT("server"), xp_str_c(h->hcm->server_name)};
+    }
+    skip[nskip++] = XP_STR_LIT("x-envoy-upstream-service-time");
+    int n = snprintf(ust, sizeof(ust), "%llu",
+                     (unsigned long long)(xp_now_ms(h) - s->upstream_start_ms));
+    add[nadd++] =
+        (xp_header_t){XP_STR_LIT("x-envoy-upstream-service-time"), xp_str(ust, (size_t)n)};
+    if (s->wc)
+        xp__collect_edits(&s->wc->response_headers, skip, &nskip, add, &nadd, rh, nrh);
+    xp__collect_edits(&s->route->response_headers, skip, &nskip, add, &nadd, rh, nrh);
+    xp__collect_edits(&s->vhost->response_headers, skip, &nskip, add, &nadd, rh, nrh);
+    xp__collect_edits(&s->table->response_headers, skip, &nskip, add, &nadd, rh, nrh);
+    if (upgrade) {
+        add[nadd++] = (xp_header_t){XP_STR_LIT("connection"), XP_STR_LIT("upgrade")};
+        add[nadd++] = (xp_header_t){XP_STR_LIT("upgrade"), r->upgrade_value};
+    } else {
+        if (s->resp_chunked_down)
+            add[nadd++] = (xp_header_t){XP_STR_LIT("transfer-encoding"), XP_STR_LIT("chunked")};
+        if (h->close_after)
+            add[nadd++] = (xp_header_t){XP_STR_LIT("connection"), XP_STR_LIT("close")};
+        else if (s->req.minor_version == 0)
+            add[nadd++] = (xp_header_t){XP_STR_LIT("connection"), XP_STR_LIT("keep-alive")};
+    }
+    xp_http1_edit_t edit = {skip, nskip, add, nadd, true};
+    size_t need =
+        xp_http1_write_response_head(NULL, 0, 1, r->status_code, r->reason, rh, nrh, &edit);
+    xp_chunk_t *c = xp_chunk_new(need);
+    if (c == NULL) {
+        xp_hconn_close(h, true);
+        return;
+    }
+    xp_http1_write_response_head(c->data, need, 1, r->status_code, r->reason, rh, nrh, &edit);
+    s->resp_started = true;
+    s->status = r->status_code;
+    xp_hstream_write_down(s, c, c->data, need);
+    xp_chunk_unref(c);
+}
+
+/* The response head is complete at buf[0..head_len); rest follows. */
+static void xp__response_head(xp_hstream_t *s, xp_chunk_t *c, const char *buf, size_t head_len,
+                              size_t total)
+{
+    xp_hconn_t *h = s->conn;
+    int status = s->resp.status_code;
+    xp_stat_inc(s->cluster->stats
+                    ->upstream_rq_xx[status / 100 >= 1 && status / 100 <= 5 ? status / 100 : 5]);
+    if (status == 101) {
+        if (!s->upgrade) {
+            xp_hstream_local_reply(s, 502, "upstream sent 101 without an upgrade", XP_RF_UPE,
+                                   "upstream_protocol_error");
+            return;
+        }
+        xp__send_response_head(s);
+        xp__start_tunnel(s, buf + head_len, total - head_len, c);
+        return;
+    }
+    /* A status the retry policy covers is retried unseen (RFC 9110 §9.2.2:
+     * the router only retries what the policy allows). */
+    uint32_t cond = 0;
+    if (status >= 500)
+        cond |= XP_RETRY_5XX;
+    if (status == 502 || status == 503 || status == 504)
+        cond |= XP_RETRY_GATEWAY_ERROR;
+    if (status == 409)
+        cond |= XP_RETRY_RETRIABLE_4XX;
+    if (xp__maybe_retry(s, cond, status))
+        return;
+    if (s->upgrade) {
+        /* Upgrade refused: an ordinary response; the connection cannot be
+         * reused safely by either side. */
+        h->close_after = true;
+    }
+    xp__send_response_head(s);
+    if (h->state != XP_HC_ACTIVE || h->stream != s)
+        return;
+    xp_http1_body_init(&s->resp_body, &s->resp, &h->limits);
+    xp__response_body(s, c, buf + head_len, total - head_len);
+}
+
+static void xp__up_data(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
+{
+    xp_uconn_t *u = (xp_uconn_t *)sk;
+    xp_hstream_t *s = u->user;
+    xp_hconn_t *h = s->conn;
+    xp_hconn_touch(h);
+    if (s->resp_started) {
+        xp__response_body(s, c, p, len);
+        return;
+    }
+    /* Accumulate the head; parse from the read chunk directly when it holds
+     * the whole head (the common case). */
+    const char *buf = p;
+    size_t blen = len;
+    xp_chunk_t *hc = c;
+    if (s->resp_len) {
+        if (s->resp_len + len > s->resp_buf->size) {
+            xp_chunk_t *n = xp_chunk_new(s->resp_len + len);
+            if (n == NULL) {
+                xp_hstream_local_reply(s, 502, NULL, XP_RF_UPE, "upstream_headers_too_large");
+                return;
+            }
+            memcpy(n->data, s->resp_buf->data, s->resp_len);
+            xp_chunk_unref(s->resp_buf);
+            s->resp_buf = n;
+        }
+        memcpy(s->resp_buf->data + s->resp_len, p, len);
+        s->resp_len += len;
+        buf = s->resp_buf->data;
+        blen = s->resp_len;
+        hc = s->resp_buf;
+    }
+    for (;;) {
+        if (s->resp_headers == NULL) {
+            s->resp_headers = xp_malloc(h->limits.max_headers_count * sizeof(xp_header_t));
+            xp_http1_head_init(&s->resp, s->resp_headers, h->limits.max_headers_count);
+        }
+        int rc = xp_http1_parse_response(&s->resp, buf, blen, s->req.method_id, &h->limits);
+        if (rc == XP_EAGAIN) {
+            if (hc == c) {
+                /* keep the partial head in a private buffer */
+                s->resp_buf = xp_chunk_new(blen < XP_CHUNK_SIZE ? XP_CHUNK_SIZE : blen);
+                memcpy(s->resp_buf->data, buf, blen);
+                s->resp_len = blen;
+            }
+            return;
+        }
+        if (rc < 0) {
+            if (xp__maybe_retry(s, XP_RETRY_5XX | XP_RETRY_GATEWAY_ERROR | XP_RETRY_RESET, 0))
+                return;
+            xp_hstream_local_reply(s, 502,
+                                   "upstream connect error or disconnect/reset before headers. "
+                                   "reset reason: protocol error",
+                                   XP_RF_UPE,
+                                   "upstream_reset_before_response_started{protocol_error}");
+            return;
+        }
+        if (s->resp.status_code >= 100 && s->resp.status_code < 200 && s->resp.status_code != 101) {
+            /* Interim response (100 Continue was already sent by us): drop it
+             * and parse the next head from what follows. */
+            buf += rc;
+            blen -= (size_t)rc;
+            xp_http1_head_init(&s->resp, s->resp_headers, h->limits.max_headers_count);
+            if (blen == 0) {
+                if (s->resp_buf)
+                    s->resp_len = 0;
+                return;
+            }
+            continue;
+        }
+        /* Keep the buffer holding the head for the stream's life (logs). */
+        if (hc == c) {
+            if (s->resp_buf)
+                xp_chunk_unref(s->resp_buf);
+            s->resp_buf = xp_chunk_ref(c);
+        }
+        s->resp_len = 0;
+        xp__response_head(s, hc, buf, (size_t)rc, blen);
+        return;
+    }
+}
+
+static void xp__up_reset(xp_hstream_t *s, bool eof)
+{
+    xp_hconn_t *h = s->conn;
+    if (s->resp_started) {
+        if (eof && s->resp_body.mode == XP_HTTP1_BODY_UNTIL_CLOSE) {
+            xp__response_done(s, false);
+            return;
+        }
+        s->flags |= XP_RF_UC;
+        xp_hconn_close(h, true);
+        return;
+    }
+    xp_stat_inc(s->cluster->stats->upstream_rq_rx_reset);
+    if (xp__maybe_retry(s, XP_RETRY_RESET | XP_RETRY_5XX | XP_RETRY_GATEWAY_ERROR, 0))
+        return;
+    xp_hstream_local_reply(s, 503,
+                           "upstream connect error or disconnect/reset before headers. reset "
+                           "reason: connection termination",
+                           XP_RF_UC,
+                           "upstream_reset_before_response_started{connection_termination}");
+}
+
+static void xp__up_eof(xp_sock_t *sk)
+{
+    xp_uconn_t *u = (xp_uconn_t *)sk;
+    xp__up_reset(u->user, true);
+}
+
+static void xp__up_error(xp_sock_t *sk, int err)
+{
+    (void)err;
+    xp_uconn_t *u = (xp_uconn_t *)sk;
+    xp__up_reset(u->user, false);
+}
+
+static void xp__up_written(xp_sock_t *sk)
+{
+    xp_uconn_t *u = (xp_uconn_t *)sk;
+    xp_hstream_t *s = u->user;
+    if (s && !s->req_complete &&
+        sk->wpending <= s->conn->listener->per_connection_buffer_limit_bytes / 2)
+        xp_hconn_process(s->conn);
+}
+
+static const xp_sock_ops_t xp__up_ops = {
+    .on_data = xp__up_data,
+    .on_eof = xp__up_eof,
+    .on_error = xp__up_error,
+    .on_written = xp__up_written,
+    .on_close = NULL,
+};

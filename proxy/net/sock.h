@@ -1,0 +1,68 @@
+/* A TCP connection as the proxy's protocol code sees it: data arrives in
+ * chunks, writes take chunk references (zero copy), and the bytes queued for
+ * writing are counted so a reader can stop when the other side falls behind.
+ * This is the one I/O interface codecs talk to; a TLS transport socket will
+ * sit behind the same calls. One worker thread owns a socket. */
+#ifndef XP_NET_SOCK_H
+#define XP_NET_SOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "proxy/net/chunk.h"
+
+typedef struct xp_sock xp_sock_t;
+
+typedef struct {
+    /* len bytes at p (inside chunk c) arrived. Take a reference to c to keep
+     * them past the call. */
+    void (*on_data)(xp_sock_t *s, xp_chunk_t *c, char *p, size_t len);
+    /* The peer finished sending (FIN). Reading has stopped. */
+    void (*on_eof)(xp_sock_t *s);
+    /* A read or write failed (reset, timeout...); err is a libuv error. The
+     * owner normally closes the socket. */
+    void (*on_error)(xp_sock_t *s, int err);
+    /* A write completed; s->wpending is the number of bytes still queued. */
+    void (*on_written)(xp_sock_t *s);
+    /* The handle is closed: the owner may free the memory holding s. */
+    void (*on_close)(xp_sock_t *s);
+} xp_sock_ops_t;
+
+struct xp_sock {
+    uv_tcp_t tcp; /* first: a uv handle pointer is the socket pointer */
+    const xp_sock_ops_t *ops;
+    void *owner;
+    size_t wpending; /* bytes handed to write but not yet written */
+    bool reading;
+    bool closing;
+    bool shut; /* our FIN queued */
+};
+
+/* Initialises s on loop (handle only; no socket yet). */
+void xp_sock_init(xp_sock_t *s, uv_loop_t *loop, const xp_sock_ops_t *ops, void *owner);
+/* Starts/stops delivering data. Idempotent. */
+int xp_sock_read_start(xp_sock_t *s);
+void xp_sock_read_stop(xp_sock_t *s);
+/* Queues len bytes at p (inside c; c is referenced until written; c may be
+ * NULL when p is static). Returns 0 or a libuv error. */
+int xp_sock_write(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len);
+/* Queues several pieces at once (one syscall when the kernel takes them);
+ * every piece lies in chunk c or in static memory. */
+int xp_sock_writev(xp_sock_t *s, xp_chunk_t *c, const uv_buf_t *bufs, unsigned n);
+/* Writes len bytes as one HTTP/1.1 chunk (size line, data, CRLF; RFC 9112
+ * §7.1); nothing for len 0. */
+int xp_sock_write_chunked(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len);
+/* Copies the bytes first (for small, built-on-the-stack data). */
+int xp_sock_write_copy(xp_sock_t *s, const char *p, size_t len);
+/* Sends FIN once queued writes are done. */
+void xp_sock_shutdown(xp_sock_t *s);
+/* Closes (pending writes are dropped); on_close runs later. Idempotent. */
+void xp_sock_close(xp_sock_t *s);
+/* Disables Nagle; call once connected or accepted. */
+void xp_sock_nodelay(xp_sock_t *s);
+/* "ip:port" of the peer / local end into buf; "-" when unknown. */
+void xp_sock_peer_str(const xp_sock_t *s, char *buf, size_t len);
+void xp_sock_local_str(const xp_sock_t *s, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,152 @@
+#include "proxy/net/tunnel.h"
+#include "proxy/common/mem.h"
+
+#include <string.h>
+
+static const xp_sock_ops_t xp__tunnel_ops;
+
+static xp_tunnel_t *xp__t(xp_sock_t *s, int *side)
+{
+    xp_tunnel_t *t = s->owner;
+    *side = t->end[0].sock == s ? 0 : 1;
+    return t;
+}
+
+static void xp__touch(xp_tunnel_t *t)
+{
+    if (t->timer_on)
+        uv_timer_again(&t->idle_timer);
+}
+
+static void xp__timer_closed(uv_handle_t *h)
+{
+    xp_tunnel_t *t = h->data;
+    t->timer_on = false;
+    if (t->end[0].closed_cb && t->end[1].closed_cb)
+        t->done(t);
+}
+
+static void xp__maybe_done(xp_tunnel_t *t)
+{
+    if (!t->end[0].closed_cb || !t->end[1].closed_cb)
+        return;
+    if (t->timer_on) {
+        if (!uv_is_closing((uv_handle_t *)&t->idle_timer))
+            uv_close((uv_handle_t *)&t->idle_timer, xp__timer_closed);
+        return;
+    }
+    t->done(t);
+}
+
+void xp_tunnel_close(xp_tunnel_t *t, const char *reason)
+{
+    if (!t->finishing) {
+        t->finishing = true;
+        t->end_reason = reason;
+    }
+    for (int i = 0; i < 2; i++)
+        xp_sock_close(t->end[i].sock);
+}
+
+static void xp__on_data(xp_sock_t *s, xp_chunk_t *c, char *p, size_t len)
+{
+    int side;
+    xp_tunnel_t *t = xp__t(s, &side);
+    xp_tunnel_end_t *other = &t->end[!side];
+    t->end[side].rx_bytes += len;
+    xp__touch(t);
+    if (xp_sock_write(other->sock, c, p, len) != 0) {
+        xp_tunnel_close(t, "error");
+        return;
+    }
+    if (other->sock->wpending > t->limit) {
+        xp_sock_read_stop(s);
+        t->end[side].paused = true;
+    }
+}
+
+static void xp__on_eof(xp_sock_t *s)
+{
+    int side;
+    xp_tunnel_t *t = xp__t(s, &side);
+    t->end[side].eof = true;
+    xp__touch(t);
+    /* Half-close: pass the FIN on; libuv sends it after queued writes. */
+    xp_sock_shutdown(t->end[!side].sock);
+    if (t->end[!side].eof && t->end[0].sock->wpending == 0 && t->end[1].sock->wpending == 0)
+        xp_tunnel_close(t, "eof");
+}
+
+static void xp__on_error(xp_sock_t *s, int err)
+{
+    (void)err;
+    int side;
+    xp_tunnel_t *t = xp__t(s, &side);
+    xp_tunnel_close(t, "error");
+}
+
+static void xp__on_written(xp_sock_t *s)
+{
+    int side;
+    xp_tunnel_t *t = xp__t(s, &side);
+    xp_tunnel_end_t *src = &t->end[!side];
+    if (src->paused && s->wpending <= t->limit / 2) {
+        src->paused = false;
+        if (!src->eof)
+            xp_sock_read_start(src->sock);
+    }
+    if (t->end[0].eof && t->end[1].eof && t->end[0].sock->wpending == 0 &&
+        t->end[1].sock->wpending == 0)
+        xp_tunnel_close(t, "eof");
+}
+
+static void xp__on_close(xp_sock_t *s)
+{
+    int side;
+    xp_tunnel_t *t = xp__t(s, &side);
+    t->end[side].closed_cb = true;
+    if (t->end[side].closed)
+        t->end[side].closed(t, side);
+    xp__maybe_done(t);
+}
+
+static const xp_sock_ops_t xp__tunnel_ops = {
+    .on_data = xp__on_data,
+    .on_eof = xp__on_eof,
+    .on_error = xp__on_error,
+    .on_written = xp__on_written,
+    .on_close = xp__on_close,
+};
+
+static void xp__on_idle(uv_timer_t *timer)
+{
+    xp_tunnel_t *t = timer->data;
+    xp_tunnel_close(t, "idle_timeout");
+}
+
+void xp_tunnel_start(xp_tunnel_t *t, uv_loop_t *loop, xp_sock_t *down, xp_sock_t *up,
+                     uint32_t limit, uint64_t idle_ms)
+{
+    t->end[0].sock = down;
+    t->end[1].sock = up;
+    t->limit = limit ? limit : 1024 * 1024;
+    t->idle_ms = idle_ms;
+    for (int i = 0; i < 2; i++) {
+        t->end[i].sock->ops = &xp__tunnel_ops;
+        t->end[i].sock->owner = t;
+    }
+    if (idle_ms) {
+        uv_timer_init(loop, &t->idle_timer);
+        t->idle_timer.data = t;
+        t->timer_on = true;
+        uv_timer_start(&t->idle_timer, xp__on_idle, idle_ms, idle_ms);
+    }
+    for (int i = 0; i < 2; i++)
+        if (!t->end[i].eof)
+            xp_sock_read_start(t->end[i].sock);
+}
+
+int xp_tunnel_write(xp_tunnel_t *t, int side, xp_chunk_t *c, const char *p, size_t len)
+{
+    return xp_sock_write(t->end[side].sock, c, p, len);
+}

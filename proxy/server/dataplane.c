@@ -1,0 +1,596 @@
+#include "proxy/server/dataplane.h"
+#include "proxy/common/log.h"
+#include "proxy/common/mem.h"
+#include "proxy/common/strbuf.h"
+#include "proxy/core/wctx.h"
+#include "proxy/http/hcm.h"
+#include "proxy/net/chunk.h"
+#include "proxy/router/route.h"
+#include "proxy/tcp/tcp_proxy.h"
+#include "proxy/upstream/cluster.h"
+#include "proxy/upstream/dns.h"
+#include "proxy/upstream/lb.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- main thread ------------------------------------------------------- */
+
+typedef struct xp__mlistener {
+    char *name;
+    char cfg_addr[64]; /* as configured (port may be 0) */
+    xp_addr_t bound;   /* as bound */
+    xp_listener_stats_t stats;
+    bool seen;
+    struct xp__mlistener *next;
+} xp__mlistener_t;
+
+typedef struct xp__mcluster {
+    char *name;
+    xp_dataplane_t *dp;
+    xp_cluster_stats_t stats;
+    xp_cluster_cfg_t *cfg; /* reference */
+    xp_host_set_t *hosts;  /* reference or NULL */
+    xp_dns_cluster_t *dns; /* DNS clusters */
+    bool seen;
+    struct xp__mcluster *next;
+} xp__mcluster_t;
+
+struct xp_dataplane {
+    xp_server_t *s;
+    xp_wctx_t *wctx; /* one per worker */
+    xp__mlistener_t *listeners;
+    xp__mcluster_t *clusters;
+    xp_listener_cfg_t **cur; /* references, the listeners in force */
+    size_t n_cur;
+    uint64_t version;
+    bool stopped;
+};
+
+/* What a worker receives: the snapshot and, per listener in it (same
+ * order), the socket to start accepting on, or -1 to keep its current one. */
+typedef struct {
+    xp_snapshot_t *snap;
+    size_t n;
+    int *fds;
+    xp_listener_stats_t **stats;
+} xp__apply_msg_t;
+
+static void xp__worker_apply(xp_worker_t *wk, void *arg);
+static void xp__worker_stop(xp_worker_t *wk, void *arg);
+static void xp__worker_exit(xp_worker_t *wk);
+
+static void xp__on_shutdown(void *arg)
+{
+    xp_dataplane_t *dp = arg;
+    dp->stopped = true;
+    for (xp__mcluster_t *c = dp->clusters; c; c = c->next)
+        if (c->dns) {
+            xp_dns_stop(c->dns);
+            c->dns = NULL;
+        }
+}
+
+xp_dataplane_t *xp_dataplane_new(xp_server_t *s)
+{
+    xp_dataplane_t *dp = xp_calloc(1, sizeof(*dp));
+    dp->s = s;
+    dp->wctx = xp_calloc((size_t)s->nworkers, sizeof(*dp->wctx));
+    for (int i = 0; i < s->nworkers; i++) {
+        xp_wctx_t *w = &dp->wctx[i];
+        w->index = i;
+        w->loop = &s->workers[i].loop;
+        w->stats = s->stats;
+        w->cm = xp_cm_new(w->loop, (uint64_t)i * 0x9e3779b97f4a7c15ull + 1);
+        s->workers[i].on_exit = xp__worker_exit;
+    }
+    s->dataplane = dp;
+    s->on_shutdown = xp__on_shutdown;
+    s->worker_on_stop = xp__worker_stop;
+    return dp;
+}
+
+/* n sockets bound to addr with SO_REUSEPORT (the first resolves port 0, the
+ * rest take the same port). Returns 0 or -errno; on failure nothing is left
+ * open. */
+static int xp__bind(xp_addr_t *addr, int n, uint32_t backlog, int *fds)
+{
+    struct sockaddr_storage ss = addr->ss;
+    for (int i = 0; i < n; i++)
+        fds[i] = -1;
+    for (int i = 0; i < n; i++) {
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        int err = 0;
+        if (fd < 0)
+            err = errno;
+        else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+                 setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+            err = errno;
+        else if (ss.ss_family == AF_INET6 &&
+                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
+            err = errno;
+        else if (bind(fd, (struct sockaddr *)&ss, addr->len) || listen(fd, (int)backlog))
+            err = errno;
+        if (err) {
+            if (fd >= 0)
+                close(fd);
+            for (int j = 0; j < i; j++)
+                close(fds[j]);
+            return -err;
+        }
+        fds[i] = fd;
+        if (i == 0) {
+            socklen_t len = sizeof(ss);
+            getsockname(fd, (struct sockaddr *)&ss, &len);
+        }
+    }
+    /* Record the bound form (port 0 resolved) for /listeners. */
+    char ip[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
+    xp_addr_from_ip(addr, ip,
+                    ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port));
+    return 0;
+}
+
+static void xp__publish(xp_dataplane_t *dp, int **fds)
+{
+    xp_snapshot_t *snap = xp_snapshot_new(++dp->version);
+    for (size_t i = 0; i < dp->n_cur; i++)
+        xp_snapshot_add_listener(snap, dp->cur[i]);
+    for (xp__mcluster_t *c = dp->clusters; c; c = c->next)
+        xp_snapshot_add_cluster(snap, c->cfg, c->hosts, &c->stats);
+    xp_snapshot_seal(snap);
+    for (int w = 0; w < dp->s->nworkers; w++) {
+        xp__apply_msg_t *m = xp_calloc(1, sizeof(*m));
+        m->snap = snap;
+        xp_snapshot_ref(snap);
+        m->n = dp->n_cur;
+        m->fds = xp_calloc(dp->n_cur + 1, sizeof(int));
+        m->stats = xp_calloc(dp->n_cur + 1, sizeof(*m->stats));
+        for (size_t i = 0; i < dp->n_cur; i++) {
+            m->fds[i] = fds ? fds[i][w] : -1;
+            for (xp__mlistener_t *ml = dp->listeners; ml; ml = ml->next)
+                if (strcmp(ml->name, dp->cur[i]->name) == 0)
+                    m->stats[i] = &ml->stats;
+        }
+        xp_worker_post(&dp->s->workers[w], xp__worker_apply, m);
+    }
+    xp_snapshot_unref(snap);
+}
+
+static void xp__set_hosts(xp__mcluster_t *c, xp_host_t **hosts, size_t n)
+{
+    xp_host_set_t *hs = xp_host_set_build(hosts, n, c->cfg);
+    if (c->hosts)
+        xp_host_set_unref(c->hosts);
+    c->hosts = hs;
+    size_t healthy = 0;
+    for (size_t i = 0; i < n; i++)
+        healthy += hosts[i]->healthy;
+    xp_stat_set(c->stats.membership_total, (int64_t)n);
+    xp_stat_set(c->stats.membership_healthy, (int64_t)healthy);
+    xp_stat_inc(c->stats.membership_change);
+}
+
+static void xp__dns_update(void *ctx, xp_host_t **hosts, size_t n)
+{
+    xp__mcluster_t *c = ctx;
+    xp__set_hosts(c, hosts, n);
+    xp_hosts_free(hosts, n);
+    if (!c->dp->stopped)
+        xp__publish(c->dp, NULL);
+}
+
+static xp__mcluster_t *xp__mcluster(xp_dataplane_t *dp, const char *name)
+{
+    for (xp__mcluster_t *c = dp->clusters; c; c = c->next)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    xp__mcluster_t *c = xp_calloc(1, sizeof(*c));
+    c->name = xp_strdup(name);
+    c->dp = dp;
+    xp_cluster_stats_init(&c->stats, dp->s->stats, name);
+    c->next = dp->clusters;
+    dp->clusters = c;
+    return c;
+}
+
+static void xp__mcluster_free(xp__mcluster_t *c)
+{
+    if (c->dns)
+        xp_dns_stop(c->dns);
+    if (c->hosts)
+        xp_host_set_unref(c->hosts);
+    xp_cluster_cfg_unref(c->cfg);
+    free(c->name);
+    free(c);
+}
+
+static void xp__apply_clusters(xp_dataplane_t *dp, xp_cluster_cfg_t *const *cs, size_t nc)
+{
+    for (xp__mcluster_t *c = dp->clusters; c; c = c->next)
+        c->seen = false;
+    for (size_t i = 0; i < nc; i++) {
+        xp__mcluster_t *c = xp__mcluster(dp, cs[i]->name);
+        c->seen = true;
+        if (c->cfg == cs[i])
+            continue;
+        xp_stat_inc(c->stats.update_attempt);
+        xp_cluster_cfg_ref(cs[i]);
+        if (c->cfg)
+            xp_cluster_cfg_unref(c->cfg);
+        c->cfg = cs[i];
+        if (c->dns) {
+            xp_dns_stop(c->dns);
+            c->dns = NULL;
+        }
+        if (c->cfg->type == XP_CLUSTER_STATIC) {
+            xp_host_t **hosts = xp_calloc(c->cfg->n_endpoints + 1, sizeof(*hosts));
+            for (size_t k = 0; k < c->cfg->n_endpoints; k++)
+                hosts[k] = xp_host_from_endpoint(&c->cfg->endpoints[k]);
+            xp__set_hosts(c, hosts, c->cfg->n_endpoints);
+            xp_hosts_free(hosts, c->cfg->n_endpoints);
+        } else if (c->cfg->type == XP_CLUSTER_STRICT_DNS ||
+                   c->cfg->type == XP_CLUSTER_LOGICAL_DNS) {
+            /* Keep serving the previous hosts until the first answer. */
+            c->dns = xp_dns_start(dp->s->loop, c->cfg, xp__dns_update, c);
+        }
+        xp_stat_inc(c->stats.update_success);
+    }
+    xp__mcluster_t **pp = &dp->clusters;
+    while (*pp) {
+        xp__mcluster_t *c = *pp;
+        if (!c->seen) {
+            *pp = c->next;
+            xp__mcluster_free(c);
+        } else {
+            pp = &c->next;
+        }
+    }
+}
+
+int xp_dataplane_apply(xp_dataplane_t *dp, xp_listener_cfg_t *const *ls, size_t nl,
+                       xp_cluster_cfg_t *const *cs, size_t nc, xp_diag_t *diag)
+{
+    int nw = dp->s->nworkers;
+    int **fds = xp_calloc(nl + 1, sizeof(*fds));
+    xp_addr_t *bound = xp_calloc(nl + 1, sizeof(*bound));
+    int rc = 0;
+    for (size_t i = 0; i < nl; i++) {
+        xp__mlistener_t *ml = NULL;
+        for (xp__mlistener_t *m = dp->listeners; m; m = m->next)
+            if (strcmp(m->name, ls[i]->name) == 0)
+                ml = m;
+        if (ml && strcmp(ml->cfg_addr, ls[i]->addr.str) == 0)
+            continue; /* same name and address: the workers keep their socket */
+        fds[i] = xp_calloc((size_t)nw, sizeof(int));
+        bound[i] = ls[i]->addr;
+        int err = xp__bind(&bound[i], nw, ls[i]->backlog, fds[i]);
+        if (err) {
+            xp_diag_error(diag, "", "listener '%s': cannot bind %s: %s", ls[i]->name,
+                          ls[i]->addr.str, strerror(-err));
+            free(fds[i]);
+            fds[i] = NULL;
+            rc = -1;
+        }
+    }
+    if (rc) {
+        for (size_t i = 0; i < nl; i++) {
+            if (fds[i])
+                for (int w = 0; w < nw; w++)
+                    close(fds[i][w]);
+            free(fds[i]);
+        }
+        free(fds);
+        free(bound);
+        return rc;
+    }
+    /* Listener records: new or moved ones get their bound address. */
+    for (xp__mlistener_t *m = dp->listeners; m; m = m->next)
+        m->seen = false;
+    for (size_t i = 0; i < nl; i++) {
+        xp__mlistener_t *ml = NULL;
+        for (xp__mlistener_t *m = dp->listeners; m; m = m->next)
+            if (strcmp(m->name, ls[i]->name) == 0)
+                ml = m;
+        if (ml == NULL) {
+            ml = xp_calloc(1, sizeof(*ml));
+            ml->name = xp_strdup(ls[i]->name);
+            ml->next = dp->listeners;
+            dp->listeners = ml;
+        }
+        ml->seen = true;
+        if (fds[i]) {
+            snprintf(ml->cfg_addr, sizeof(ml->cfg_addr), "%s", ls[i]->addr.str);
+            ml->bound = bound[i];
+            xp_listener_stats_init(&ml->stats, dp->s->stats, ml->bound.stat);
+            XP_INFO("listener '%s' bound to %s", ml->name, ml->bound.str);
+        }
+    }
+    xp__mlistener_t **pp = &dp->listeners;
+    while (*pp) {
+        xp__mlistener_t *m = *pp;
+        if (!m->seen) {
+            *pp = m->next;
+            free(m->name);
+            free(m);
+        } else {
+            pp = &m->next;
+        }
+    }
+    for (size_t i = 0; i < nl; i++)
+        xp_listener_cfg_ref(ls[i]);
+    for (size_t i = 0; i < dp->n_cur; i++)
+        xp_listener_cfg_unref(dp->cur[i]);
+    free(dp->cur);
+    dp->cur = xp_calloc(nl + 1, sizeof(*dp->cur));
+    memcpy(dp->cur, ls, nl * sizeof(*ls));
+    dp->n_cur = nl;
+
+    xp__apply_clusters(dp, cs, nc);
+
+    /* Listeners that keep their socket get -1. */
+    int **per = xp_calloc(nl + 1, sizeof(*per));
+    int *none = xp_malloc((size_t)nw * sizeof(int));
+    for (int w = 0; w < nw; w++)
+        none[w] = -1;
+    for (size_t i = 0; i < nl; i++)
+        per[i] = fds[i] ? fds[i] : none;
+    xp__publish(dp, per);
+    for (size_t i = 0; i < nl; i++)
+        free(fds[i]);
+    free(fds);
+    free(per);
+    free(none);
+    free(bound);
+    return 0;
+}
+
+char *xp_dataplane_listeners(xp_dataplane_t *dp, int json)
+{
+    xp_strbuf_t b;
+    xp_strbuf_init(&b);
+    if (json)
+        xp_strbuf_printf(&b, "{\"listener_statuses\":[");
+    for (size_t i = 0; i < dp->n_cur; i++) {
+        const xp__mlistener_t *ml = NULL;
+        for (xp__mlistener_t *m = dp->listeners; m; m = m->next)
+            if (strcmp(m->name, dp->cur[i]->name) == 0)
+                ml = m;
+        const xp_addr_t *a = ml ? &ml->bound : &dp->cur[i]->addr;
+        if (json) {
+            const char *colon = strrchr(a->str, ':');
+            const char *ip = a->str;
+            int iplen = (int)(colon - ip);
+            if (ip[0] == '[') {
+                ip++;
+                iplen -= 2;
+            }
+            xp_strbuf_printf(&b, "%s{\"name\":\"", i ? "," : "");
+            xp_strbuf_json_escape(&b, dp->cur[i]->name);
+            xp_strbuf_printf(&b,
+                             "\",\"local_address\":{\"socket_address\":{\"address\":\"%.*s\","
+                             "\"port_value\":%u}}}",
+                             iplen, ip, xp_addr_port(a));
+        } else {
+            xp_strbuf_printf(&b, "%s::%s\n", dp->cur[i]->name, a->str);
+        }
+    }
+    if (json)
+        xp_strbuf_printf(&b, "]}\n");
+    return xp_strbuf_take(&b);
+}
+
+void xp_dataplane_stop(xp_dataplane_t *dp)
+{
+    xp__on_shutdown(dp);
+}
+
+void xp_dataplane_free(xp_dataplane_t *dp)
+{
+    if (dp == NULL)
+        return;
+    while (dp->listeners) {
+        xp__mlistener_t *n = dp->listeners->next;
+        free(dp->listeners->name);
+        free(dp->listeners);
+        dp->listeners = n;
+    }
+    while (dp->clusters) {
+        xp__mcluster_t *n = dp->clusters->next;
+        xp__mcluster_free(dp->clusters);
+        dp->clusters = n;
+    }
+    for (size_t i = 0; i < dp->n_cur; i++)
+        xp_listener_cfg_unref(dp->cur[i]);
+    free(dp->cur);
+    free(dp->wctx);
+    free(dp);
+}
+
+/* ---- worker threads ----------------------------------------------------- */
+
+typedef struct xp_wlistener {
+    uv_poll_t poll;
+    int fd;
+    char *name;
+    xp_listener_cfg_t *cfg; /* reference: what new connections get */
+    xp_listener_stats_t *stats;
+    xp_wctx_t *w;
+    struct xp_wlistener *next;
+} xp_wlistener_t;
+
+static void xp__wl_closed(uv_handle_t *h)
+{
+    xp_wlistener_t *wl = (xp_wlistener_t *)h;
+    close(wl->fd);
+    xp_listener_cfg_unref(wl->cfg);
+    free(wl->name);
+    free(wl);
+}
+
+static void xp__wl_close(xp_wlistener_t *wl)
+{
+    uv_poll_stop(&wl->poll);
+    uv_close((uv_handle_t *)&wl->poll, xp__wl_closed);
+}
+
+static void xp__dispatch(xp_wlistener_t *wl, int fd, const struct sockaddr_storage *peer)
+{
+    xp_accept_t a;
+    memset(&a, 0, sizeof(a));
+    a.fd = fd;
+    a.peer = *peer;
+    socklen_t len = sizeof(a.local);
+    getsockname(fd, (struct sockaddr *)&a.local, &len);
+    xp_filter_chain_t *fc =
+        xp_listener_select_chain(wl->cfg, (struct sockaddr *)&a.local, (struct sockaddr *)&a.peer);
+    if (fc == NULL) {
+        xp_stat_inc(wl->stats->no_filter_chain_match);
+        close(fd);
+        return;
+    }
+    xp_stat_inc(wl->stats->downstream_cx_total);
+    xp_stat_inc(wl->stats->downstream_cx_active);
+    xp_listener_cfg_ref(wl->cfg);
+    xp_filter_chain_ref(fc);
+    a.listener = wl->cfg;
+    a.chain = fc;
+    a.lstats = wl->stats;
+    if (fc->kind == XP_NET_FILTER_HCM)
+        xp_hcm_accept(wl->w, &a);
+    else
+        xp_tcp_proxy_accept(wl->w, &a);
+}
+
+static void xp__on_accept(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    xp_wlistener_t *wl = (xp_wlistener_t *)p;
+    if (status < 0)
+        return;
+    /* Accept a batch per wakeup: fair to other handles, cheap under load. */
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(wl->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                XP_WARN("listener '%s': accept: %s", wl->name, strerror(errno));
+            return;
+        }
+        xp__dispatch(wl, fd, &peer);
+    }
+}
+
+static xp_wlistener_t *xp__wl_find(xp_wctx_t *w, const char *name, xp_wlistener_t ***prevp)
+{
+    xp_wlistener_t **pp = &w->listeners;
+    while (*pp && strcmp((*pp)->name, name) != 0)
+        pp = &(*pp)->next;
+    if (prevp)
+        *prevp = pp;
+    return *pp;
+}
+
+static void xp__worker_apply(xp_worker_t *wk, void *arg)
+{
+    xp__apply_msg_t *m = arg;
+    xp_dataplane_t *dp = ((xp_server_t *)wk->data)->dataplane;
+    xp_wctx_t *w = &dp->wctx[wk->index];
+    if (w->stopping) {
+        for (size_t i = 0; i < m->n; i++)
+            if (m->fds[i] >= 0)
+                close(m->fds[i]);
+        goto done;
+    }
+    xp_snapshot_ref(m->snap);
+    if (w->snap)
+        xp_snapshot_unref(w->snap);
+    w->snap = m->snap;
+    xp_cm_apply(w->cm, m->snap);
+
+    /* Listeners not in the snapshot stop accepting; their connections go on. */
+    xp_wlistener_t **pp = &w->listeners;
+    while (*pp) {
+        xp_wlistener_t *wl = *pp;
+        bool keep = false;
+        for (size_t i = 0; i < m->n; i++)
+            if (strcmp(m->snap->listeners[i]->name, wl->name) == 0 && m->fds[i] < 0)
+                keep = true;
+        if (!keep) {
+            *pp = wl->next;
+            xp__wl_close(wl);
+        } else {
+            pp = &wl->next;
+        }
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        xp_listener_cfg_t *cfg = m->snap->listeners[i];
+        xp_wlistener_t *wl = xp__wl_find(w, cfg->name, NULL);
+        if (wl) {
+            /* Same socket; new connections get the new config at once. */
+            xp_listener_cfg_ref(cfg);
+            xp_listener_cfg_unref(wl->cfg);
+            wl->cfg = cfg;
+            continue;
+        }
+        if (m->fds[i] < 0)
+            continue;
+        wl = xp_calloc(1, sizeof(*wl));
+        wl->fd = m->fds[i];
+        wl->name = xp_strdup(cfg->name);
+        xp_listener_cfg_ref(cfg);
+        wl->cfg = cfg;
+        wl->stats = m->stats[i];
+        wl->w = w;
+        uv_poll_init_socket(w->loop, &wl->poll, wl->fd);
+        uv_poll_start(&wl->poll, UV_READABLE, xp__on_accept);
+        wl->next = w->listeners;
+        w->listeners = wl;
+    }
+done:
+    xp_snapshot_unref(m->snap);
+    free(m->fds);
+    free(m->stats);
+    free(m);
+}
+
+static void xp__worker_stop(xp_worker_t *wk, void *arg)
+{
+    xp_dataplane_t *dp = arg;
+    xp_wctx_t *w = &dp->wctx[wk->index];
+    w->stopping = true;
+    while (w->listeners) {
+        xp_wlistener_t *n = w->listeners->next;
+        xp__wl_close(w->listeners);
+        w->listeners = n;
+    }
+    /* close_now unlinks each connection as it goes. */
+    while (w->conns.next && w->conns.next != &w->conns) {
+        xp_conn_link_t *l = w->conns.next;
+        xp_wctx_unlink(w, l);
+        l->close_now(l);
+    }
+    xp_cm_shutdown(w->cm);
+    w->cm = NULL;
+    if (w->snap)
+        xp_snapshot_unref(w->snap);
+    w->snap = NULL;
+}
+
+static void xp__worker_exit(xp_worker_t *wk)
+{
+    (void)wk;
+    xp_chunk_thread_cleanup();
+    xp_router_thread_cleanup();
+}

@@ -1,0 +1,29 @@
+/* The data plane's control side, on the main thread: turns a set of listener
+ * and cluster configs into a snapshot, binds what is new (one SO_REUSEPORT
+ * socket per worker, so the kernel spreads connections across workers), keeps
+ * the sockets of listeners whose name and address did not change, resolves
+ * DNS clusters, and posts the result to every worker. */
+#ifndef XP_SERVER_DATAPLANE_H
+#define XP_SERVER_DATAPLANE_H
+
+#include "proxy/common/diag.h"
+#include "proxy/config/config.h"
+#include "proxy/server/server.h"
+
+typedef struct xp_dataplane xp_dataplane_t;
+
+/* Attaches to s (s->dataplane) and gives each worker its context. */
+xp_dataplane_t *xp_dataplane_new(xp_server_t *s);
+/* Makes the given listeners and clusters the configuration in force.
+ * Listener sockets that cannot be bound are errors in diag (nothing of this
+ * update is applied then). Returns 0 or a negative XP_E* error. */
+int xp_dataplane_apply(xp_dataplane_t *dp, xp_listener_cfg_t *const *ls, size_t nl,
+                       xp_cluster_cfg_t *const *cs, size_t nc, xp_diag_t *diag);
+/* Renders /listeners with the bound addresses (caller frees). */
+char *xp_dataplane_listeners(xp_dataplane_t *dp, int json);
+/* Stops accepting, closes every connection, stops the workers' data path
+ * (called by xp_server_shutdown before the workers stop). */
+void xp_dataplane_stop(xp_dataplane_t *dp);
+void xp_dataplane_free(xp_dataplane_t *dp);
+
+#endif

@@ -1,0 +1,87 @@
+# Shared helpers for the tools' tests (sourced). Each test counts its checks
+# and exits non-zero if any failed; everything it starts is stopped on exit.
+set -u
+T_CHECKS=0
+T_FAILED=0
+T_PIDS=()
+T_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/xpt.XXXXXX")
+
+t_cleanup() {
+    for p in "${T_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -9 "$p" 2>/dev/null
+    done
+    rm -rf "$T_TMP"
+}
+trap t_cleanup EXIT
+
+ok() {
+    T_CHECKS=$((T_CHECKS + 1))
+    echo "ok - $*"
+}
+
+not_ok() {
+    T_CHECKS=$((T_CHECKS + 1))
+    T_FAILED=$((T_FAILED + 1))
+    echo "FAIL - $*"
+}
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# contains HAYSTACK NEEDLE
+contains() {
+    case "$1" in *"$2"*) return 0 ;; esac
+    echo "  '$2' not in: ${1:0:400}"
+    return 1
+}
+
+# start_upstream BINARY NAME [ARGS...]: one listener on a free port; sets
+# UP_PID and UP_PORT.
+start_upstream() {
+    local bin=$1 name=$2
+    shift 2
+    local pf="$T_TMP/ports.$name"
+    "$bin" --listen 127.0.0.1:0 --name "$name" --port-file "$pf" "$@" \
+        >"$T_TMP/$name.log" 2>&1 &
+    UP_PID=$!
+    T_PIDS+=("$UP_PID")
+    for _ in $(seq 1 200); do
+        if [ -s "$pf" ]; then
+            UP_PORT=$(head -1 "$pf")
+            return 0
+        fi
+        if ! kill -0 "$UP_PID" 2>/dev/null; then
+            echo "xp_upstream exited early:"; cat "$T_TMP/$name.log"
+            return 1
+        fi
+        sleep 0.05
+    done
+    echo "xp_upstream did not write its port file"
+    return 1
+}
+
+# stop_pid PID SECONDS: SIGTERM, wait; sets T_RC (124 if it hung).
+stop_pid() {
+    local pid=$1 secs=$2
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 $((secs * 20))); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            T_RC=$?
+            return 0
+        fi
+        sleep 0.05
+    done
+    T_RC=124
+    return 1
+}
+
+finish() {
+    echo "$((T_CHECKS - T_FAILED)) passed, $T_FAILED failed"
+    [ "$T_FAILED" -eq 0 ] && [ "$T_CHECKS" -gt 0 ]
+    exit $?
+}
