@@ -4,6 +4,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "proxy/accesslog/accesslog.h"
 #include "proxy/common/diag.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
         code = 1;
     }
     xp_bootstrap_free(bs);
+    xp_access_log_shutdown();
     XP_INFO("exiting");
     return code;
 }

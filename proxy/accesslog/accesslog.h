@@ -21,7 +21,6 @@
 #include "proxy/common/diag.h"
 #include "proxy/common/str.h"
 #include "proxy/common/strbuf.h"
-#include "proxy/config/config.h"
 
 /* Envoy's default format for HTTP and tcp_proxy access logs (used when the
  * configuration gives none). */
@@ -33,6 +32,22 @@
 
 /* Default bound on bytes queued for one file before lines are dropped. */
 #define XP_ACCESS_LOG_DEFAULT_QUEUE_LIMIT (16u * 1024 * 1024)
+
+/* ---- configuration ------------------------------------------------------ */
+
+struct xp_access_log;
+
+/* One access log as configured (envoy.extensions.access_loggers.file.v3),
+ * with the opened writer. Owned by the config object holding it;
+ * xp_access_log_cfg_clear (proxy/config) releases everything. */
+typedef struct {
+    char *path;       /* file, "/dev/stdout" and "/dev/stderr" included */
+    char *format;     /* text format string; NULL = Envoy's default format */
+    char **json_keys; /* json_format: keys and format strings, in order */
+    char **json_values;
+    size_t n_json;
+    struct xp_access_log *log; /* opened by the data plane before first use */
+} xp_access_log_cfg_t;
 
 /* Envoy's response flags. Bit n is Envoy's StreamInfo::ResponseFlag value n,
  * which is also the order %RESPONSE_FLAGS% prints them in (comma-separated,

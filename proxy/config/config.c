@@ -56,6 +56,7 @@ static void xp__strv_free(char **v, size_t n)
 
 void xp_access_log_cfg_clear(xp_access_log_cfg_t *a)
 {
+    xp_access_log_unref(a->log);
     free(a->path);
     free(a->format);
     xp__strv_free(a->json_keys, a->n_json);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "proxy/accesslog/accesslog.h"
 #include "proxy/common/ref.h"
 
 struct xp_route_table; /* proxy/router/route.h */
@@ -31,16 +32,6 @@ typedef struct {
 /* Fills a from an IP literal and port; XP_EINVAL if ip is not a literal. */
 int xp_addr_from_ip(xp_addr_t *a, const char *ip, uint32_t port);
 uint16_t xp_addr_port(const xp_addr_t *a);
-
-/* ---- access logs ---------------------------------------------------- */
-
-typedef struct {
-    char *path;       /* file, "/dev/stdout" and "/dev/stderr" included */
-    char *format;     /* text format string; NULL = Envoy's default format */
-    char **json_keys; /* json_format: keys and format strings, in order */
-    char **json_values;
-    size_t n_json;
-} xp_access_log_cfg_t;
 
 /* ---- HTTP connection manager ---------------------------------------- */
 

@@ -397,9 +397,53 @@ static void xp__stream_timer_closed(uv_handle_t *hd)
     free(hd->data);
 }
 
+static void xp__access_log(xp_hstream_t *s)
+{
+    xp_hconn_t *h = s->conn;
+    const xp_hcm_cfg_t *hcm = h->hcm;
+    if (hcm->n_access_logs == 0)
+        return;
+    xp_access_log_record_t r;
+    xp_access_log_record_init(&r);
+    r.start_time_us = (int64_t)s->start_us;
+    r.duration_us = (int64_t)(xp__wall_us() - s->start_us);
+    r.protocol = s->req.minor_version == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    r.method = s->req.method;
+    r.path = s->path;
+    r.authority = s->host;
+    r.scheme = XP_STR_LIT("http");
+    r.request_headers = s->req.headers;
+    r.n_request_headers = s->req.num_headers;
+    if (s->resp_headers && s->resp.status_code) {
+        r.response_headers = s->resp.headers;
+        r.n_response_headers = s->resp.num_headers;
+    }
+    r.response_code = (uint32_t)s->status;
+    r.response_code_details = xp_str_c(s->details ? s->details : (s->status ? "via_upstream" : ""));
+    r.response_flags = s->flags;
+    r.bytes_received = s->req_body_bytes;
+    r.bytes_sent = s->resp_body_bytes;
+    if (s->host_sel)
+        r.upstream_host = xp_str_c(s->host_sel->addr.str);
+    if (s->cluster)
+        r.upstream_cluster = xp_str_c(s->cluster->name);
+    r.downstream_remote_address = xp_str_c(h->peer);
+    r.downstream_local_address = xp_str_c(h->local);
+    if (s->route)
+        r.route_name = s->route->name;
+    if (s->has_request_id)
+        r.request_id = xp_str_c(s->request_id);
+    r.connection_id = h->id;
+    r.attempt_count = s->attempts;
+    for (size_t i = 0; i < hcm->n_access_logs; i++)
+        if (hcm->access_logs[i].log)
+            xp_access_log_write(hcm->access_logs[i].log, &r);
+}
+
 void xp_hstream_free(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
+    xp__access_log(s);
     xp_stat_dec(h->st->downstream_rq_active);
     if (s->status)
         xp_stat_inc(h->st->downstream_rq_xx[xp__status_class(s->status)]);

@@ -1,4 +1,5 @@
 #include "proxy/server/dataplane.h"
+#include "proxy/accesslog/accesslog.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
 #include "proxy/common/strbuf.h"
@@ -258,9 +259,47 @@ static void xp__apply_clusters(xp_dataplane_t *dp, xp_cluster_cfg_t *const *cs, 
     }
 }
 
+/* Opens the access logs of a list not opened yet (config objects are
+ * filled in here, on the main thread, before any worker sees them). */
+static int xp__open_logs(xp_access_log_cfg_t *v, size_t n, const char *owner, xp_diag_t *diag)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].log)
+            continue;
+        char where[256];
+        snprintf(where, sizeof(where), "%s.access_log[%zu]", owner, i);
+        v[i].log = xp_access_log_open(&v[i], diag, where);
+        bad += v[i].log == NULL;
+    }
+    return bad;
+}
+
+static int xp__open_listener_logs(xp_listener_cfg_t *l, xp_diag_t *diag)
+{
+    int bad = 0;
+    for (size_t i = 0; i <= l->n_chains; i++) {
+        xp_filter_chain_t *fc = i < l->n_chains ? l->chains[i] : l->default_chain;
+        if (fc == NULL)
+            continue;
+        char owner[256];
+        snprintf(owner, sizeof(owner), "listener '%s' filter chain %zu", l->name, i);
+        if (fc->kind == XP_NET_FILTER_HCM)
+            bad += xp__open_logs(fc->u.hcm->access_logs, fc->u.hcm->n_access_logs, owner, diag);
+        else
+            bad += xp__open_logs(fc->u.tcp->access_logs, fc->u.tcp->n_access_logs, owner, diag);
+    }
+    return bad;
+}
+
 int xp_dataplane_apply(xp_dataplane_t *dp, xp_listener_cfg_t *const *ls, size_t nl,
                        xp_cluster_cfg_t *const *cs, size_t nc, xp_diag_t *diag)
 {
+    int logs_bad = 0;
+    for (size_t i = 0; i < nl; i++)
+        logs_bad += xp__open_listener_logs(ls[i], diag);
+    if (logs_bad)
+        return -1;
     int nw = dp->s->nworkers;
     int **fds = xp_calloc(nl + 1, sizeof(*fds));
     xp_addr_t *bound = xp_calloc(nl + 1, sizeof(*bound));

@@ -1,10 +1,13 @@
 #include "proxy/tcp/tcp_proxy.h"
+#include "proxy/accesslog/accesslog.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
 #include "proxy/net/tunnel.h"
 #include "proxy/upstream/cluster.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,12 +35,40 @@ typedef struct {
     xp_host_t *last_host;
     xp__tcp_stats_t st;
     uint32_t attempts;
+    uint64_t start_us, start_ms, id, rx, tx;
+    char peer[64], local[64], upstream_addr[64];
     xp__tcps_state_t state;
     bool down_closed;
 } xp__tcps_t;
 
+/* Envoy logs tcp_proxy sessions with the same operators; the HTTP ones
+ * print "-". */
+static void xp__access_log(xp__tcps_t *s)
+{
+    const xp_tcp_proxy_cfg_t *cfg = s->chain->u.tcp;
+    if (cfg->n_access_logs == 0)
+        return;
+    xp_access_log_record_t r;
+    xp_access_log_record_init(&r);
+    r.start_time_us = (int64_t)s->start_us;
+    r.duration_us = (int64_t)(uv_now(s->w->loop) - s->start_ms) * 1000;
+    r.bytes_received = s->rx;
+    r.bytes_sent = s->tx;
+    if (s->cluster)
+        r.upstream_cluster = xp_str_c(s->cluster->name);
+    r.upstream_host = xp_str_c(s->upstream_addr);
+    r.downstream_remote_address = xp_str_c(s->peer);
+    r.downstream_local_address = xp_str_c(s->local);
+    r.connection_id = s->id;
+    r.attempt_count = s->attempts;
+    for (size_t i = 0; i < cfg->n_access_logs; i++)
+        if (cfg->access_logs[i].log)
+            xp_access_log_write(cfg->access_logs[i].log, &r);
+}
+
 static void xp__session_free(xp__tcps_t *s)
 {
+    xp__access_log(s);
     xp_wctx_unlink(s->w, &s->link);
     xp_stat_dec(s->lstats->downstream_cx_active);
     xp_stat_inc(s->lstats->downstream_cx_destroy);
@@ -109,8 +140,10 @@ static void xp__tunnel_side_closed(xp_tunnel_t *t, int side)
 static void xp__tunnel_done(xp_tunnel_t *t)
 {
     xp__tcps_t *s = t->owner;
-    xp_stat_add(s->st.downstream_cx_rx_bytes_total, (int64_t)t->end[0].rx_bytes);
-    xp_stat_add(s->st.downstream_cx_tx_bytes_total, (int64_t)t->end[1].rx_bytes);
+    s->rx = t->end[0].rx_bytes;
+    s->tx = t->end[1].rx_bytes;
+    xp_stat_add(s->st.downstream_cx_rx_bytes_total, (int64_t)s->rx);
+    xp_stat_add(s->st.downstream_cx_tx_bytes_total, (int64_t)s->tx);
     if (t->end_reason && strcmp(t->end_reason, "idle_timeout") == 0)
         xp_stat_inc(s->st.idle_timeout);
     xp__session_free(s);
@@ -133,6 +166,7 @@ static void xp__connected(void *ctx, xp_uconn_t *u, int status)
         return;
     }
     s->state = XP_TCPS_TUNNEL;
+    snprintf(s->upstream_addr, sizeof(s->upstream_addr), "%s", u->host->addr.str);
     memset(&s->tunnel, 0, sizeof(s->tunnel));
     s->tunnel.owner = s;
     s->tunnel.done = xp__tunnel_done;
@@ -178,6 +212,11 @@ void xp_tcp_proxy_accept(xp_wctx_t *w, const xp_accept_t *a)
     s->chain = a->chain;
     s->lstats = a->lstats;
     s->link.close_now = xp__close_now;
+    s->id = xp_next_connection_id();
+    s->start_ms = uv_now(w->loop);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->start_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
     xp_wctx_link(w, &s->link);
     const xp_tcp_proxy_cfg_t *cfg = a->chain->u.tcp;
     const char *p = cfg->stat_prefix;
@@ -199,6 +238,8 @@ void xp_tcp_proxy_accept(xp_wctx_t *w, const xp_accept_t *a)
         return;
     }
     xp_sock_nodelay(&s->down);
+    xp_sock_peer_str(&s->down, s->peer, sizeof(s->peer));
+    xp_sock_local_str(&s->down, s->local, sizeof(s->local));
 
     const char *cluster = cfg->cluster;
     if (cfg->n_weighted) {

@@ -119,7 +119,12 @@ int xp_translate_access_logs(Envoy__Config__Accesslog__V3__AccessLog *const *log
                     al->typed_config,
                     &envoy__extensions__access_loggers__file__v3__file_access_log__descriptor, diag,
                     xp_path_str(path));
+            char err[256];
             if (f == NULL || xp__file_log(f, &v[k], path, diag) != 0) {
+                xp_access_log_cfg_clear(&v[k]);
+                bad++;
+            } else if (xp_access_log_validate(&v[k], err, sizeof(err)) != 0) {
+                xp_diag_error(diag, xp_path_str(path), "%s", err);
                 xp_access_log_cfg_clear(&v[k]);
                 bad++;
             } else {
