@@ -247,88 +247,6 @@ int xp_route_redirect_location(const xp_route_t *r, const xp_route_request_t *re
 
 /* ---- hashing -------------------------------------------------------------- */
 
-#define XP__P1 0x9E3779B185EBCA87ull
-#define XP__P2 0xC2B2AE3D27D4EB4Full
-#define XP__P3 0x165667B19E3779F9ull
-#define XP__P4 0x85EBCA77C2B2AE63ull
-#define XP__P5 0x27D4EB2F165667C5ull
-
-static inline uint64_t xp__rotl(uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-static inline uint64_t xp__rd64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static inline uint64_t xp__rd32(const unsigned char *p)
-{
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
-}
-
-static inline uint64_t xp__xround(uint64_t acc, uint64_t in)
-{
-    acc += in * XP__P2;
-    acc = xp__rotl(acc, 31);
-    return acc * XP__P1;
-}
-
-static inline uint64_t xp__xmerge(uint64_t acc, uint64_t v)
-{
-    acc ^= xp__xround(0, v);
-    return acc * XP__P1 + XP__P4;
-}
-
-/* XXH64 as specified in the xxHash specification (xxhash_spec.md). */
-uint64_t xp_xxh64(const void *data, size_t len, uint64_t seed)
-{
-    const unsigned char *p = data, *end = p + len;
-    uint64_t h;
-    if (len >= 32) {
-        uint64_t v1 = seed + XP__P1 + XP__P2, v2 = seed + XP__P2, v3 = seed, v4 = seed - XP__P1;
-        do {
-            v1 = xp__xround(v1, xp__rd64(p));
-            v2 = xp__xround(v2, xp__rd64(p + 8));
-            v3 = xp__xround(v3, xp__rd64(p + 16));
-            v4 = xp__xround(v4, xp__rd64(p + 24));
-            p += 32;
-        } while (end - p >= 32);
-        h = xp__rotl(v1, 1) + xp__rotl(v2, 7) + xp__rotl(v3, 12) + xp__rotl(v4, 18);
-        h = xp__xmerge(h, v1);
-        h = xp__xmerge(h, v2);
-        h = xp__xmerge(h, v3);
-        h = xp__xmerge(h, v4);
-    } else {
-        h = seed + XP__P5;
-    }
-    h += (uint64_t)len;
-    while (end - p >= 8) {
-        h ^= xp__xround(0, xp__rd64(p));
-        h = xp__rotl(h, 27) * XP__P1 + XP__P4;
-        p += 8;
-    }
-    if (end - p >= 4) {
-        h ^= xp__rd32(p) * XP__P1;
-        h = xp__rotl(h, 23) * XP__P2 + XP__P3;
-        p += 4;
-    }
-    while (p < end) {
-        h ^= (*p++) * XP__P5;
-        h = xp__rotl(h, 11) * XP__P1;
-    }
-    h ^= h >> 33;
-    h *= XP__P2;
-    h ^= h >> 29;
-    h *= XP__P3;
-    h ^= h >> 32;
-    return h;
-}
-
 /* The value of cookie `name` in any Cookie header. */
 static bool xp__cookie(const xp_route_request_t *req, xp_str_t name, xp_str_t *out)
 {
@@ -432,7 +350,7 @@ bool xp_route_hash(const xp_route_action_t *a, const xp_route_request_t *req, ui
         }
         if (got) {
             /* rotating keeps two identical policies from cancelling out */
-            h = (have ? xp__rotl(h, 1) : 0) ^ nh;
+            h = (have ? (h << 1 | h >> 63) : 0) ^ nh;
             have = true;
         }
         if (hp->terminal && have)

@@ -27,6 +27,7 @@
 
 #include "proxy/common/diag.h"
 #include "proxy/common/str.h"
+#include "proxy/common/xxhash.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -513,7 +514,5 @@ bool xp_route_upgrade_allowed(const xp_route_t *r, xp_str_t upgrade_type, bool h
  * virtual host's, else NULL. */
 const xp_retry_policy_t *xp_route_retry_policy(const xp_route_t *r, const xp_vhost_t *vh);
 
-/* XXH64 with seed 0, the hash Envoy's hash policies use. */
-uint64_t xp_xxh64(const void *data, size_t len, uint64_t seed);
 
 #endif

@@ -155,8 +155,4 @@ xp_host_t *xp_lb_choose(const xp_host_set_t *hs, xp_lb_state_t *st, xp_lb_policy
 xp_host_t *xp_lb_choose_excluding(const xp_host_set_t *hs, xp_lb_state_t *st, xp_lb_policy_t policy,
                                   const uint64_t *hash, const xp_host_t *avoid);
 
-/* xxHash64 (the hash Envoy's hash policies and ring use), for computing the
- * `hash` argument from a header, cookie or source address. */
-uint64_t xp_xxhash64(const void *data, size_t len, uint64_t seed);
-
 #endif

@@ -2,6 +2,7 @@
  * lifetimes. Every statistical check uses a fixed seed, so results are
  * reproducible; no timing assertions. */
 #include "proxy/upstream/lb.h"
+#include "proxy/common/xxhash.h"
 #include "proxy/common/mem.h"
 #include "tests/upstream/check.h"
 
@@ -76,7 +77,7 @@ static void test_xxhash(void)
         {"abcdefghijklmnopqrstuvwxyz012345", 7, 0xe3aceb3c2758a38fULL},
     };
     for (size_t i = 0; i < XP_ARRAY_SIZE(v); i++) {
-        uint64_t got = xp_xxhash64(v[i].s, strlen(v[i].s), v[i].seed);
+        uint64_t got = xp_xxh64(v[i].s, strlen(v[i].s), v[i].seed);
         CHECK(got == v[i].want, "xxh64(\"%s\", %llu) = %016llx", v[i].s,
               (unsigned long long)v[i].seed, (unsigned long long)got);
     }
