@@ -453,6 +453,7 @@ void xp_hstream_free(xp_hstream_t *s)
     free(s->req_headers);
     free(s->resp_headers);
     free(s->rewritten_path);
+    free(s->norm_path);
     if (s->resp_buf)
         xp_chunk_unref(s->resp_buf);
     if (s->timer_init) {
@@ -509,6 +510,8 @@ static xp_hstream_t *xp__stream_new(xp_hconn_t *h, size_t head_len)
     xp_stat_inc(h->st->downstream_rq_total);
     xp_stat_inc(h->st->downstream_rq_http1_total);
     xp_stat_inc(h->st->downstream_rq_active);
+    if (h->hcm->request_timeout_ms && !s->req_complete)
+        xp_hstream_start_request_timeout(s);
     return s;
 }
 

@@ -79,6 +79,7 @@ struct xp_hstream {
     xp_str_t host;        /* Host header value */
     xp_str_t path;        /* request-target */
     char *rewritten_path; /* malloc'd, or NULL */
+    char *norm_path;      /* malloc'd normalized target, or NULL */
     char request_id[40];
     bool has_request_id;
 
@@ -176,5 +177,6 @@ void xp_hstream_request_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, size
 void xp_hstream_abort_upstream(xp_hstream_t *s);
 void xp_hstream_resume_upstream_read(xp_hstream_t *s);
 void xp_hstream_release(xp_hstream_t *s);
+void xp_hstream_start_request_timeout(xp_hstream_t *s);
 
 #endif

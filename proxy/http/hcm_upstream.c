@@ -125,6 +125,21 @@ static void xp__on_timeout(uv_timer_t *t)
                            "upstream_response_timeout");
 }
 
+static void xp__on_request_timeout(uv_timer_t *t)
+{
+    xp_hstream_t *s = t->data;
+    xp_stat_inc(s->conn->st->downstream_rq_timeout);
+    xp_hstream_local_reply(s, 408, "request timeout", 0, "request_overall_timeout");
+}
+
+/* HCM request_timeout: the whole request must arrive in time. It shares the
+ * stream timer with the route timeout, which only starts once the request
+ * is complete. */
+void xp_hstream_start_request_timeout(xp_hstream_t *s)
+{
+    xp__timer_start(s, xp__on_request_timeout, s->conn->hcm->request_timeout_ms);
+}
+
 /* Envoy: the route timeout runs from the end of the downstream request; a
  * per-try timeout from the start of each attempt. One timer serves both. */
 static void xp__arm_timeout(xp_hstream_t *s)
@@ -136,6 +151,8 @@ static void xp__arm_timeout(xp_hstream_t *s)
         ms = s->retry->per_try_timeout_ms;
     if (ms)
         xp__timer_start(s, xp__on_timeout, ms);
+    else if (s->req_complete && s->timer_init)
+        uv_timer_stop(&s->timer); /* the request timeout is over */
 }
 
 /* ---- retries -------------------------------------------------------------- */
@@ -194,10 +211,80 @@ static void xp__route_request(xp_hstream_t *s, xp_route_request_t *rr)
     rr->source_ip = xp_str_c(h->peer_ip);
 }
 
+/* normalize_path / merge_slashes: the path part of the target (not the
+ * query) with dot segments removed (RFC 3986 §5.2.4) and/or runs of '/'
+ * merged. Returns false when the path climbs above the root (Envoy answers
+ * 400). On change s->path points at s->norm_path. */
+static bool xp__normalize(xp_hstream_t *s, bool dots, bool slashes)
+{
+    xp_str_t t = s->path;
+    if (t.len == 0 || t.p[0] != '/')
+        return true; /* absolute-form, authority-form, '*': left alone */
+    size_t plen = 0;
+    while (plen < t.len && t.p[plen] != '?')
+        plen++;
+    char *out = xp_malloc(t.len + 1);
+    size_t o = 0;
+    size_t i = 0;
+    while (i < plen) {
+        /* one segment: from a '/' up to the next '/' (exclusive) */
+        size_t j = i + 1;
+        while (j < plen && t.p[j] != '/')
+            j++;
+        xp_str_t seg = xp_str(t.p + i + 1, j - i - 1);
+        if (slashes && seg.len == 0 && j < plen) {
+            i = j; /* "//" -> "/" */
+            continue;
+        }
+        if (dots && seg.len == 1 && seg.p[0] == '.') {
+            if (j >= plen)
+                out[o++] = '/';
+            i = j;
+            continue;
+        }
+        if (dots && seg.len == 2 && seg.p[0] == '.' && seg.p[1] == '.') {
+            if (o == 0) {
+                free(out);
+                return false;
+            }
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--; /* drop the '/' too */
+            if (j >= plen)
+                out[o++] = '/';
+            i = j;
+            continue;
+        }
+        out[o++] = '/';
+        memcpy(out + o, seg.p, seg.len);
+        o += seg.len;
+        i = j;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    memcpy(out + o, t.p + plen, t.len - plen);
+    o += t.len - plen;
+    out[o] = '\0';
+    if (o == t.len && memcmp(out, t.p, o) == 0) {
+        free(out);
+        return true;
+    }
+    s->norm_path = out;
+    s->path = xp_str(out, o);
+    return true;
+}
+
 void xp_hstream_route_and_forward(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
     const xp_hcm_cfg_t *hcm = h->hcm;
+    if ((hcm->normalize_path || hcm->merge_slashes) &&
+        !xp__normalize(s, hcm->normalize_path, hcm->merge_slashes)) {
+        xp_hstream_local_reply(s, 400, xp_http1_reason(400), XP_RF_DPE,
+                               "path_normalization_failed");
+        return;
+    }
     if (s->req.expect_100_continue) {
         /* Envoy answers Expect: 100-continue itself and does not forward it. */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
