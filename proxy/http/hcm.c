@@ -481,7 +481,10 @@ void xp_hconn_stream_done(xp_hconn_t *h)
         return;
     }
     xp__arm_idle(h);
-    xp_hconn_process(h);
+    /* Inside xp_hconn_process (a local reply to a pipelined request) the
+     * loop there picks up the next request: no recursion per request. */
+    if (!h->processing)
+        xp_hconn_process(h);
 }
 
 static xp_hstream_t *xp__stream_new(xp_hconn_t *h, size_t head_len)
@@ -515,7 +518,18 @@ static xp_hstream_t *xp__stream_new(xp_hconn_t *h, size_t head_len)
     return s;
 }
 
+static void xp__process(xp_hconn_t *h);
+
 void xp_hconn_process(xp_hconn_t *h)
+{
+    if (h->processing)
+        return;
+    h->processing = true;
+    xp__process(h);
+    h->processing = false;
+}
+
+static void xp__process(xp_hconn_t *h)
 {
     while (h->state == XP_HC_ACTIVE) {
         size_t avail = h->in ? h->in_len - h->in_off : 0;

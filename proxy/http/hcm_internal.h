@@ -147,6 +147,7 @@ struct xp_hconn {
     xp_hstream_t *stream;
     bool close_after; /* Connection: close, or a protocol error */
     bool peer_eof;
+    bool processing; /* inside xp_hconn_process */
     uint32_t nrequests;
     uint64_t rx_bytes, tx_bytes;
 
