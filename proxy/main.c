@@ -195,7 +195,9 @@ int main(int argc, char **argv)
         xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(bs, &nc);
         xp_diag_t dd;
         xp_diag_init(&dd);
-        rc = xp_dataplane_apply(hctx.dp, ls, nl, cs, nc, &dd);
+        xp_config_set_t set = {
+            .listeners = ls, .n_listeners = nl, .clusters = cs, .n_clusters = nc};
+        rc = xp_dataplane_apply(hctx.dp, &set, &dd);
         xp_diag_print(&dd, stderr, "");
         xp_diag_free(&dd);
     }

@@ -217,3 +217,29 @@ void xp_cluster_cfg_unref(xp_cluster_cfg_t *c)
     free(c->name);
     free(c);
 }
+
+xp_cla_t *xp_cla_new(const char *name, xp_endpoint_cfg_t *eps, size_t n)
+{
+    xp_cla_t *a = xp_calloc(1, sizeof(*a));
+    xp_ref_init(&a->ref);
+    a->name = xp_strdup(name);
+    a->endpoints = eps;
+    a->n_endpoints = n;
+    return a;
+}
+
+void xp_cla_ref(xp_cla_t *a)
+{
+    xp_ref_inc(&a->ref);
+}
+
+void xp_cla_unref(xp_cla_t *a)
+{
+    if (a == NULL || !xp_ref_dec(&a->ref))
+        return;
+    for (size_t i = 0; i < a->n_endpoints; i++)
+        free(a->endpoints[i].hostname);
+    free(a->endpoints);
+    free(a->name);
+    free(a);
+}

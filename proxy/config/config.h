@@ -211,6 +211,20 @@ xp_filter_chain_t *xp_listener_select_chain(const xp_listener_cfg_t *l,
                                             const struct sockaddr *local,
                                             const struct sockaddr *peer);
 
+/* An endpoint assignment (ClusterLoadAssignment, EDS), by cluster name or
+ * eds service name. */
+typedef struct xp_cla {
+    xp_ref_t ref;
+    char *name;
+    xp_endpoint_cfg_t *endpoints;
+    size_t n_endpoints;
+} xp_cla_t;
+
+/* Takes over eps (array and hostnames); one reference. */
+xp_cla_t *xp_cla_new(const char *name, xp_endpoint_cfg_t *eps, size_t n);
+void xp_cla_ref(xp_cla_t *a);
+void xp_cla_unref(xp_cla_t *a);
+
 /* ---- lifetime ------------------------------------------------------- */
 
 void xp_filter_chain_ref(xp_filter_chain_t *c);

@@ -1,5 +1,6 @@
 #include "proxy/core/snapshot.h"
 #include "proxy/common/mem.h"
+#include "proxy/router/route.h"
 #include "proxy/upstream/lb.h"
 
 #include <stdlib.h>
@@ -72,6 +73,9 @@ void xp_snapshot_unref(xp_snapshot_t *s)
             xp_host_set_unref(s->clusters[i].hosts);
     }
     free(s->clusters);
+    for (size_t i = 0; i < s->n_routes; i++)
+        xp_route_table_unref(s->routes[i]);
+    free(s->routes);
     free(s);
 }
 
@@ -92,6 +96,30 @@ void xp_snapshot_add_cluster(xp_snapshot_t *s, xp_cluster_cfg_t *c, struct xp_ho
     s->clusters[s->n_clusters++] = (xp_snapshot_cluster_t){c, hosts, stats};
 }
 
+void xp_snapshot_add_route(xp_snapshot_t *s, struct xp_route_table *t)
+{
+    s->routes = xp_realloc(s->routes, (s->n_routes + 1) * sizeof(*s->routes));
+    s->routes[s->n_routes++] = xp_route_table_ref(t);
+}
+
+static int xp__route_cmp(const void *a, const void *b)
+{
+    const xp_route_table_t *x = *(xp_route_table_t *const *)a, *y = *(xp_route_table_t *const *)b;
+    size_t n = x->name.len < y->name.len ? x->name.len : y->name.len;
+    int c = memcmp(x->name.p, y->name.p, n);
+    return c ? c : (x->name.len > y->name.len) - (x->name.len < y->name.len);
+}
+
+struct xp_route_table *xp_snapshot_find_route(const xp_snapshot_t *s, const char *name)
+{
+    xp_route_table_t key = {0};
+    key.name = xp_str_c(name);
+    xp_route_table_t *kp = &key;
+    xp_route_table_t **found =
+        bsearch(&kp, s->routes, s->n_routes, sizeof(*s->routes), xp__route_cmp);
+    return found ? *found : NULL;
+}
+
 static int xp__by_name(const void *a, const void *b)
 {
     return strcmp(((const xp_snapshot_cluster_t *)a)->cfg->name,
@@ -101,6 +129,8 @@ static int xp__by_name(const void *a, const void *b)
 void xp_snapshot_seal(xp_snapshot_t *s)
 {
     qsort(s->clusters, s->n_clusters, sizeof(*s->clusters), xp__by_name);
+    if (s->n_routes)
+        qsort(s->routes, s->n_routes, sizeof(*s->routes), xp__route_cmp);
 }
 
 const xp_snapshot_cluster_t *xp_snapshot_find_cluster(const xp_snapshot_t *s, const char *name,

@@ -44,6 +44,8 @@ typedef struct {
     xp_cluster_stats_t *stats; /* owned by the server's cluster registry */
 } xp_snapshot_cluster_t;
 
+struct xp_route_table;
+
 typedef struct xp_snapshot {
     xp_ref_t ref;
     uint64_t version;
@@ -51,6 +53,8 @@ typedef struct xp_snapshot {
     size_t n_listeners;
     xp_snapshot_cluster_t *clusters; /* sorted by name */
     size_t n_clusters;
+    struct xp_route_table **routes; /* references, sorted by name (RDS) */
+    size_t n_routes;
 } xp_snapshot_t;
 
 /* An empty snapshot with one reference. */
@@ -61,7 +65,10 @@ void xp_snapshot_unref(xp_snapshot_t *s);
 void xp_snapshot_add_listener(xp_snapshot_t *s, xp_listener_cfg_t *l);
 void xp_snapshot_add_cluster(xp_snapshot_t *s, xp_cluster_cfg_t *c, struct xp_host_set *hosts,
                              xp_cluster_stats_t *stats);
+void xp_snapshot_add_route(xp_snapshot_t *s, struct xp_route_table *t);
 void xp_snapshot_seal(xp_snapshot_t *s);
+/* The route configuration of that name (RDS), borrowed; NULL if absent. */
+struct xp_route_table *xp_snapshot_find_route(const xp_snapshot_t *s, const char *name);
 /* Binary search by name; NULL if absent. Borrowed. */
 const xp_snapshot_cluster_t *xp_snapshot_find_cluster(const xp_snapshot_t *s, const char *name,
                                                       size_t len);

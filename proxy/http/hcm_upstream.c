@@ -290,12 +290,18 @@ void xp_hstream_route_and_forward(xp_hstream_t *s)
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         xp_hstream_write_down(s, NULL, cont, sizeof(cont) - 1);
     }
-    if (hcm->route_table == NULL) {
+    /* Inline route_config, or the RDS table of that name in the snapshot
+     * the worker serves now: a new request always sees the newest routes,
+     * and this stream holds its table until it ends. */
+    xp_route_table_t *table = hcm->route_table;
+    if (table == NULL && hcm->rds_name && h->w->snap)
+        table = xp_snapshot_find_route(h->w->snap, hcm->rds_name);
+    if (table == NULL) {
         xp_stat_inc(h->st->no_route);
         xp_hstream_local_reply(s, 404, NULL, XP_RF_NR, "route_not_found");
         return;
     }
-    s->table = xp_route_table_ref(hcm->route_table);
+    s->table = xp_route_table_ref(table);
     xp_route_request_t rr;
     xp__route_request(s, &rr);
     uint64_t rnd = xp__rand();

@@ -37,6 +37,7 @@ typedef struct xp__mcluster {
     xp_cluster_cfg_t *cfg; /* reference */
     xp_host_set_t *hosts;  /* reference or NULL */
     xp_dns_cluster_t *dns; /* DNS clusters */
+    xp_cla_t *cla;         /* EDS clusters: the assignment in force */
     bool seen;
     struct xp__mcluster *next;
 } xp__mcluster_t;
@@ -48,6 +49,8 @@ struct xp_dataplane {
     xp__mcluster_t *clusters;
     xp_listener_cfg_t **cur; /* references, the listeners in force */
     size_t n_cur;
+    xp_route_table_t **routes; /* references, RDS tables in force */
+    size_t n_routes;
     uint64_t version;
     bool stopped;
 };
@@ -149,6 +152,8 @@ static void xp__publish(xp_dataplane_t *dp, int **fds)
         xp_snapshot_add_listener(snap, dp->cur[i]);
     for (xp__mcluster_t *c = dp->clusters; c; c = c->next)
         xp_snapshot_add_cluster(snap, c->cfg, c->hosts, &c->stats);
+    for (size_t i = 0; i < dp->n_routes; i++)
+        xp_snapshot_add_route(snap, dp->routes[i]);
     xp_snapshot_seal(snap);
     for (int w = 0; w < dp->s->nworkers; w++) {
         xp__apply_msg_t *m = xp_calloc(1, sizeof(*m));
@@ -207,6 +212,7 @@ static xp__mcluster_t *xp__mcluster(xp_dataplane_t *dp, const char *name)
 
 static void xp__mcluster_free(xp__mcluster_t *c)
 {
+    xp_cla_unref(c->cla);
     if (c->dns)
         xp_dns_stop(c->dns);
     if (c->hosts)
@@ -216,15 +222,48 @@ static void xp__mcluster_free(xp__mcluster_t *c)
     free(c);
 }
 
-static void xp__apply_clusters(xp_dataplane_t *dp, xp_cluster_cfg_t *const *cs, size_t nc)
+static xp_cla_t *xp__find_cla(const xp_config_set_t *set, const char *name)
 {
+    for (size_t i = 0; i < set->n_assignments; i++)
+        if (strcmp(set->assignments[i]->name, name) == 0)
+            return set->assignments[i];
+    return NULL;
+}
+
+static void xp__hosts_from(xp__mcluster_t *c, const xp_endpoint_cfg_t *eps, size_t n)
+{
+    xp_host_t **hosts = xp_calloc(n + 1, sizeof(*hosts));
+    for (size_t k = 0; k < n; k++)
+        hosts[k] = xp_host_from_endpoint(&eps[k]);
+    xp__set_hosts(c, hosts, n);
+    xp_hosts_free(hosts, n);
+}
+
+static void xp__apply_clusters(xp_dataplane_t *dp, const xp_config_set_t *set)
+{
+    xp_cluster_cfg_t *const *cs = set->clusters;
+    size_t nc = set->n_clusters;
     for (xp__mcluster_t *c = dp->clusters; c; c = c->next)
         c->seen = false;
     for (size_t i = 0; i < nc; i++) {
         xp__mcluster_t *c = xp__mcluster(dp, cs[i]->name);
         c->seen = true;
-        if (c->cfg == cs[i])
+        xp_cla_t *cla =
+            cs[i]->type == XP_CLUSTER_EDS ? xp__find_cla(set, cs[i]->eds_service_name) : NULL;
+        if (c->cfg == cs[i] && c->cla == cla)
             continue;
+        if (c->cfg == cs[i]) {
+            /* Only the endpoints changed (EDS): the cluster keeps its config,
+             * pools and stats. An assignment that went away leaves the last
+             * hosts serving. */
+            if (cla == NULL)
+                continue;
+            xp_cla_ref(cla);
+            xp_cla_unref(c->cla);
+            c->cla = cla;
+            xp__hosts_from(c, cla->endpoints, cla->n_endpoints);
+            continue;
+        }
         xp_stat_inc(c->stats.update_attempt);
         xp_cluster_cfg_ref(cs[i]);
         if (c->cfg)
@@ -234,12 +273,16 @@ static void xp__apply_clusters(xp_dataplane_t *dp, xp_cluster_cfg_t *const *cs, 
             xp_dns_stop(c->dns);
             c->dns = NULL;
         }
+        if (cla)
+            xp_cla_ref(cla);
+        xp_cla_unref(c->cla);
+        c->cla = cla;
         if (c->cfg->type == XP_CLUSTER_STATIC) {
-            xp_host_t **hosts = xp_calloc(c->cfg->n_endpoints + 1, sizeof(*hosts));
-            for (size_t k = 0; k < c->cfg->n_endpoints; k++)
-                hosts[k] = xp_host_from_endpoint(&c->cfg->endpoints[k]);
-            xp__set_hosts(c, hosts, c->cfg->n_endpoints);
-            xp_hosts_free(hosts, c->cfg->n_endpoints);
+            xp__hosts_from(c, c->cfg->endpoints, c->cfg->n_endpoints);
+        } else if (c->cfg->type == XP_CLUSTER_EDS) {
+            /* Warming until its first assignment: no host set yet. */
+            if (cla)
+                xp__hosts_from(c, cla->endpoints, cla->n_endpoints);
         } else if (c->cfg->type == XP_CLUSTER_STRICT_DNS ||
                    c->cfg->type == XP_CLUSTER_LOGICAL_DNS) {
             /* Keep serving the previous hosts until the first answer. */
@@ -292,9 +335,10 @@ static int xp__open_listener_logs(xp_listener_cfg_t *l, xp_diag_t *diag)
     return bad;
 }
 
-int xp_dataplane_apply(xp_dataplane_t *dp, xp_listener_cfg_t *const *ls, size_t nl,
-                       xp_cluster_cfg_t *const *cs, size_t nc, xp_diag_t *diag)
+int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t *diag)
 {
+    xp_listener_cfg_t *const *ls = set->listeners;
+    size_t nl = set->n_listeners;
     int logs_bad = 0;
     for (size_t i = 0; i < nl; i++)
         logs_bad += xp__open_listener_logs(ls[i], diag);
@@ -375,7 +419,14 @@ int xp_dataplane_apply(xp_dataplane_t *dp, xp_listener_cfg_t *const *ls, size_t 
     memcpy(dp->cur, ls, nl * sizeof(*ls));
     dp->n_cur = nl;
 
-    xp__apply_clusters(dp, cs, nc);
+    xp__apply_clusters(dp, set);
+    for (size_t i = 0; i < dp->n_routes; i++)
+        xp_route_table_unref(dp->routes[i]);
+    free(dp->routes);
+    dp->routes = xp_calloc(set->n_routes + 1, sizeof(*dp->routes));
+    for (size_t i = 0; i < set->n_routes; i++)
+        dp->routes[i] = xp_route_table_ref(set->routes[i]);
+    dp->n_routes = set->n_routes;
 
     /* Listeners that keep their socket get -1. */
     int **per = xp_calloc(nl + 1, sizeof(*per));
@@ -452,6 +503,9 @@ void xp_dataplane_free(xp_dataplane_t *dp)
     for (size_t i = 0; i < dp->n_cur; i++)
         xp_listener_cfg_unref(dp->cur[i]);
     free(dp->cur);
+    for (size_t i = 0; i < dp->n_routes; i++)
+        xp_route_table_unref(dp->routes[i]);
+    free(dp->routes);
     free(dp->wctx);
     free(dp);
 }

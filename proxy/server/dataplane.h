@@ -14,11 +14,25 @@ typedef struct xp_dataplane xp_dataplane_t;
 
 /* Attaches to s (s->dataplane) and gives each worker its context. */
 xp_dataplane_t *xp_dataplane_new(xp_server_t *s);
-/* Makes the given listeners and clusters the configuration in force.
- * Listener sockets that cannot be bound are errors in diag (nothing of this
- * update is applied then). Returns 0 or a negative XP_E* error. */
-int xp_dataplane_apply(xp_dataplane_t *dp, xp_listener_cfg_t *const *ls, size_t nl,
-                       xp_cluster_cfg_t *const *cs, size_t nc, xp_diag_t *diag);
+struct xp_route_table;
+
+/* Everything in force: static resources and what xDS delivered. Borrowed;
+ * the data plane takes its own references. */
+typedef struct {
+    xp_listener_cfg_t *const *listeners;
+    size_t n_listeners;
+    xp_cluster_cfg_t *const *clusters;
+    size_t n_clusters;
+    struct xp_route_table *const *routes; /* RDS route configurations */
+    size_t n_routes;
+    xp_cla_t *const *assignments; /* EDS, matched to clusters by service name */
+    size_t n_assignments;
+} xp_config_set_t;
+
+/* Makes the set the configuration in force. Listener sockets that cannot be
+ * bound, or access logs that cannot be opened, are errors in diag (nothing of
+ * this update is applied then). Returns 0 or -1. */
+int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t *diag);
 /* Renders /listeners with the bound addresses (caller frees). */
 char *xp_dataplane_listeners(xp_dataplane_t *dp, int json);
 /* Stops accepting, closes every connection, stops the workers' data path
