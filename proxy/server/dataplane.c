@@ -93,7 +93,7 @@ xp_dataplane_t *xp_dataplane_new(xp_server_t *s)
         s->workers[i].on_exit = xp__worker_exit;
     }
     s->dataplane = dp;
-    s->on_shutdown = xp__on_shutdown;
+    xp_server_on_shutdown(s, xp__on_shutdown, dp);
     s->worker_on_stop = xp__worker_stop;
     return dp;
 }

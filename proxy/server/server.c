@@ -98,6 +98,15 @@ int xp_server_init(xp_server_t *s, const xp_options_t *opts, uv_loop_t *loop)
     return 0;
 }
 
+void xp_server_on_shutdown(xp_server_t *s, void (*fn)(void *arg), void *arg)
+{
+    if (s->n_shutdown_hooks == (int)XP_ARRAY_SIZE(s->shutdown_hooks))
+        abort();
+    s->shutdown_hooks[s->n_shutdown_hooks].fn = fn;
+    s->shutdown_hooks[s->n_shutdown_hooks].arg = arg;
+    s->n_shutdown_hooks++;
+}
+
 void xp_server_shutdown(xp_server_t *s)
 {
     if (s->shutting_down)
@@ -108,8 +117,8 @@ void xp_server_shutdown(xp_server_t *s)
     s->admin = NULL;
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
-    if (s->on_shutdown)
-        s->on_shutdown(s->dataplane);
+    for (int i = s->n_shutdown_hooks - 1; i >= 0; i--)
+        s->shutdown_hooks[i].fn(s->shutdown_hooks[i].arg);
     for (int i = 0; i < s->nworkers; i++)
         if (xp_worker_stop(&s->workers[i], s->worker_on_stop, s->dataplane) != 0)
             s->exit_code = 1;

@@ -45,9 +45,14 @@ typedef struct xp_server {
     void *hooks_ctx;
     int exit_code;
     int shutting_down;
-    /* Set by the data plane: runs on the main thread at shutdown, then
-     * worker_on_stop on each worker before its loop drains. */
-    void (*on_shutdown)(void *arg);
+    /* Run on the main thread at shutdown, most recently added first; then
+     * worker_on_stop (set by the data plane) on each worker before its loop
+     * drains. */
+    struct {
+        void (*fn)(void *arg);
+        void *arg;
+    } shutdown_hooks[4];
+    int n_shutdown_hooks;
     xp_worker_fn worker_on_stop;
     void *dataplane;
 } xp_server_t;
@@ -57,6 +62,8 @@ typedef struct xp_server {
  * until xp_server_destroy. */
 int xp_server_init(xp_server_t *s, const xp_options_t *opts, uv_loop_t *loop);
 void xp_server_set_state(xp_server_t *s, xp_server_state_t state);
+/* Adds a main-thread shutdown hook (at most 4). */
+void xp_server_on_shutdown(xp_server_t *s, void (*fn)(void *arg), void *arg);
 /* Stops accepting, closes the admin server and signal handles, stops the
  * workers. Safe to call more than once; the main loop then runs dry. */
 void xp_server_shutdown(xp_server_t *s);

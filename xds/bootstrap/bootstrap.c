@@ -324,6 +324,11 @@ bool xp_bootstrap_admin(const xp_bootstrap_t *b, const xp_addr_t **addr,
     return b->has_admin;
 }
 
+const struct Envoy__Config__Bootstrap__V3__Bootstrap *xp_bootstrap_pb(const xp_bootstrap_t *b)
+{
+    return b->pb;
+}
+
 char *xp_bootstrap_node_json(const xp_bootstrap_t *b)
 {
     if (b->pb->node == NULL)

@@ -36,4 +36,7 @@ bool xp_bootstrap_admin(const xp_bootstrap_t *b, const xp_addr_t **addr,
 char *xp_bootstrap_config_dump(const xp_bootstrap_t *b, const char *resource);
 char *xp_bootstrap_node_json(const xp_bootstrap_t *b);
 
+/* The decoded Bootstrap (envoy.config.bootstrap.v3.Bootstrap), for xds/. */
+const struct Envoy__Config__Bootstrap__V3__Bootstrap *xp_bootstrap_pb(const xp_bootstrap_t *b);
+
 #endif

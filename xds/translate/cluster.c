@@ -268,3 +268,18 @@ xp_cluster_cfg_t *xp_translate_cluster(const Envoy__Config__Cluster__V3__Cluster
     }
     return cfg;
 }
+
+xp_cla_t *xp_translate_cla(const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla,
+                           xp_path_t *path, xp_diag_t *diag)
+{
+    if (cla->cluster_name == NULL || cla->cluster_name[0] == '\0') {
+        xp__unsupported(path, "cluster_name", "cluster_name is required", diag);
+        return NULL;
+    }
+    xp_endpoint_cfg_t *eps = NULL;
+    size_t n = 0;
+    /* EDS endpoints are addresses, never names to resolve. */
+    if (xp_translate_load_assignment(cla, false, path, diag, &eps, &n) != 0)
+        return NULL;
+    return xp_cla_new(cla->cluster_name, eps, n);
+}

@@ -18,4 +18,9 @@ int xp_translate_load_assignment(const Envoy__Config__Endpoint__V3__ClusterLoadA
                                  bool allow_hostname, xp_path_t *path, xp_diag_t *diag,
                                  xp_endpoint_cfg_t **out, size_t *n_out);
 
+/* An EDS resource as a new xp_cla_t (one reference), or NULL with errors
+ * added under path. */
+xp_cla_t *xp_translate_cla(const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *cla,
+                           xp_path_t *path, xp_diag_t *diag);
+
 #endif
