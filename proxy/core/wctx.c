@@ -1,6 +1,7 @@
 #include "proxy/core/wctx.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l)
 {
@@ -30,6 +31,30 @@ void xp_listener_stats_init(xp_listener_stats_t *ls, xp_stats_t *st, const char 
     ls->downstream_cx_destroy = xp_stats_counterf(st, "listener.%s.downstream_cx_destroy", a);
     ls->no_filter_chain_match = xp_stats_counterf(st, "listener.%s.no_filter_chain_match", a);
     ls->downstream_cx_overflow = xp_stats_counterf(st, "listener.%s.downstream_cx_overflow", a);
+}
+
+void xp_wctx_config_changed(xp_wctx_t *w)
+{
+    if (w->conns.next == NULL)
+        return;
+    /* Walk with a cursor that survives the current link unlinking itself. */
+    xp_conn_link_t *l = w->conns.next;
+    while (l != &w->conns) {
+        xp_conn_link_t *next = l->next;
+        if (l->config_changed)
+            l->config_changed(l);
+        l = next;
+    }
+}
+
+xp_listener_cfg_t *xp_wctx_listener(const xp_wctx_t *w, const char *name)
+{
+    if (w->snap == NULL)
+        return NULL;
+    for (size_t i = 0; i < w->snap->n_listeners; i++)
+        if (strcmp(w->snap->listeners[i]->name, name) == 0)
+            return w->snap->listeners[i];
+    return NULL;
 }
 
 static _Atomic uint64_t xp__conn_ids;

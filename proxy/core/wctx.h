@@ -39,6 +39,9 @@ typedef struct xp_conn_link {
     struct xp_conn_link *prev, *next;
     /* Close the connection now (shutdown, end of drain). */
     void (*close_now)(struct xp_conn_link *l);
+    /* The worker switched to a new snapshot (may be NULL): the connection
+     * decides whether its next request can use the new config. */
+    void (*config_changed)(struct xp_conn_link *l);
 } xp_conn_link_t;
 
 typedef struct xp_wctx {
@@ -54,6 +57,11 @@ typedef struct xp_wctx {
 } xp_wctx_t;
 
 void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l);
+/* Calls config_changed on every linked connection (after a snapshot swap).
+ * Connections may unlink themselves meanwhile. */
+void xp_wctx_config_changed(xp_wctx_t *w);
+/* The listener of that name in the worker's snapshot, borrowed; NULL if gone. */
+xp_listener_cfg_t *xp_wctx_listener(const xp_wctx_t *w, const char *name);
 void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l);
 
 /* Process-wide connection ids, as Envoy's %CONNECTION_ID%. */

@@ -204,6 +204,10 @@ static void xp__maybe_free(xp_hconn_t *h)
     free(h->scan_headers);
     xp_filter_chain_unref(h->chain);
     xp_listener_cfg_unref(h->listener);
+    if (h->next_chain)
+        xp_filter_chain_unref(h->next_chain);
+    if (h->next_listener)
+        xp_listener_cfg_unref(h->next_listener);
     free(h);
 }
 
@@ -256,6 +260,50 @@ void xp_hconn_tunnel_done(xp_hconn_t *h)
         uv_close((uv_handle_t *)&h->idle_timer, xp__handle_closed);
 }
 
+/* The worker serves a new snapshot. A keep-alive connection keeps the chain
+ * its current request runs on; its next request uses the new listener's
+ * chain when that is still an HTTP connection manager for this connection,
+ * else the connection ends after the in-flight response (Connection: close)
+ * or now if idle. Tunnels are never touched. */
+static void xp__switch_chain(xp_hconn_t *h);
+
+static void xp__config_changed(xp_conn_link_t *l)
+{
+    xp_hconn_t *h = (xp_hconn_t *)l;
+    if (h->state != XP_HC_ACTIVE)
+        return;
+    xp_listener_cfg_t *nl = xp_wctx_listener(h->w, h->listener->name);
+    if (nl == h->listener)
+        return;
+    xp_filter_chain_t *fc = NULL;
+    if (nl) {
+        struct sockaddr_storage local, peer;
+        int len = sizeof(local);
+        memset(&local, 0, sizeof(local));
+        memset(&peer, 0, sizeof(peer));
+        uv_tcp_getsockname(&h->sock.tcp, (struct sockaddr *)&local, &len);
+        len = sizeof(peer);
+        uv_tcp_getpeername(&h->sock.tcp, (struct sockaddr *)&peer, &len);
+        fc = xp_listener_select_chain(nl, (struct sockaddr *)&local, (struct sockaddr *)&peer);
+    }
+    if (fc && fc->kind == XP_NET_FILTER_HCM) {
+        xp_listener_cfg_ref(nl);
+        xp_filter_chain_ref(fc);
+        if (h->next_listener)
+            xp_listener_cfg_unref(h->next_listener);
+        if (h->next_chain)
+            xp_filter_chain_unref(h->next_chain);
+        h->next_listener = nl;
+        h->next_chain = fc;
+        if (h->stream == NULL)
+            xp__switch_chain(h);
+        return;
+    }
+    h->close_after = true;
+    if (h->stream == NULL)
+        xp_hconn_close(h, true);
+}
+
 static void xp__close_now(xp_conn_link_t *l)
 {
     xp_hconn_t *h = (xp_hconn_t *)l;
@@ -265,6 +313,35 @@ static void xp__close_now(xp_conn_link_t *l)
     }
     h->close_after = false; /* no graceful flush at shutdown */
     xp_hconn_close(h, true);
+}
+
+/* Between requests: move to the chain a config change picked. */
+static void xp__switch_chain(xp_hconn_t *h)
+{
+    if (h->next_chain == NULL)
+        return;
+    xp_filter_chain_unref(h->chain);
+    xp_listener_cfg_unref(h->listener);
+    h->chain = h->next_chain;
+    h->listener = h->next_listener;
+    h->next_chain = NULL;
+    h->next_listener = NULL;
+    h->hcm = h->chain->u.hcm;
+    xp_hcm_stats_t *st = xp_hcm_stats_get(h->w->stats, h->hcm->stat_prefix);
+    if (st != h->st) {
+        /* The connection now counts under the new stat prefix. */
+        xp_stat_dec(h->st->downstream_cx_active);
+        xp_stat_dec(h->st->downstream_cx_http1_active);
+        xp_stat_inc(st->downstream_cx_active);
+        xp_stat_inc(st->downstream_cx_http1_active);
+        h->st = st;
+    }
+    h->limits.max_headers_kb = h->hcm->max_request_headers_kb;
+    h->limits.max_headers_count = h->hcm->max_headers_count;
+    h->limits.max_target_len = h->hcm->max_request_headers_kb * 1024;
+    free(h->scan_headers); /* sized by the old max_headers_count */
+    h->scan_headers = NULL;
+    h->scanning = false;
 }
 
 static void xp__on_idle(uv_timer_t *t)
@@ -480,6 +557,7 @@ void xp_hconn_stream_done(xp_hconn_t *h)
         xp_hconn_close(h, true);
         return;
     }
+    xp__switch_chain(h);
     xp__arm_idle(h);
     /* Inside xp_hconn_process (a local reply to a pipelined request) the
      * loop there picks up the next request: no recursion per request. */
@@ -626,6 +704,7 @@ void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a)
     h->st = xp_hcm_stats_get(w->stats, h->hcm->stat_prefix);
     h->id = xp_next_connection_id();
     h->link.close_now = xp__close_now;
+    h->link.config_changed = xp__config_changed;
     xp_http1_limits_default(&h->limits);
     h->limits.max_headers_kb = h->hcm->max_request_headers_kb;
     h->limits.max_headers_count = h->hcm->max_headers_count;

@@ -131,6 +131,9 @@ struct xp_hconn {
     xp_listener_cfg_t *listener;
     xp_filter_chain_t *chain;
     const xp_hcm_cfg_t *hcm; /* borrowed from chain */
+    /* Set by a config change: what the next request will run on. */
+    xp_listener_cfg_t *next_listener;
+    xp_filter_chain_t *next_chain;
     xp_listener_stats_t *lstats;
     xp_hcm_stats_t *st;
     uint64_t id;

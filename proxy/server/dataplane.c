@@ -611,6 +611,7 @@ static void xp__worker_apply(xp_worker_t *wk, void *arg)
         xp_snapshot_unref(w->snap);
     w->snap = m->snap;
     xp_cm_apply(w->cm, m->snap);
+    xp_wctx_config_changed(w);
 
     /* Listeners not in the snapshot stop accepting; their connections go on. */
     xp_wlistener_t **pp = &w->listeners;
