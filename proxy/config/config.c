@@ -210,8 +210,10 @@ void xp_cluster_cfg_unref(xp_cluster_cfg_t *c)
 {
     if (c == NULL || !xp_ref_dec(&c->ref))
         return;
-    for (size_t i = 0; i < c->n_endpoints; i++)
+    for (size_t i = 0; i < c->n_endpoints; i++) {
         free(c->endpoints[i].hostname);
+        free(c->endpoints[i].endpoint_hostname);
+    }
     free(c->endpoints);
     free(c->eds_service_name);
     free(c->name);
@@ -237,8 +239,10 @@ void xp_cla_unref(xp_cla_t *a)
 {
     if (a == NULL || !xp_ref_dec(&a->ref))
         return;
-    for (size_t i = 0; i < a->n_endpoints; i++)
+    for (size_t i = 0; i < a->n_endpoints; i++) {
         free(a->endpoints[i].hostname);
+        free(a->endpoints[i].endpoint_hostname);
+    }
     free(a->endpoints);
     free(a->name);
     free(a);

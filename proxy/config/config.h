@@ -167,8 +167,9 @@ typedef enum {
 } xp_lb_policy_t;
 
 typedef struct {
-    xp_addr_t addr; /* resolved; for DNS clusters filled by the resolver */
-    char *hostname; /* DNS clusters: the name to resolve; else NULL */
+    xp_addr_t addr;          /* resolved; for DNS clusters filled by the resolver */
+    char *hostname;          /* DNS clusters: the name to resolve; else NULL */
+    char *endpoint_hostname; /* Endpoint.hostname (auto_host_rewrite); may be NULL */
     uint32_t port;
     uint32_t weight; /* load_balancing_weight, default 1 */
     uint32_t priority;

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XP__MAX_EDITS 64
-
 static void xp__attempt(xp_hstream_t *s);
 static void xp__send_request(xp_hstream_t *s);
 static const xp_sock_ops_t xp__up_ops;
@@ -185,6 +183,13 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status)
     xp_stat_inc(s->cluster->stats->upstream_rq_retry);
     xp__drop_upstream(s, false);
     s->req_sent = false;
+    /* The next attempt parses its response from scratch. */
+    free(s->resp_headers);
+    s->resp_headers = NULL;
+    if (s->resp_buf)
+        xp_chunk_unref(s->resp_buf);
+    s->resp_buf = NULL;
+    s->resp_len = 0;
     /* Envoy's backoff: a random time in [0, base * 2^(n-1)), capped. */
     uint64_t base = p->backoff_base_ms ? p->backoff_base_ms : 25;
     uint64_t cap = p->backoff_max_ms ? p->backoff_max_ms : base * 10;
@@ -383,7 +388,6 @@ void xp_hstream_route_and_forward(xp_hstream_t *s)
         xp_hstream_local_reply(s, 500, NULL, 0, "rewrite_failed");
         return;
     }
-    xp_stat_inc(c->stats->upstream_rq_total);
     if ((uint64_t)xp_stat_get(c->stats->upstream_rq_active) >= c->cfg->cb.max_requests) {
         xp_stat_inc(c->stats->upstream_rq_pending_overflow);
         xp_hstream_local_reply(s, 503,
@@ -453,6 +457,7 @@ static void xp__attempt(xp_hstream_t *s)
         return;
     }
     xp_host_rq_begin(host);
+    xp_stat_inc(s->cluster->stats->upstream_rq_total); /* per attempt, as Envoy's pools count */
     xp_stat_inc(s->cluster->stats->upstream_rq_active);
     if (rc < 0) {
         xp_host_rq_end(host);
@@ -468,30 +473,94 @@ static void xp__attempt(xp_hstream_t *s)
 
 /* ---- the request going up ------------------------------------------------- */
 
-static void xp__collect_edits(const xp_header_edits_t *e, xp_str_t *skip, size_t *nskip,
-                              xp_header_t *add, size_t *nadd, const xp_header_t *req, size_t nreq)
+/* A working list of header views that edits are applied to in order, as
+ * Envoy does: each level's removals, then its additions, seeing what earlier
+ * levels did. Views only: names and values stay in the buffers they came
+ * from or in static/config memory. */
+typedef struct {
+    xp_header_t *v;
+    size_t n, cap;
+} xp__hlist_t;
+
+static void xp__hl_init(xp__hlist_t *l, const xp_header_t *h, size_t n, size_t extra)
 {
-    if (e == NULL)
-        return;
-    for (size_t i = 0; i < e->nremove && *nskip < XP__MAX_EDITS; i++)
-        skip[(*nskip)++] = e->remove[i];
-    for (size_t i = 0; i < e->nadd && *nadd < XP__MAX_EDITS; i++) {
+    l->cap = n + extra + 8;
+    l->v = xp_malloc(l->cap * sizeof(*l->v));
+    memcpy(l->v, h, n * sizeof(*h));
+    l->n = n;
+}
+
+static bool xp__hl_has(const xp__hlist_t *l, xp_str_t name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (xp_str_eq_nocase(l->v[i].name, name))
+            return true;
+    return false;
+}
+
+static void xp__hl_remove(xp__hlist_t *l, xp_str_t name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (!xp_str_eq_nocase(l->v[i].name, name))
+            l->v[k++] = l->v[i];
+    l->n = k;
+}
+
+static void xp__hl_add(xp__hlist_t *l, xp_str_t name, xp_str_t value)
+{
+    if (l->n == l->cap) {
+        l->cap *= 2;
+        l->v = xp_realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = (xp_header_t){name, value};
+}
+
+static void xp__hl_set(xp__hlist_t *l, xp_str_t name, xp_str_t value)
+{
+    xp__hl_remove(l, name);
+    xp__hl_add(l, name, value);
+}
+
+/* headers_to_remove, then headers_to_add with their append_action. */
+static void xp__hl_edit(xp__hlist_t *l, const xp_header_edits_t *e)
+{
+    for (size_t i = 0; i < e->nremove; i++)
+        xp__hl_remove(l, e->remove[i]);
+    for (size_t i = 0; i < e->nadd; i++) {
         const xp_header_add_t *a = &e->add[i];
-        bool exists = false;
-        for (size_t k = 0; k < nreq; k++)
-            if (xp_str_eq_nocase(req[k].name, a->name))
-                exists = true;
-        if (a->append == XP_ADD_IF_ABSENT && exists)
-            continue;
-        if (a->append == XP_OVERWRITE_IF_EXISTS && !exists)
-            continue;
-        if ((a->append == XP_OVERWRITE_IF_EXISTS_OR_ADD || a->append == XP_OVERWRITE_IF_EXISTS) &&
-            *nskip < XP__MAX_EDITS)
-            skip[(*nskip)++] = a->name;
         if (a->value.len == 0 && !a->keep_empty_value)
             continue;
-        add[(*nadd)++] = (xp_header_t){a->name, a->value};
+        bool exists = xp__hl_has(l, a->name);
+        switch (a->append) {
+        case XP_APPEND_IF_EXISTS_OR_ADD:
+            xp__hl_add(l, a->name, a->value);
+            break;
+        case XP_ADD_IF_ABSENT:
+            if (!exists)
+                xp__hl_add(l, a->name, a->value);
+            break;
+        case XP_OVERWRITE_IF_EXISTS_OR_ADD:
+            xp__hl_set(l, a->name, a->value);
+            break;
+        case XP_OVERWRITE_IF_EXISTS:
+            if (exists)
+                xp__hl_set(l, a->name, a->value);
+            break;
+        }
     }
+}
+
+/* Route-level edits first, then virtual host, then route configuration (the
+ * least specific applies last and wins, Envoy's default); a weighted
+ * cluster's own edits come first of all. */
+static void xp__hl_edit_levels(xp__hlist_t *l, const xp_hstream_t *s, bool request)
+{
+    if (s->wc)
+        xp__hl_edit(l, request ? &s->wc->request_headers : &s->wc->response_headers);
+    xp__hl_edit(l, request ? &s->route->request_headers : &s->route->response_headers);
+    xp__hl_edit(l, request ? &s->vhost->request_headers : &s->vhost->response_headers);
+    xp__hl_edit(l, request ? &s->table->request_headers : &s->table->response_headers);
 }
 
 static void xp__send_request(xp_hstream_t *s)
@@ -502,27 +571,22 @@ static void xp__send_request(xp_hstream_t *s)
     xp_uconn_attach(u, &xp__up_ops, s);
     xp_sock_read_start(&u->sock);
 
-    xp_str_t skip[XP__MAX_EDITS + 16];
-    xp_header_t add[XP__MAX_EDITS + 16];
-    size_t nskip = 0, nadd = 0;
     const xp_header_t *rh = s->req.headers;
     size_t nrh = s->req.num_headers;
-    char xff[320], timeout_ms[24], orig_path_host[8];
-    (void)orig_path_host;
+    char xff[320], timeout_ms[24];
+    xp__hlist_t hl;
+    xp__hl_init(&hl, rh, nrh, 16);
 
-    skip[nskip++] = XP_STR_LIT("expect");
-    skip[nskip++] = XP_STR_LIT("x-forwarded-proto");
-    skip[nskip++] = XP_STR_LIT("x-envoy-expected-rq-timeout-ms");
-    /* x-forwarded-for: append the peer when use_remote_address (Envoy). */
+    /* What the connection manager sets before routing (Envoy's HCM). */
+    xp__hl_remove(&hl, XP_STR_LIT("expect"));
     const xp_header_t *old_xff = xp__find(rh, nrh, "x-forwarded-for");
     if (h->hcm->use_remote_address && !h->hcm->skip_xff_append) {
-        skip[nskip++] = XP_STR_LIT("x-forwarded-for");
         int n = old_xff ? snprintf(xff, sizeof(xff), "%.*s,%s", (int)old_xff->value.len,
                                    old_xff->value.p, h->peer_ip)
                         : snprintf(xff, sizeof(xff), "%s", h->peer_ip);
-        add[nadd++] = (xp_header_t){XP_STR_LIT("x-forwarded-for"), xp_str(xff, (size_t)n)};
+        xp__hl_set(&hl, XP_STR_LIT("x-forwarded-for"), xp_str(xff, (size_t)n));
     }
-    add[nadd++] = (xp_header_t){XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http")};
+    xp__hl_set(&hl, XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http"));
     if (h->hcm->generate_request_id && !xp__find(rh, nrh, "x-request-id")) {
         if (!s->has_request_id) {
             uint64_t a = xp__rand(), b = xp__rand();
@@ -532,62 +596,62 @@ static void xp__send_request(xp_hstream_t *s)
                      (unsigned long long)(b & 0xffffffffffffull));
             s->has_request_id = true;
         }
-        add[nadd++] = (xp_header_t){XP_STR_LIT("x-request-id"), xp_str_c(s->request_id)};
+        xp__hl_add(&hl, XP_STR_LIT("x-request-id"), xp_str_c(s->request_id));
     }
+    /* What the router sets. */
+    xp__hl_remove(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"));
     if (s->route->action.timeout_ms && !s->upgrade) {
         int n = snprintf(timeout_ms, sizeof(timeout_ms), "%llu",
                          (unsigned long long)s->route->action.timeout_ms);
-        add[nadd++] = (xp_header_t){XP_STR_LIT("x-envoy-expected-rq-timeout-ms"),
-                                    xp_str(timeout_ms, (size_t)n)};
+        xp__hl_add(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"),
+                   xp_str(timeout_ms, (size_t)n));
     }
     if (s->rewritten_path)
-        add[nadd++] = (xp_header_t){XP_STR_LIT("x-envoy-original-path"), s->path};
-    /* Host rewrites. */
+        xp__hl_set(&hl, XP_STR_LIT("x-envoy-original-path"), s->path);
     const xp_route_action_t *act = &s->route->action;
     xp_str_t new_host = {0};
     if (s->wc && s->wc->host_rewrite_literal.len)
         new_host = s->wc->host_rewrite_literal;
     else if (act->host_rewrite == XP_HOST_REWRITE_LITERAL)
         new_host = act->host_rewrite_value;
-    else if (act->host_rewrite == XP_HOST_REWRITE_AUTO)
-        new_host = xp_str_c(s->host_sel->hostname ? s->host_sel->hostname : s->host_sel->addr.str);
+    else if (act->host_rewrite == XP_HOST_REWRITE_AUTO && s->host_sel->hostname)
+        new_host = xp_str_c(s->host_sel->hostname); /* no name: Host unchanged, as Envoy */
     else if (act->host_rewrite == XP_HOST_REWRITE_HEADER) {
-        const xp_header_t *hv = xp__find(rh, nrh, "");
-        (void)hv;
         for (size_t i = 0; i < nrh; i++)
             if (xp_str_eq_nocase(rh[i].name, act->host_rewrite_value) && rh[i].value.len)
                 new_host = rh[i].value;
     }
     if (new_host.len) {
-        skip[nskip++] = XP_STR_LIT("host");
-        add[nadd++] = (xp_header_t){XP_STR_LIT("host"), new_host};
+        xp__hl_set(&hl, XP_STR_LIT("host"), new_host);
         if (act->append_x_forwarded_host && s->host.len)
-            add[nadd++] = (xp_header_t){XP_STR_LIT("x-forwarded-host"), s->host};
+            xp__hl_add(&hl, XP_STR_LIT("x-forwarded-host"), s->host);
     }
-    /* Header edits: route, then virtual host, then route configuration;
-     * and the weighted cluster's first. */
-    if (s->wc)
-        xp__collect_edits(&s->wc->request_headers, skip, &nskip, add, &nadd, rh, nrh);
-    xp__collect_edits(&s->route->request_headers, skip, &nskip, add, &nadd, rh, nrh);
-    xp__collect_edits(&s->vhost->request_headers, skip, &nskip, add, &nadd, rh, nrh);
-    xp__collect_edits(&s->table->request_headers, skip, &nskip, add, &nadd, rh, nrh);
-    /* Framing: hop-by-hop fields go; an upgrade keeps its two. */
+    xp__hl_edit_levels(&hl, s, true);
+
+    /* Framing: hop-by-hop fields go (the writer drops them); an upgrade
+     * keeps its two, a chunked body says so. */
+    xp_header_t add[3];
+    size_t nadd = 0;
     if (s->req.chunked)
         add[nadd++] = (xp_header_t){XP_STR_LIT("transfer-encoding"), XP_STR_LIT("chunked")};
     if (s->upgrade) {
         add[nadd++] = (xp_header_t){XP_STR_LIT("connection"), XP_STR_LIT("upgrade")};
         add[nadd++] = (xp_header_t){XP_STR_LIT("upgrade"), s->req.upgrade_value};
     }
+    rh = hl.v;
+    nrh = hl.n;
 
-    xp_http1_edit_t edit = {skip, nskip, add, nadd, true};
+    xp_http1_edit_t edit = {NULL, 0, add, nadd, true};
     xp_str_t target = s->rewritten_path ? xp_str_c(s->rewritten_path) : s->path;
     size_t need = xp_http1_write_request_head(NULL, 0, s->req.method, target, 1, rh, nrh, &edit);
     xp_chunk_t *c = xp_chunk_new(need);
     if (c == NULL) {
+        free(hl.v);
         xp_hstream_local_reply(s, 503, NULL, 0, "out_of_memory");
         return;
     }
     xp_http1_write_request_head(c->data, need, s->req.method, target, 1, rh, nrh, &edit);
+    free(hl.v);
     xp_sock_write(&u->sock, c, c->data, need);
     xp_chunk_unref(c);
     xp_stat_add(s->cluster->stats->upstream_cx_tx_bytes_total, (int64_t)need);
@@ -785,9 +849,6 @@ static void xp__send_response_head(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
     const xp_http1_head_t *r = &s->resp;
-    xp_str_t skip[XP__MAX_EDITS + 8];
-    xp_header_t add[XP__MAX_EDITS + 8];
-    size_t nskip = 0, nadd = 0;
     char ust[24];
     const xp_header_t *rh = r->headers;
     size_t nrh = r->num_headers;
@@ -808,23 +869,19 @@ static void xp__send_response_head(xp_hstream_t *s)
     default:
         break;
     }
-    if (h->hcm->server_header_transformation == 0 /* OVERWRITE */) {
-        skip[nskip++] = XP_STR_LIT("server");
-        add[nadd++] = (xp_header_t){XP_STR_LIT("server"), xp_str_c(h->hcm->server_name)};
-    } else if (h->hcm->server_header_transformation == 1 /* APPEND_IF_ABSENT */ &&
-               xp__find(rh, nrh, "server") == NULL) {
-        add[nadd++] = (xp_header_t){XP_STR_LIT("server"), xp_str_c(h->hcm->server_name)};
-    }
-    skip[nskip++] = XP_STR_LIT("x-envoy-upstream-service-time");
+    xp__hlist_t hl;
+    xp__hl_init(&hl, rh, nrh, 16);
+    if (h->hcm->server_header_transformation == 0 /* OVERWRITE */)
+        xp__hl_set(&hl, XP_STR_LIT("server"), xp_str_c(h->hcm->server_name));
+    else if (h->hcm->server_header_transformation == 1 /* APPEND_IF_ABSENT */ &&
+             !xp__hl_has(&hl, XP_STR_LIT("server")))
+        xp__hl_add(&hl, XP_STR_LIT("server"), xp_str_c(h->hcm->server_name));
     int n = snprintf(ust, sizeof(ust), "%llu",
                      (unsigned long long)(xp_now_ms(h) - s->upstream_start_ms));
-    add[nadd++] =
-        (xp_header_t){XP_STR_LIT("x-envoy-upstream-service-time"), xp_str(ust, (size_t)n)};
-    if (s->wc)
-        xp__collect_edits(&s->wc->response_headers, skip, &nskip, add, &nadd, rh, nrh);
-    xp__collect_edits(&s->route->response_headers, skip, &nskip, add, &nadd, rh, nrh);
-    xp__collect_edits(&s->vhost->response_headers, skip, &nskip, add, &nadd, rh, nrh);
-    xp__collect_edits(&s->table->response_headers, skip, &nskip, add, &nadd, rh, nrh);
+    xp__hl_set(&hl, XP_STR_LIT("x-envoy-upstream-service-time"), xp_str(ust, (size_t)n));
+    xp__hl_edit_levels(&hl, s, false);
+    xp_header_t add[2];
+    size_t nadd = 0;
     if (upgrade) {
         add[nadd++] = (xp_header_t){XP_STR_LIT("connection"), XP_STR_LIT("upgrade")};
         add[nadd++] = (xp_header_t){XP_STR_LIT("upgrade"), r->upgrade_value};
@@ -836,15 +893,19 @@ static void xp__send_response_head(xp_hstream_t *s)
         else if (s->req.minor_version == 0)
             add[nadd++] = (xp_header_t){XP_STR_LIT("connection"), XP_STR_LIT("keep-alive")};
     }
-    xp_http1_edit_t edit = {skip, nskip, add, nadd, true};
+    rh = hl.v;
+    nrh = hl.n;
+    xp_http1_edit_t edit = {NULL, 0, add, nadd, true};
     size_t need =
         xp_http1_write_response_head(NULL, 0, 1, r->status_code, r->reason, rh, nrh, &edit);
     xp_chunk_t *c = xp_chunk_new(need);
     if (c == NULL) {
+        free(hl.v);
         xp_hconn_close(h, true);
         return;
     }
     xp_http1_write_response_head(c->data, need, 1, r->status_code, r->reason, rh, nrh, &edit);
+    free(hl.v);
     s->resp_started = true;
     s->status = r->status_code;
     xp_hstream_write_down(s, c, c->data, need);
@@ -933,6 +994,8 @@ static void xp__up_data(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
         if (rc == XP_EAGAIN) {
             if (hc == c) {
                 /* keep the partial head in a private buffer */
+                if (s->resp_buf)
+                    xp_chunk_unref(s->resp_buf);
                 s->resp_buf = xp_chunk_new(blen < XP_CHUNK_SIZE ? XP_CHUNK_SIZE : blen);
                 memcpy(s->resp_buf->data, buf, blen);
                 s->resp_len = blen;

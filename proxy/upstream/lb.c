@@ -30,7 +30,10 @@ xp_host_t *xp_host_new(const xp_addr_t *addr, const char *hostname, uint32_t wei
 
 xp_host_t *xp_host_from_endpoint(const xp_endpoint_cfg_t *ep)
 {
-    return xp_host_new(&ep->addr, ep->hostname, ep->weight, ep->priority, ep->healthy);
+    /* Endpoint.hostname names the host (auto_host_rewrite); DNS endpoints
+     * are named by what they resolve. */
+    const char *name = ep->endpoint_hostname ? ep->endpoint_hostname : ep->hostname;
+    return xp_host_new(&ep->addr, name, ep->weight, ep->priority, ep->healthy);
 }
 
 void xp_host_ref(xp_host_t *h)

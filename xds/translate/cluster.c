@@ -55,6 +55,8 @@ int xp_translate_load_assignment(const Envoy__Config__Endpoint__V3__ClusterLoadA
                 xp_path_pop(path, m3);
                 continue;
             }
+            if (lbe->endpoint->hostname && lbe->endpoint->hostname[0])
+                e->endpoint_hostname = xp_strdup(lbe->endpoint->hostname);
             xp_path_pop(path, m4);
             uint32_t w = xp_tr_u32(lbe->load_balancing_weight, 1);
             if (w == 0) {
@@ -74,8 +76,10 @@ int xp_translate_load_assignment(const Envoy__Config__Endpoint__V3__ClusterLoadA
     }
     xp_path_pop(path, m0);
     if (bad) {
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             free(eps[i].hostname);
+            free(eps[i].endpoint_hostname);
+        }
         free(eps);
         return XP_EINVAL;
     }
