@@ -1,0 +1,112 @@
+/* Streams and subscriptions, shared by stream.c (gRPC plumbing) and
+ * protocol.c (the xDS protocol). Internal to xds/server. Everything here
+ * is touched only under srv->mu. */
+#ifndef XP_XDS_SERVER_STREAM_H
+#define XP_XDS_SERVER_STREAM_H
+
+#include "xds/server/server_internal.h"
+
+#include <grpc/grpc.h>
+#include <stdbool.h>
+
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+
+typedef struct {
+    const char *path;     /* "/envoy.service.discovery.v3.AggregatedDiscoveryService/..." */
+    const char *kind;     /* "ads", or the service's short name ("lds", "cds", ...) */
+    bool delta;           /* Delta (incremental) rather than State of the World */
+    const char *type_url; /* per-type services: the type; NULL for ADS */
+} xp__method_t;
+
+typedef enum {
+    XP__OP_NEW_CALL,
+    XP__OP_SHUTDOWN,
+    XP__OP_RECV,
+    XP__OP_SEND,
+    XP__OP_CLOSE,
+    XP__OP_STATUS,
+} xp__op_t;
+
+/* What a completion-queue tag points at. */
+typedef struct {
+    xp__op_t op;
+    xp__xstream_t *xs; /* NULL for NEW_CALL and SHUTDOWN */
+} xp__tag_t;
+
+/* A sorted set of names, each with an optional version (Delta: what the
+ * client has). Lookups O(log n), inserts O(n). */
+typedef struct {
+    char *name;
+    char *version; /* may be NULL */
+} xp__kv_t;
+
+typedef struct {
+    xp__kv_t *v;
+    size_t n, cap;
+} xp__set_t;
+
+/* One type URL on one stream. */
+typedef struct {
+    char *type_url;
+    bool started;    /* a first request was seen */
+    bool wildcard;   /* everything of the type */
+    xp__set_t names; /* explicit subscriptions */
+    bool need_send;  /* re-evaluate at the next pump */
+    bool force_send; /* send even if nothing changed (first request, new names) */
+    /* last response sent and the client's answers (versions are the
+     * server's snapshot versions; Delta's system_version_info) */
+    char sent_version[24], sent_nonce[24], acked_version[24];
+    uint64_t sent_digest; /* SotW: hash of the names and versions last sent */
+    bool nacked;
+    char nack_version[24], nack_nonce[24];
+    char *nack_msg;
+    xp__set_t have; /* Delta: name -> version the client has */
+} xp__sub_t;
+
+typedef enum {
+    XP__XS_OPEN,
+    XP__XS_FINISHING, /* our status is sent or queued behind a send */
+    XP__XS_CLOSED,    /* the call is over; waiting for outstanding ops */
+} xp__xs_state_t;
+
+struct xp__xstream {
+    xp_xds_server_t *srv;
+    xp__xstream_t *prev, *next;
+    uint64_t id;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+    const xp__method_t *method; /* NULL: unknown method, being refused */
+    char *peer;
+    xp__xs_state_t state;
+    int refs; /* gRPC ops in flight; freed at 0 */
+    bool send_busy;
+    grpc_byte_buffer *send_bb, *recv_bb;
+    int cancelled;
+    grpc_status_code status;
+    char *status_msg;
+    bool status_sent;
+    xp__tag_t t_recv, t_send, t_close, t_status;
+    char *node_id, *node_cluster; /* from the first request carrying a node */
+    xp__sub_t *subs;
+    size_t nsubs;
+};
+
+const char *xp__xs_state_to_str(xp__xs_state_t st);
+/* Sends a status (after any send in flight) and stops reading. */
+void xp__xs_finish(xp__xstream_t *xs, grpc_status_code code, const char *msg);
+/* Starts a send of m (packed now; m stays the caller's). Requires !send_busy. */
+void xp__xs_send(xp__xstream_t *xs, const ProtobufCMessage *m);
+/* Sends the next pending response, if any and if no send is in flight. */
+void xp__xs_pump(xp__xstream_t *xs);
+
+/* protocol.c */
+void xp__on_sotw_request(xp__xstream_t *xs,
+                         const Envoy__Service__Discovery__V3__DiscoveryRequest *req);
+void xp__on_delta_request(xp__xstream_t *xs,
+                          const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req);
+/* Builds and sends sub's response if it has something to say; clears need_send. */
+void xp__sub_send(xp__xstream_t *xs, xp__sub_t *sub);
+void xp__sub_clear(xp__sub_t *sub);
+
+#endif
