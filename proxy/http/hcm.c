@@ -232,6 +232,21 @@ static void xp__sock_closed(xp_sock_t *sk)
     xp__maybe_free(h);
 }
 
+/* The end of a connection: the idle timer and the socket go; the memory
+ * with the last close callback. */
+static void xp__final_close(xp_hconn_t *h)
+{
+    uv_timer_stop(&h->idle_timer);
+    if (!uv_is_closing((uv_handle_t *)&h->idle_timer))
+        uv_close((uv_handle_t *)&h->idle_timer, xp__handle_closed);
+    xp_sock_close(&h->sock);
+}
+
+static void xp__linger_done(uv_timer_t *t)
+{
+    xp__final_close(t->data);
+}
+
 void xp_hconn_close(xp_hconn_t *h, bool local)
 {
     if (h->state == XP_HC_CLOSING)
@@ -239,16 +254,23 @@ void xp_hconn_close(xp_hconn_t *h, bool local)
     h->state = XP_HC_CLOSING;
     xp_stat_inc(local ? h->st->downstream_cx_destroy_local : h->st->downstream_cx_destroy_remote);
     xp_wctx_unlink(h->w, &h->link);
-    uv_timer_stop(&h->idle_timer);
-    if (!uv_is_closing((uv_handle_t *)&h->idle_timer))
-        uv_close((uv_handle_t *)&h->idle_timer, xp__handle_closed);
-    if (local && h->close_after && h->sock.wpending > 0 && !h->sock.closing) {
-        /* Let the queued response go out first; on_written closes. */
-        xp_sock_read_stop(&h->sock);
+    if (local && h->close_after && !h->sock.closing && !h->peer_eof) {
+        /* A graceful close after a response (RFC 9112 §9.6): FIN once the
+         * response is written, then keep reading and discarding for a
+         * while, so that request bytes we never read do not make the kernel
+         * reset the connection and destroy the response in flight. */
+        h->lingering = true;
         xp_sock_shutdown(&h->sock);
+        xp_sock_read_start(&h->sock);
+        uv_timer_start(&h->idle_timer, xp__linger_done, 2000, 0);
         return;
     }
-    xp_sock_close(&h->sock);
+    if (local && h->close_after && h->sock.wpending > 0 && !h->sock.closing) {
+        xp_sock_shutdown(&h->sock); /* on_written closes once it is out */
+        uv_timer_start(&h->idle_timer, xp__linger_done, 2000, 0);
+        return;
+    }
+    xp__final_close(h);
 }
 
 void xp_hconn_tunnel_done(xp_hconn_t *h)
@@ -410,6 +432,8 @@ static bool xp__in_reserve(xp_hconn_t *h, size_t len)
 static void xp__on_data(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
 {
     xp_hconn_t *h = sk->owner;
+    if (h->state == XP_HC_CLOSING)
+        return; /* lingering: discard */
     h->rx_bytes += len;
     xp_stat_add(h->st->downstream_cx_rx_bytes_total, (int64_t)len);
     if (h->in && h->in_len > h->in_off) {
@@ -434,6 +458,11 @@ static void xp__on_eof(xp_sock_t *sk)
 {
     xp_hconn_t *h = sk->owner;
     h->peer_eof = true;
+    if (h->state == XP_HC_CLOSING) {
+        if (h->sock.wpending == 0)
+            xp__final_close(h);
+        return;
+    }
     /* A half-closed client may still want its response (RFC 9112 §9.6);
      * without a stream there is nothing left to do. */
     if (h->stream == NULL)
@@ -443,15 +472,20 @@ static void xp__on_eof(xp_sock_t *sk)
 static void xp__on_error(xp_sock_t *sk, int err)
 {
     (void)err;
-    xp_hconn_close(sk->owner, false);
+    xp_hconn_t *h = sk->owner;
+    if (h->state == XP_HC_CLOSING)
+        xp__final_close(h);
+    else
+        xp_hconn_close(h, false);
 }
 
 static void xp__on_written(xp_sock_t *sk)
 {
     xp_hconn_t *h = sk->owner;
     if (h->state == XP_HC_CLOSING) {
-        if (sk->wpending == 0)
-            xp_sock_close(sk);
+        /* Lingering connections wait for the client's FIN or the timer. */
+        if (sk->wpending == 0 && !h->lingering)
+            xp__final_close(h);
         return;
     }
     if (h->stream && h->stream->state == XP_HS_UPSTREAM &&

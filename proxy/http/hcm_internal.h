@@ -151,6 +151,7 @@ struct xp_hconn {
     bool close_after; /* Connection: close, or a protocol error */
     bool peer_eof;
     bool processing; /* inside xp_hconn_process */
+    bool lingering;  /* closing: reading and discarding until FIN or timeout */
     uint32_t nrequests;
     uint64_t rx_bytes, tx_bytes;
 

@@ -284,6 +284,12 @@ void xp_hstream_route_and_forward(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
     const xp_hcm_cfg_t *hcm = h->hcm;
+    if (s->host.len == 0 && s->req.host_idx < 0) {
+        /* HTTP/1.0 may omit Host, but what goes upstream is HTTP/1.1, which
+         * must carry one (RFC 9112 §3.2). */
+        xp_hstream_local_reply(s, 400, "missing host header", XP_RF_DPE, "missing_host_header");
+        return;
+    }
     if ((hcm->normalize_path || hcm->merge_slashes) &&
         !xp__normalize(s, hcm->normalize_path, hcm->merge_slashes)) {
         xp_hstream_local_reply(s, 400, xp_http1_reason(400), XP_RF_DPE,

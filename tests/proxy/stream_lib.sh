@@ -11,6 +11,7 @@
 # "KNOWN FAIL" and does not fail the test; if it passes, it says so, so the
 # entry can be removed.
 set -u
+export LC_ALL=C
 XPROXY=$1
 XP_UPSTREAM=$2
 XP_WSCLIENT=$3
@@ -150,7 +151,7 @@ listener_port() {
 # start_xproxy: renders the template (UP_PORT, RAW_PORT, DEAD_PORT must be
 # set) and starts xproxy with --concurrency $CONC; sets XP_PID, XP_ADMIN,
 # XP_LOG and the listener ports HTTP_PORT, TCP_PORT, TCP_RETRY_PORT,
-# TCP_IDLE_PORT.
+# TCP_IDLE_PORT, TCP_DEAD_PORT.
 start_xproxy() {
     local n=${#SX_LOGS[@]}
     local boot="$SX_TMP/bootstrap.$n.yaml" af="$SX_TMP/admin.$n"
@@ -176,6 +177,7 @@ start_xproxy() {
     TCP_PORT=$(listener_port tcp)
     TCP_RETRY_PORT=$(listener_port tcp_retry)
     TCP_IDLE_PORT=$(listener_port tcp_idle)
+    TCP_DEAD_PORT=$(listener_port tcp_dead)
     if [ -z "$HTTP_PORT" ] || [ -z "$TCP_PORT" ]; then
         echo "no listener ports:"; curl -s "http://$XP_ADMIN/listeners?format=json"; cat "$XP_LOG"
         exit 1
@@ -217,6 +219,12 @@ raw() {
     last=$(tail -1 "$SX_TMP/raw.err")
     RAW_END=$(echo "$last" | sed -n 's/.*end=\([a-z]*\).*/\1/p')
     RAW_MS=$(echo "$last" | sed -n 's/.*elapsed_ms=\([0-9]*\).*/\1/p')
+}
+
+# raw_body_len: body bytes of the last raw response (after the head).
+raw_body_len() {
+    local hdr=${RAW_OUT%%$'\r\n\r\n'*}
+    echo $(($(wc -c <"$SX_TMP/raw.out") - ${#hdr} - 4))
 }
 
 # first_status TEXT: the status code of the first response line.
