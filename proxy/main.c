@@ -13,10 +13,29 @@
 #include "proxy/server/dataplane.h"
 #include "proxy/server/server.h"
 #include "xds/bootstrap/bootstrap.h"
+#include "xds/manager/manager.h"
+
+/* What the admin hooks see. bs first: hooks that only need the bootstrap
+ * cast ctx to xp_bootstrap_t **. */
+typedef struct {
+    xp_bootstrap_t *bs;
+    xp_dataplane_t *dp;
+    xp_xds_manager_t *xds;
+} xp__ctx_t;
 
 static char *xp__hook_config_dump(void *ctx, const char *resource)
 {
-    return xp_bootstrap_config_dump(*(xp_bootstrap_t **)ctx, resource);
+    xp__ctx_t *c = ctx;
+    char *dyn = resource ? xp_xds_manager_config_dump(c->xds, resource) : NULL;
+    return dyn ? dyn : xp_bootstrap_config_dump(c->bs, resource);
+}
+
+/* At shutdown the xDS client stops first, so no update races the drain. */
+static void xp__stop_xds(void *arg)
+{
+    xp__ctx_t *c = arg;
+    xp_xds_manager_free(c->xds);
+    c->xds = NULL;
 }
 
 static char *xp__hook_node(void *ctx)
@@ -36,11 +55,6 @@ static void xp__addr_json(xp_strbuf_t *b, const char *str, uint32_t port)
     xp_strbuf_printf(b, "{\"socket_address\":{\"address\":\"%.*s\",\"port_value\":%u}}", iplen, str,
                      port);
 }
-
-typedef struct {
-    xp_bootstrap_t *bs;
-    xp_dataplane_t *dp;
-} xp__ctx_t;
 
 /* Envoy's /listeners with the bound addresses. */
 static char *xp__hook_listeners(void *ctx, int json)
@@ -174,7 +188,7 @@ int main(int argc, char **argv)
         xp_bootstrap_free(bs);
         return 1;
     }
-    xp__ctx_t hctx = {bs, NULL};
+    xp__ctx_t hctx = {bs, NULL, NULL};
     server.hooks = &xp__hooks;
     server.hooks_ctx = &hctx;
 
@@ -190,19 +204,17 @@ int main(int argc, char **argv)
     }
     if (rc == 0) {
         hctx.dp = xp_dataplane_new(&server);
-        size_t nl, nc;
-        xp_listener_cfg_t *const *ls = xp_bootstrap_listeners(bs, &nl);
-        xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(bs, &nc);
         xp_diag_t dd;
         xp_diag_init(&dd);
-        xp_config_set_t set = {
-            .listeners = ls, .n_listeners = nl, .clusters = cs, .n_clusters = nc};
-        rc = xp_dataplane_apply(hctx.dp, &set, &dd);
+        hctx.xds = xp_xds_manager_start(&server, hctx.dp, bs, &dd);
         xp_diag_print(&dd, stderr, "");
         xp_diag_free(&dd);
+        if (hctx.xds == NULL)
+            rc = -1;
+        else
+            xp_server_on_shutdown(&server, xp__stop_xds, &hctx);
     }
     if (rc == 0) {
-        xp_server_set_state(&server, XP_SERVER_LIVE);
         XP_INFO("xproxy %s started with %d worker%s", XP_VERSION, opts.concurrency,
                 opts.concurrency == 1 ? "" : "s");
     } else {

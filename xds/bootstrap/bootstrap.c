@@ -113,9 +113,6 @@ static void xp__check_unsupported(const xp__bootstrap_pb_t *b, xp_diag_t *d)
         xp__err(d, "static_resources.secrets", "secrets (TLS) are not supported yet");
     if (b->admin && b->admin->n_socket_options)
         xp__err(d, "admin.socket_options", "socket_options are not supported yet");
-    if (b->dynamic_resources)
-        xp_diag_warn(d, "dynamic_resources",
-                     "the xDS client is not implemented yet; dynamic resources are ignored");
     if (b->layered_runtime) {
         const Envoy__Config__Bootstrap__V3__LayeredRuntime *rt = b->layered_runtime;
         for (size_t i = 0; i < rt->n_layers; i++) {

@@ -1,0 +1,111 @@
+/* The xDS client: transport and protocol engine below config translation.
+ *
+ * Speaks Envoy's xDS protocol (envoy/docs/root/api-docs/xds_protocol.rst) to
+ * one management server over gRPC: ADS (one stream for every type) or one
+ * stream per type, State-of-the-World or Delta, with ACK/NACK, versions,
+ * nonces, subscriptions and reconnect with jittered exponential backoff.
+ *
+ * Threads: gRPC core runs on its own thread (one completion queue drained by
+ * a dedicated thread); every completion is handed to the libuv loop given to
+ * xp_xds_client_new() through a mutex-protected queue and a uv_async_t. All
+ * API calls and all callbacks happen on that loop's thread.
+ *
+ * The client never forgets what was accepted: when the control plane goes
+ * away it reconnects and re-sends its subscriptions (SotW: with the last
+ * accepted version_info; Delta: with initial_resource_versions) and never
+ * reports an empty state because of a disconnect. */
+#ifndef XP_XDS_CLIENT_CLIENT_H
+#define XP_XDS_CLIENT_CLIENT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "proxy/stats/stats.h"
+
+typedef struct xp_xds_client xp_xds_client_t;
+
+/* One resource of a response. Everything is borrowed for the duration of the
+ * on_update call (the callee clones what it keeps: xp_proto_clone()). */
+typedef struct {
+    char *name;            /* Resource.name, or the message's name/cluster_name field */
+    char *version;         /* Delta: Resource.version; SotW: the response's version_info */
+    ProtobufCMessage *msg; /* decoded with the type URL's descriptor */
+} xp_xds_resource_t;
+
+typedef struct {
+    /* A response for type_url, every resource already decoded and checked
+     * (type URL, duplicate names, unknown behaviour-changing fields; any
+     * problem there NACKs the response without calling this).
+     *  SotW: res is the complete state of the type for a wildcard
+     *        subscription, or the subscribed subset of what the server sent
+     *        for a named one (names outside the subscription are dropped);
+     *        removed is NULL, n_removed 0.
+     *  Delta: res holds only the added/changed resources, removed the names
+     *        the server removed; version_info is system_version_info.
+     * Return 0 to ACK. Non-zero NACKs: set *error_detail to a malloc'd
+     * message (the client frees it; NULL gives a generic text). Everything
+     * passed is borrowed for the call. Runs on the loop thread; it may call
+     * xp_xds_client_subscribe() (the change rides on the ACK/NACK) but not
+     * xp_xds_client_free(). */
+    int (*on_update)(void *ctx, const char *type_url, const char *version_info,
+                     const xp_xds_resource_t *res, size_t n, char *const *removed, size_t n_removed,
+                     bool delta, char **error_detail);
+    /* The connection to the control plane went up (a stream got the
+     * server's response headers or first response after a (re)connect while
+     * no stream was up) or down (the last up stream failed). Headers count
+     * because a Delta server has nothing to send to a client that
+     * reconnects with up-to-date initial_resource_versions. May be NULL. */
+    void (*on_connection)(void *ctx, bool connected);
+} xp_xds_callbacks_t;
+
+typedef struct {
+    const char *target;                  /* "host:port" of the management server (copied) */
+    bool ads;                            /* one ADS stream for all types; else one per type */
+    bool delta;                          /* Delta xDS */
+    const ProtobufCMessage *node;        /* envoy.config.core.v3.Node, copied; may be NULL */
+    bool set_node_on_first_message_only; /* else the node goes on every request */
+    uint64_t backoff_base_ms;            /* 0: 500 ms */
+    uint64_t backoff_max_ms;             /* 0: 30 s */
+    uint64_t keepalive_ms;               /* gRPC keepalive time; 0 = off */
+    xp_stats_t *stats;                   /* may be NULL; borrowed, must outlive the client */
+} xp_xds_client_config_t;
+
+/* Type URLs of the resource types the client knows the per-type services of
+ * (ADS carries any registered type). */
+#define XP_XDS_TYPE_LISTENER "type.googleapis.com/envoy.config.listener.v3.Listener"
+#define XP_XDS_TYPE_ROUTE    "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+#define XP_XDS_TYPE_CLUSTER  "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+#define XP_XDS_TYPE_ENDPOINT "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+#define XP_XDS_TYPE_SECRET   "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
+/* A new client owned by the caller (xp_xds_client_free). cfg and node are
+ * copied; cb is copied; ctx is passed to every callback. Nothing is sent
+ * until the first subscription. Never NULL. */
+xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t *cfg,
+                                   const xp_xds_callbacks_t *cb, void *ctx);
+
+/* Sets the desired subscription for type_url (names are copied).
+ * wildcard=true (names ignored) subscribes to every resource of the type
+ * (LDS/CDS). Otherwise exactly these names: calling again with another set
+ * subscribes/unsubscribes the difference (RDS/EDS follow what listeners and
+ * clusters reference). Sends a request when the subscription changed and a
+ * stream is up or being set up; starts the stream on first use. Returns 0,
+ * or XP_ENOTSUP for a type whose descriptor is not registered (or, without
+ * ADS, whose per-type service is unknown). */
+int xp_xds_client_subscribe(xp_xds_client_t *c, const char *type_url, bool wildcard,
+                            char *const *names, size_t n);
+
+/* True while at least one stream is up (see on_connection). */
+bool xp_xds_client_connected(const xp_xds_client_t *c);
+
+/* Cancels the streams, waits for gRPC to hand back every pending operation,
+ * stops the gRPC thread and closes the client's libuv handles. No callback
+ * runs after it returns; the memory is released by the handles' close
+ * callbacks, so run the loop (uv_run) once more before uv_loop_close().
+ * Must not be called from inside a callback. */
+void xp_xds_client_free(xp_xds_client_t *c);
+
+#endif

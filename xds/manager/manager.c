@@ -1,0 +1,679 @@
+#include "xds/manager/manager.h"
+#include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
+#include "envoy/config/cluster/v3/cluster.pb-c.h"
+#include "envoy/config/endpoint/v3/endpoint.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/route/v3/route.pb-c.h"
+#include "proxy/common/log.h"
+#include "proxy/common/mem.h"
+#include "proxy/common/strbuf.h"
+#include "proxy/router/route.h"
+#include "xds/client/client.h"
+#include "xds/codec/codec.h"
+#include "xds/translate/cluster.h"
+#include "xds/translate/listener.h"
+#include "xds/translate/route.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { XP__LDS, XP__RDS, XP__CDS, XP__EDS, XP__NTYPES };
+
+static const char *const xp__type_urls[XP__NTYPES] = {
+    "type.googleapis.com/envoy.config.listener.v3.Listener",
+    "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+    "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+    "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+};
+static const char *const xp__type_names[XP__NTYPES] = {"listener", "route_config", "cluster",
+                                                       "cluster_load_assignment"};
+
+/* One accepted resource. obj is its translation (a reference); applied is the
+ * version of a listener or cluster the data plane serves while a newer one
+ * warms (make-before-break). */
+typedef struct xp__res {
+    char *name;
+    char *version;
+    uint8_t *raw; /* serialized resource: unchanged bytes keep the same object */
+    size_t raw_len;
+    void *obj;
+    void *applied;
+    bool warm;
+    bool seen;
+    uint64_t since_ms; /* when it started warming */
+    time_t last_updated;
+    struct xp__res *next;
+} xp__res_t;
+
+struct xp_xds_manager {
+    xp_server_t *s;
+    xp_dataplane_t *dp;
+    const xp_bootstrap_t *bs;
+    xp_xds_client_t *client;
+    xp__res_t *res[XP__NTYPES];
+    char *version[XP__NTYPES];
+    bool got_first[XP__NTYPES];
+    bool want[XP__NTYPES]; /* LDS/CDS configured */
+    char **subscribed[XP__NTYPES];
+    size_t n_subscribed[XP__NTYPES];
+    uint64_t init_timeout_ms;
+    uint64_t start_ms;
+    uv_timer_t timer;
+    bool timer_on;
+    bool live;
+    xp_stat_t *attempt[XP__NTYPES], *success[XP__NTYPES], *rejected[XP__NTYPES];
+};
+
+static void xp__obj_unref(int t, void *obj)
+{
+    if (obj == NULL)
+        return;
+    switch (t) {
+    case XP__LDS:
+        xp_listener_cfg_unref(obj);
+        break;
+    case XP__RDS:
+        xp_route_table_unref(obj);
+        break;
+    case XP__CDS:
+        xp_cluster_cfg_unref(obj);
+        break;
+    case XP__EDS:
+        xp_cla_unref(obj);
+        break;
+    }
+}
+
+static void *xp__obj_ref(int t, void *obj)
+{
+    if (t == XP__LDS)
+        xp_listener_cfg_ref(obj);
+    else if (t == XP__CDS)
+        xp_cluster_cfg_ref(obj);
+    return obj;
+}
+
+static void xp__res_free(int t, xp__res_t *r)
+{
+    xp__obj_unref(t, r->obj);
+    xp__obj_unref(t, r->applied);
+    free(r->name);
+    free(r->version);
+    free(r->raw);
+    free(r);
+}
+
+static xp__res_t *xp__find(xp_xds_manager_t *m, int t, const char *name)
+{
+    for (xp__res_t *r = m->res[t]; r; r = r->next)
+        if (strcmp(r->name, name) == 0)
+            return r;
+    return NULL;
+}
+
+static void xp__remove(xp_xds_manager_t *m, int t, const char *name)
+{
+    xp__res_t **pp = &m->res[t];
+    while (*pp) {
+        if (strcmp((*pp)->name, name) == 0) {
+            xp__res_t *r = *pp;
+            *pp = r->next;
+            xp__res_free(t, r);
+            return;
+        }
+        pp = &(*pp)->next;
+    }
+}
+
+static int xp__type_of(const char *url)
+{
+    for (int t = 0; t < XP__NTYPES; t++)
+        if (strcmp(url, xp__type_urls[t]) == 0)
+            return t;
+    return -1;
+}
+
+static void *xp__translate(int t, const ProtobufCMessage *msg, xp_path_t *path, xp_diag_t *d)
+{
+    switch (t) {
+    case XP__LDS:
+        return xp_translate_listener((const Envoy__Config__Listener__V3__Listener *)msg, path, d);
+    case XP__RDS:
+        return xp_translate_route_config((const Envoy__Config__Route__V3__RouteConfiguration *)msg,
+                                         xp_path_str(path), d);
+    case XP__CDS:
+        return xp_translate_cluster((const Envoy__Config__Cluster__V3__Cluster *)msg, path, d);
+    case XP__EDS:
+        return xp_translate_cla((const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *)msg,
+                                path, d);
+    }
+    return NULL;
+}
+
+/* ---- references, warming, applying --------------------------------------- */
+
+static bool xp__strv_has(char **v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void xp__strv_add(char ***v, size_t *n, const char *s)
+{
+    if (xp__strv_has(*v, *n, s))
+        return;
+    *v = xp_realloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[(*n)++] = xp_strdup(s);
+}
+
+static void xp__strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void xp__listener_rds(const xp_listener_cfg_t *l, char ***v, size_t *n)
+{
+    for (size_t i = 0; i <= l->n_chains; i++) {
+        const xp_filter_chain_t *fc = i < l->n_chains ? l->chains[i] : l->default_chain;
+        if (fc && fc->kind == XP_NET_FILTER_HCM && fc->u.hcm->rds_name)
+            xp__strv_add(v, n, fc->u.hcm->rds_name);
+    }
+}
+
+static bool xp__listener_ready(xp_xds_manager_t *m, const xp_listener_cfg_t *l)
+{
+    char **names = NULL;
+    size_t n = 0;
+    xp__listener_rds(l, &names, &n);
+    bool ok = true;
+    for (size_t i = 0; i < n; i++)
+        if (xp__find(m, XP__RDS, names[i]) == NULL)
+            ok = false;
+    xp__strv_free(names, n);
+    return ok;
+}
+
+static void xp__apply(xp_xds_manager_t *m);
+
+static void xp__on_timer(uv_timer_t *t)
+{
+    xp_xds_manager_t *m = t->data;
+    m->timer_on = false;
+    xp__apply(m);
+}
+
+static void xp__subscribe(xp_xds_manager_t *m, int t, char **names, size_t n)
+{
+    bool same = n == m->n_subscribed[t];
+    for (size_t i = 0; same && i < n; i++)
+        same = xp__strv_has(m->subscribed[t], m->n_subscribed[t], names[i]);
+    if (same) {
+        xp__strv_free(names, n);
+        return;
+    }
+    xp__strv_free(m->subscribed[t], m->n_subscribed[t]);
+    m->subscribed[t] = names;
+    m->n_subscribed[t] = n;
+    if (m->client)
+        xp_xds_client_subscribe(m->client, xp__type_urls[t], false, names, n);
+}
+
+/* Recomputes RDS/EDS subscriptions and warming, builds the config set and
+ * applies it. Returns the number of apply errors (added to diag). */
+static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
+{
+    uint64_t now = uv_now(m->s->loop);
+    size_t nsl = 0, nsc = 0;
+    xp_listener_cfg_t *const *sl = xp_bootstrap_listeners(m->bs, &nsl);
+    xp_cluster_cfg_t *const *sc = xp_bootstrap_clusters(m->bs, &nsc);
+
+    /* RDS names referenced by listeners; EDS names by EDS clusters. */
+    char **rds = NULL, **eds = NULL;
+    size_t nrds = 0, neds = 0;
+    for (size_t i = 0; i < nsl; i++)
+        xp__listener_rds(sl[i], &rds, &nrds);
+    for (xp__res_t *r = m->res[XP__LDS]; r; r = r->next) {
+        xp__listener_rds(r->obj, &rds, &nrds);
+        if (r->applied)
+            xp__listener_rds(r->applied, &rds, &nrds);
+    }
+    for (size_t i = 0; i < nsc; i++)
+        if (sc[i]->type == XP_CLUSTER_EDS)
+            xp__strv_add(&eds, &neds, sc[i]->eds_service_name);
+    for (xp__res_t *r = m->res[XP__CDS]; r; r = r->next) {
+        const xp_cluster_cfg_t *c = r->obj;
+        if (c->type == XP_CLUSTER_EDS)
+            xp__strv_add(&eds, &neds, c->eds_service_name);
+    }
+    /* Routes and endpoints nothing references any more go. */
+    for (int t = XP__RDS; t <= XP__EDS; t += 2) {
+        char **v = t == XP__RDS ? rds : eds;
+        size_t n = t == XP__RDS ? nrds : neds;
+        xp__res_t *r = m->res[t];
+        while (r) {
+            xp__res_t *next = r->next;
+            if (!xp__strv_has(v, n, r->name))
+                xp__remove(m, t, r->name);
+            r = next;
+        }
+    }
+    xp__subscribe(m, XP__RDS, rds, nrds);
+    xp__subscribe(m, XP__EDS, eds, neds);
+
+    /* Warming: a listener waits for its RDS tables, an EDS cluster for its
+     * assignment, at most initial_fetch_timeout; meanwhile the previous
+     * version (if any) keeps serving. */
+    uint64_t next_deadline = 0;
+    size_t nl = 0, nc = 0;
+    xp_listener_cfg_t **ls = xp_calloc(nsl + 1, sizeof(*ls));
+    xp_cluster_cfg_t **cs = xp_calloc(nsc + 1, sizeof(*cs));
+    for (size_t i = 0; i < nsl; i++)
+        ls[nl++] = sl[i];
+    for (size_t i = 0; i < nsc; i++)
+        cs[nc++] = sc[i];
+    for (int t = XP__LDS; t <= XP__CDS; t += 2) {
+        for (xp__res_t *r = m->res[t]; r; r = r->next) {
+            if (!r->warm) {
+                bool ready =
+                    t == XP__LDS
+                        ? xp__listener_ready(m, r->obj)
+                        : (((xp_cluster_cfg_t *)r->obj)->type != XP_CLUSTER_EDS ||
+                           xp__find(m, XP__EDS, ((xp_cluster_cfg_t *)r->obj)->eds_service_name));
+                if (ready || now >= r->since_ms + m->init_timeout_ms) {
+                    r->warm = true;
+                    xp__obj_unref(t, r->applied);
+                    r->applied = xp__obj_ref(t, r->obj);
+                } else if (next_deadline == 0 || r->since_ms + m->init_timeout_ms < next_deadline) {
+                    next_deadline = r->since_ms + m->init_timeout_ms;
+                }
+            }
+            void *use = r->warm ? r->obj : r->applied;
+            if (use == NULL)
+                continue;
+            if (t == XP__LDS) {
+                ls = xp_realloc(ls, (nl + 1) * sizeof(*ls));
+                ls[nl++] = use;
+            } else {
+                cs = xp_realloc(cs, (nc + 1) * sizeof(*cs));
+                cs[nc++] = use;
+            }
+        }
+    }
+    size_t nr = 0, na = 0;
+    for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next)
+        nr++;
+    for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
+        na++;
+    xp_route_table_t **rs = xp_calloc(nr + 1, sizeof(*rs));
+    xp_cla_t **as = xp_calloc(na + 1, sizeof(*as));
+    nr = na = 0;
+    for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next)
+        rs[nr++] = r->obj;
+    for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
+        as[na++] = r->obj;
+
+    xp_config_set_t set = {ls, nl, cs, nc, rs, nr, as, na};
+    size_t errors0 = diag->nerrors;
+    xp_dataplane_apply(m->dp, &set, diag);
+    free(ls);
+    free(cs);
+    free(rs);
+    free(as);
+
+    if (next_deadline && !m->timer_on) {
+        m->timer_on = true;
+        uv_timer_start(&m->timer, xp__on_timer, next_deadline > now ? next_deadline - now : 0, 0);
+    }
+    /* Ready: the first LDS and CDS are in and warm, or the initial fetch
+     * timed out (Envoy goes ready regardless). */
+    if (!m->live) {
+        bool all = true;
+        for (int t = XP__LDS; t <= XP__CDS; t += 2) {
+            if (m->want[t] && !m->got_first[t])
+                all = false;
+            for (xp__res_t *r = m->res[t]; r; r = r->next)
+                if (!r->warm)
+                    all = false;
+        }
+        if (all || now >= m->start_ms + m->init_timeout_ms) {
+            m->live = true;
+            xp_server_set_state(m->s, XP_SERVER_LIVE);
+        } else if (!m->timer_on) {
+            m->timer_on = true;
+            uv_timer_start(&m->timer, xp__on_timer, m->start_ms + m->init_timeout_ms - now, 0);
+        }
+    }
+    return (int)(diag->nerrors - errors0);
+}
+
+static void xp__apply(xp_xds_manager_t *m)
+{
+    xp_diag_t d;
+    xp_diag_init(&d);
+    xp__apply_into(m, &d);
+    xp_diag_print(&d, stderr, "xds: ");
+    xp_diag_free(&d);
+}
+
+/* ---- updates from the control plane -------------------------------------- */
+
+static int xp__on_update(void *ctx, const char *type_url, const char *version,
+                         const xp_xds_resource_t *res, size_t n, char *const *removed,
+                         size_t n_removed, bool delta, char **error_detail)
+{
+    xp_xds_manager_t *m = ctx;
+    int t = xp__type_of(type_url);
+    if (t < 0) {
+        *error_detail = xp_asprintf("type %s is not supported by xproxy", type_url);
+        return -1;
+    }
+    xp_stat_inc(m->attempt[t]);
+    xp_diag_t d;
+    xp_diag_init(&d);
+    uint64_t now = uv_now(m->s->loop);
+    for (xp__res_t *r = m->res[t]; r; r = r->next)
+        r->seen = false;
+    for (size_t i = 0; i < n; i++) {
+        const xp_xds_resource_t *x = &res[i];
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(res[k].name, x->name) == 0) {
+                xp_diag_error(&d, "", "duplicate %s '%s' in one response", xp__type_names[t],
+                              x->name);
+                break;
+            }
+        size_t len = protobuf_c_message_get_packed_size(x->msg);
+        uint8_t *raw = xp_malloc(len + 1);
+        protobuf_c_message_pack(x->msg, raw);
+        xp__res_t *r = xp__find(m, t, x->name);
+        if (r && r->raw_len == len && memcmp(r->raw, raw, len) == 0) {
+            /* Unchanged: the same object keeps serving. */
+            r->seen = true;
+            free(r->version);
+            r->version = xp_strdup(x->version ? x->version : version);
+            free(raw);
+            continue;
+        }
+        xp_path_t path;
+        char root[300];
+        snprintf(root, sizeof(root), "%s[%s]", xp__type_names[t], x->name);
+        xp_path_init(&path, root);
+        size_t e0 = d.nerrors;
+        int unknown = xp_codec_check_unknown_fields(x->msg, root, &d);
+        void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, &d);
+        if (obj == NULL || d.nerrors != e0) {
+            /* Invalid: NACKed; the last accepted version (if any) stays. */
+            xp__obj_unref(t, obj);
+            free(raw);
+            if (r)
+                r->seen = true;
+            continue;
+        }
+        if (r == NULL) {
+            r = xp_calloc(1, sizeof(*r));
+            r->name = xp_strdup(x->name);
+            r->next = m->res[t];
+            m->res[t] = r;
+        }
+        xp__obj_unref(t, r->obj);
+        r->obj = obj;
+        free(r->raw);
+        r->raw = raw;
+        r->raw_len = len;
+        free(r->version);
+        r->version = xp_strdup(x->version ? x->version : version);
+        r->seen = true;
+        r->warm = false;
+        r->since_ms = now;
+        r->last_updated = time(NULL);
+    }
+    if (delta) {
+        for (size_t i = 0; i < n_removed; i++)
+            xp__remove(m, t, removed[i]);
+    } else if (t == XP__LDS || t == XP__CDS) {
+        /* State of the world: what the response does not name is gone. */
+        xp__res_t *r = m->res[t];
+        while (r) {
+            xp__res_t *next = r->next;
+            if (!r->seen)
+                xp__remove(m, t, r->name);
+            r = next;
+        }
+    }
+    free(m->version[t]);
+    m->version[t] = xp_strdup(version ? version : "");
+    m->got_first[t] = true;
+    xp__apply_into(m, &d);
+    if (d.nerrors) {
+        xp_stat_inc(m->rejected[t]);
+        *error_detail = xp_diag_join(&d, XP_DIAG_ERROR);
+        XP_WARN("xds: rejected part of %s version %s: %s", xp__type_names[t], version,
+                *error_detail);
+        xp_diag_free(&d);
+        return -1;
+    }
+    xp_stat_inc(m->success[t]);
+    xp_diag_free(&d);
+    return 0;
+}
+
+static void xp__on_connection(void *ctx, bool connected)
+{
+    (void)ctx;
+    XP_INFO("xds: control plane %s", connected ? "connected" : "disconnected");
+}
+
+/* ---- start ----------------------------------------------------------------- */
+
+/* The gRPC target of an ApiConfigSource: envoy_grpc names a static cluster
+ * (its first endpoint), google_grpc gives a target URI. */
+static char *xp__target(const xp_xds_manager_t *m,
+                        const Envoy__Config__Core__V3__ApiConfigSource *api, const char *path,
+                        xp_diag_t *d)
+{
+    if (api->n_grpc_services == 0) {
+        xp_diag_error(d, path, "grpc_services is required");
+        return NULL;
+    }
+    const Envoy__Config__Core__V3__GrpcService *g = api->grpc_services[0];
+    if (g->target_specifier_case ==
+        ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_GOOGLE_GRPC)
+        return xp_strdup(g->google_grpc->target_uri);
+    const char *cname = g->envoy_grpc ? g->envoy_grpc->cluster_name : NULL;
+    size_t n;
+    xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(m->bs, &n);
+    for (size_t i = 0; cname && i < n; i++) {
+        if (strcmp(cs[i]->name, cname) != 0)
+            continue;
+        if (cs[i]->n_endpoints == 0)
+            break;
+        const xp_endpoint_cfg_t *e = &cs[i]->endpoints[0];
+        if (e->hostname)
+            return xp_asprintf("%s:%u", e->hostname, e->port);
+        return xp_strdup(e->addr.str);
+    }
+    xp_diag_error(d, path, "envoy_grpc.cluster_name '%s' is not a static cluster with an endpoint",
+                  cname ? cname : "");
+    return NULL;
+}
+
+xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const xp_bootstrap_t *bs,
+                                       xp_diag_t *diag)
+{
+    xp_xds_manager_t *m = xp_calloc(1, sizeof(*m));
+    m->s = s;
+    m->dp = dp;
+    m->bs = bs;
+    m->init_timeout_ms = 15000;
+    m->start_ms = uv_now(s->loop);
+    uv_timer_init(s->loop, &m->timer);
+    m->timer.data = m;
+    static const char *const prefixes[XP__NTYPES] = {"listener_manager.lds", "rds",
+                                                     "cluster_manager.cds", "cluster_manager.eds"};
+    for (int t = 0; t < XP__NTYPES; t++) {
+        m->attempt[t] = xp_stats_counterf(s->stats, "%s.update_attempt", prefixes[t]);
+        m->success[t] = xp_stats_counterf(s->stats, "%s.update_success", prefixes[t]);
+        m->rejected[t] = xp_stats_counterf(s->stats, "%s.update_rejected", prefixes[t]);
+    }
+    const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(bs);
+    const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr = pb->dynamic_resources;
+    if (dr == NULL || (dr->lds_config == NULL && dr->cds_config == NULL)) {
+        m->live = true;
+        if (xp__apply_into(m, diag) != 0) {
+            xp_xds_manager_free(m);
+            return NULL;
+        }
+        xp_server_set_state(s, XP_SERVER_LIVE);
+        return m;
+    }
+    m->want[XP__LDS] = dr->lds_config != NULL;
+    m->want[XP__CDS] = dr->cds_config != NULL;
+    const Envoy__Config__Core__V3__ConfigSource *src =
+        dr->cds_config ? dr->cds_config : dr->lds_config;
+    if (src->initial_fetch_timeout)
+        m->init_timeout_ms = (uint64_t)src->initial_fetch_timeout->seconds * 1000 +
+                             (uint64_t)src->initial_fetch_timeout->nanos / 1000000;
+    /* Sources: ADS (ads_config + {ads: {}}) or one api_config_source. */
+    const Envoy__Config__Core__V3__ApiConfigSource *api = NULL;
+    bool ads = src->config_source_specifier_case ==
+               ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
+    const char *where = ads ? "dynamic_resources.ads_config"
+                            : (dr->cds_config ? "dynamic_resources.cds_config.api_config_source"
+                                              : "dynamic_resources.lds_config.api_config_source");
+    if (ads)
+        api = dr->ads_config;
+    else if (src->config_source_specifier_case ==
+             ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE)
+        api = src->api_config_source;
+    if (api == NULL) {
+        xp_diag_error(diag, where,
+                      "an ADS or gRPC api_config_source is required (path config "
+                      "sources are not supported yet)");
+        xp_xds_manager_free(m);
+        return NULL;
+    }
+    bool delta =
+        api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC ||
+        api->api_type ==
+            ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__AGGREGATED_DELTA_GRPC;
+    if (api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__REST) {
+        xp_diag_error(diag, where, "the REST transport is not supported yet");
+        xp_xds_manager_free(m);
+        return NULL;
+    }
+    char *target = xp__target(m, api, where, diag);
+    if (target == NULL) {
+        xp_xds_manager_free(m);
+        return NULL;
+    }
+    Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+    if (pb->node)
+        node = *pb->node;
+    node.user_agent_name = (char *)"xproxy";
+    node.user_agent_version_type_case =
+        ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION;
+    node.user_agent_version = (char *)XP_VERSION;
+    xp_xds_client_config_t cc = {
+        .target = target,
+        .ads = ads,
+        .delta = delta,
+        .node = &node.base,
+        .set_node_on_first_message_only = api->set_node_on_first_message_only,
+        .stats = s->stats,
+    };
+    static const xp_xds_callbacks_t cb = {xp__on_update, xp__on_connection};
+    m->client = xp_xds_client_new(s->loop, &cc, &cb, m);
+    free(target);
+    xp_server_set_state(s, XP_SERVER_INITIALIZING);
+    /* Static resources serve at once; dynamic ones join as they arrive. */
+    xp__apply_into(m, diag);
+    if (m->want[XP__CDS])
+        xp_xds_client_subscribe(m->client, xp__type_urls[XP__CDS], true, NULL, 0);
+    if (m->want[XP__LDS])
+        xp_xds_client_subscribe(m->client, xp__type_urls[XP__LDS], true, NULL, 0);
+    return m;
+}
+
+static void xp__timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void xp_xds_manager_free(xp_xds_manager_t *m)
+{
+    if (m == NULL)
+        return;
+    if (m->client)
+        xp_xds_client_free(m->client);
+    for (int t = 0; t < XP__NTYPES; t++) {
+        while (m->res[t]) {
+            xp__res_t *n = m->res[t]->next;
+            xp__res_free(t, m->res[t]);
+            m->res[t] = n;
+        }
+        free(m->version[t]);
+        xp__strv_free(m->subscribed[t], m->n_subscribed[t]);
+    }
+    uv_close((uv_handle_t *)&m->timer, xp__timer_closed);
+}
+
+/* ---- /config_dump ------------------------------------------------------------ */
+
+static void xp__dump_type(xp_strbuf_t *b, xp_xds_manager_t *m, int t, const char *section,
+                          const char *field)
+{
+    const ProtobufCMessageDescriptor *desc = xp_codec_find_type(xp__type_urls[t]);
+    xp_strbuf_printf(b, "\"%s\":[", section);
+    bool first = true;
+    for (xp__res_t *r = m->res[t]; r; r = r->next) {
+        ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, r->raw_len, r->raw);
+        if (msg == NULL)
+            continue;
+        char *json = xp_codec_to_json(msg, false);
+        protobuf_c_message_free_unpacked(msg, NULL);
+        char ts[32];
+        struct tm tm;
+        gmtime_r(&r->last_updated, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        /* Envoy's shapes: DynamicListener {name, active_state|warming_state
+         * {version_info, listener, last_updated}}; the other dumps list
+         * {version_info, <resource>, last_updated} directly. */
+        xp_strbuf_printf(b, "%s{", first ? "" : ",");
+        if (t == XP__LDS) {
+            xp_strbuf_printf(b, "\"name\":\"");
+            xp_strbuf_json_escape(b, r->name);
+            xp_strbuf_printf(b, "\",\"%s\":{", r->warm ? "active_state" : "warming_state");
+        }
+        xp_strbuf_printf(b, "\"version_info\":\"");
+        xp_strbuf_json_escape(b, r->version ? r->version : "");
+        xp_strbuf_printf(b, "\",\"%s\":{\"@type\":\"%s\"%s%s,\"last_updated\":\"%s\"}%s", field,
+                         xp__type_urls[t], strlen(json) > 2 ? "," : "", json + 1, ts,
+                         t == XP__LDS ? "}" : "");
+        /* json + 1 dropped its '{' and keeps its '}' */
+        first = false;
+        free(json);
+    }
+    xp_strbuf_printf(b, "]");
+}
+
+char *xp_xds_manager_config_dump(xp_xds_manager_t *m, const char *resource)
+{
+    if (m == NULL || (resource && strncmp(resource, "dynamic_", 8) != 0))
+        return NULL;
+    xp_strbuf_t b;
+    xp_strbuf_init(&b);
+    xp_strbuf_printf(&b, "{");
+    xp__dump_type(&b, m, XP__LDS, "dynamic_listeners", "listener");
+    xp_strbuf_printf(&b, ",");
+    xp__dump_type(&b, m, XP__CDS, "dynamic_active_clusters", "cluster");
+    xp_strbuf_printf(&b, ",");
+    xp__dump_type(&b, m, XP__RDS, "dynamic_route_configs", "route_config");
+    xp_strbuf_printf(&b, ",");
+    xp__dump_type(&b, m, XP__EDS, "dynamic_endpoint_configs", "endpoint_config");
+    xp_strbuf_printf(&b, "}");
+    return xp_strbuf_take(&b);
+}

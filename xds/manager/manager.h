@@ -1,0 +1,34 @@
+/* The xDS resource manager: the bootstrap's dynamic_resources brought to the
+ * data plane. It owns the xDS client, keeps every accepted resource (with its
+ * version and translated config object), translates and validates new ones
+ * (a response's valid resources are applied and its invalid ones NACKed, the
+ * gRPC A46 rule), subscribes RDS and EDS names as listeners and clusters
+ * reference them, warms new listeners and clusters until their routes and
+ * endpoints arrive (or initial_fetch_timeout passes), and applies the result
+ * to the data plane as one config set. Runs on the main loop. */
+#ifndef XP_XDS_MANAGER_H
+#define XP_XDS_MANAGER_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "proxy/common/diag.h"
+#include "proxy/server/dataplane.h"
+#include "proxy/server/server.h"
+#include "xds/bootstrap/bootstrap.h"
+
+typedef struct xp_xds_manager xp_xds_manager_t;
+
+/* Applies the bootstrap's static resources and, when it has
+ * dynamic_resources, starts the xDS client. The server goes LIVE when the
+ * first LDS and CDS updates are in and warm, or after initial_fetch_timeout.
+ * Returns NULL with errors in diag. Owned by the caller. */
+xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const xp_bootstrap_t *bs,
+                                       xp_diag_t *diag);
+/* Stops the client (no callback after it returns) and frees. */
+void xp_xds_manager_free(xp_xds_manager_t *m);
+/* /config_dump sections for dynamic resources (caller frees); NULL when the
+ * manager has none. */
+char *xp_xds_manager_config_dump(xp_xds_manager_t *m, const char *resource);
+
+#endif
