@@ -3,6 +3,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+static _Atomic uint64_t xp__open_conns;
+
 void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l)
 {
     if (w->conns.next == NULL)
@@ -12,6 +14,7 @@ void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l)
     w->conns.next->prev = l;
     w->conns.next = l;
     w->n_conns++;
+    atomic_fetch_add_explicit(&xp__open_conns, 1, memory_order_relaxed);
 }
 
 void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l)
@@ -22,6 +25,7 @@ void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l)
     l->next->prev = l->prev;
     l->next = l->prev = NULL;
     w->n_conns--;
+    atomic_fetch_sub_explicit(&xp__open_conns, 1, memory_order_relaxed);
 }
 
 void xp_listener_stats_init(xp_listener_stats_t *ls, xp_stats_t *st, const char *a)
@@ -58,6 +62,11 @@ xp_listener_cfg_t *xp_wctx_listener(const xp_wctx_t *w, const char *name)
 }
 
 static _Atomic uint64_t xp__conn_ids;
+
+uint64_t xp_open_connections(void)
+{
+    return atomic_load_explicit(&xp__open_conns, memory_order_relaxed);
+}
 
 uint64_t xp_next_connection_id(void)
 {

@@ -42,6 +42,9 @@ typedef struct xp_conn_link {
     /* The worker switched to a new snapshot (may be NULL): the connection
      * decides whether its next request can use the new config. */
     void (*config_changed)(struct xp_conn_link *l);
+    /* Draining (may be NULL): finish what is in flight, take no more
+     * requests (keep-alive connections close after their response). */
+    void (*drain)(struct xp_conn_link *l);
 } xp_conn_link_t;
 
 typedef struct xp_wctx {
@@ -54,6 +57,7 @@ typedef struct xp_wctx {
     xp_conn_link_t conns; /* sentinel of a circular list */
     size_t n_conns;
     bool stopping;
+    bool draining; /* no new listeners; connections were told to drain */
 } xp_wctx_t;
 
 void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l);
@@ -66,5 +70,7 @@ void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l);
 
 /* Process-wide connection ids, as Envoy's %CONNECTION_ID%. */
 uint64_t xp_next_connection_id(void);
+/* Downstream connections open in the whole process (all workers). */
+uint64_t xp_open_connections(void);
 
 #endif

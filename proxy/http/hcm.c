@@ -326,6 +326,16 @@ static void xp__config_changed(xp_conn_link_t *l)
         xp_hconn_close(h, true);
 }
 
+static void xp__drain(xp_conn_link_t *l)
+{
+    xp_hconn_t *h = (xp_hconn_t *)l;
+    if (h->state != XP_HC_ACTIVE)
+        return;
+    h->close_after = true;
+    if (h->stream == NULL)
+        xp_hconn_close(h, true);
+}
+
 static void xp__close_now(xp_conn_link_t *l)
 {
     xp_hconn_t *h = (xp_hconn_t *)l;
@@ -739,6 +749,7 @@ void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a)
     h->id = xp_next_connection_id();
     h->link.close_now = xp__close_now;
     h->link.config_changed = xp__config_changed;
+    h->link.drain = xp__drain;
     xp_http1_limits_default(&h->limits);
     h->limits.max_headers_kb = h->hcm->max_request_headers_kb;
     h->limits.max_headers_count = h->hcm->max_headers_count;

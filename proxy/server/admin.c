@@ -194,6 +194,14 @@ static void xp__h_quit(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
     r->quit = true;
 }
 
+static void xp__h_drain(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
+{
+    char v[8];
+    bool graceful = xp__query_param(query, "graceful", v, sizeof(v));
+    xp_server_drain_listeners(a->server, graceful);
+    r->body = xp_strdup("OK\n");
+}
+
 static void xp__h_help(xp_admin_t *a, const char *query, xp_admin_resp_t *r);
 
 typedef struct {
@@ -207,6 +215,8 @@ static const xp_admin_route_t xp__routes[] = {
     {"/clusters", false, xp__h_clusters, "upstream cluster status (?format=json)"},
     {"/config_dump", false, xp__h_config_dump,
      "dump current config (?resource=dynamic_listeners etc.)"},
+    {"/drain_listeners", true, xp__h_drain,
+     "stop accepting and drain connections (?graceful: accept for --drain-time-s first)"},
     {"/help", false, xp__h_help, "print this list"},
     {"/listeners", false, xp__h_listeners, "print listener info (?format=json)"},
     {"/quitquitquit", true, xp__h_quit, "exit the server"},
@@ -337,11 +347,10 @@ static void xp__dispatch(xp_admin_conn_t *c)
         query = q + 1;
     }
     const xp_admin_route_t *route = NULL;
+    const char *want = strcmp(target, "/") == 0 ? "/help" : target;
     for (size_t i = 0; i < XP_ARRAY_SIZE(xp__routes); i++)
-        if (strcmp(target, xp__routes[i].path) == 0)
+        if (strcmp(want, xp__routes[i].path) == 0)
             route = &xp__routes[i];
-    if (strcmp(target, "/") == 0)
-        route = &xp__routes[2];
     if (route == NULL) {
         r.status = 404;
         xp__h_help(c->admin, query, &r);

@@ -53,6 +53,7 @@ struct xp_dataplane {
     size_t n_routes;
     uint64_t version;
     bool stopped;
+    bool drained_listeners; /* /drain_listeners or SIGTERM: never accept again */
 };
 
 /* What a worker receives: the snapshot and, per listener in it (same
@@ -79,6 +80,17 @@ static void xp__on_shutdown(void *arg)
         }
 }
 
+static void xp__drain_hook(void *arg, int close_listeners)
+{
+    xp_dataplane_drain(arg, close_listeners != 0);
+}
+
+static uint64_t xp__open_conns_hook(void *arg)
+{
+    (void)arg;
+    return xp_open_connections();
+}
+
 xp_dataplane_t *xp_dataplane_new(xp_server_t *s)
 {
     xp_dataplane_t *dp = xp_calloc(1, sizeof(*dp));
@@ -94,6 +106,9 @@ xp_dataplane_t *xp_dataplane_new(xp_server_t *s)
     }
     s->dataplane = dp;
     xp_server_on_shutdown(s, xp__on_shutdown, dp);
+    s->drain.drain = xp__drain_hook;
+    s->drain.open_connections = xp__open_conns_hook;
+    s->drain.arg = dp;
     s->worker_on_stop = xp__worker_stop;
     return dp;
 }
@@ -563,6 +578,8 @@ static void xp__dispatch(xp_wlistener_t *wl, int fd, const struct sockaddr_stora
         xp_hcm_accept(wl->w, &a);
     else
         xp_tcp_proxy_accept(wl->w, &a);
+    if (wl->w->draining && wl->w->conns.next != &wl->w->conns && wl->w->conns.next->drain)
+        wl->w->conns.next->drain(wl->w->conns.next); /* the newest connection */
 }
 
 static void xp__on_accept(uv_poll_t *p, int status, int events)
@@ -640,6 +657,10 @@ static void xp__worker_apply(xp_worker_t *wk, void *arg)
         }
         if (m->fds[i] < 0)
             continue;
+        if (w->draining && dp->drained_listeners) {
+            close(m->fds[i]); /* drained: accept nothing new */
+            continue;
+        }
         wl = xp_calloc(1, sizeof(*wl));
         wl->fd = m->fds[i];
         wl->name = xp_strdup(cfg->name);
@@ -657,6 +678,37 @@ done:
     free(m->fds);
     free(m->stats);
     free(m);
+}
+
+static void xp__worker_drain(xp_worker_t *wk, void *arg)
+{
+    xp_dataplane_t *dp = ((xp_server_t *)wk->data)->dataplane;
+    xp_wctx_t *w = &dp->wctx[wk->index];
+    bool close_listeners = arg != NULL;
+    w->draining = true;
+    if (close_listeners) {
+        while (w->listeners) {
+            xp_wlistener_t *n = w->listeners->next;
+            xp__wl_close(w->listeners);
+            w->listeners = n;
+        }
+    }
+    if (w->conns.next == NULL)
+        return;
+    xp_conn_link_t *l = w->conns.next;
+    while (l != &w->conns) {
+        xp_conn_link_t *next = l->next;
+        if (l->drain)
+            l->drain(l);
+        l = next;
+    }
+}
+
+void xp_dataplane_drain(xp_dataplane_t *dp, bool close_listeners)
+{
+    dp->drained_listeners |= close_listeners;
+    for (int i = 0; i < dp->s->nworkers; i++)
+        xp_worker_post(&dp->s->workers[i], xp__worker_drain, close_listeners ? dp : NULL);
 }
 
 static void xp__worker_stop(xp_worker_t *wk, void *arg)

@@ -33,6 +33,12 @@ typedef struct {
  * bound, or access logs that cannot be opened, are errors in diag (nothing of
  * this update is applied then). Returns 0 or -1. */
 int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t *diag);
+/* Drains every worker: connections finish what is in flight and take no
+ * more requests (keep-alive responses get Connection: close); tunnels go on.
+ * close_listeners: stop accepting now (else listeners keep accepting and
+ * new connections are drained too). */
+void xp_dataplane_drain(xp_dataplane_t *dp, bool close_listeners);
+
 /* Renders /listeners with the bound addresses (caller frees). */
 char *xp_dataplane_listeners(xp_dataplane_t *dp, int json);
 /* Stops accepting, closes every connection, stops the workers' data path

@@ -58,8 +58,73 @@ void xp_server_set_state(xp_server_t *s, xp_server_state_t state)
 static void xp__on_signal(uv_signal_t *sig, int signum)
 {
     xp_server_t *s = sig->data;
-    XP_INFO("caught %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    xp_server_shutdown(s);
+    XP_INFO("caught %s, draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    xp_server_drain_and_exit(s);
+}
+
+static uint64_t xp__now_ms(xp_server_t *s)
+{
+    return uv_now(s->loop);
+}
+
+/* Ticks every 100 ms while draining: ends the graceful period or the exit
+ * wait. */
+static void xp__drain_tick(uv_timer_t *t)
+{
+    xp_server_t *s = t->data;
+    uint64_t open = s->drain.open_connections ? s->drain.open_connections(s->drain.arg) : 0;
+    bool deadline = xp__now_ms(s) >= s->drain_deadline_ms;
+    if (s->exit_after_drain) {
+        if (open == 0 || deadline) {
+            XP_INFO("drain finished (%llu connection%s left), exiting", (unsigned long long)open,
+                    open == 1 ? "" : "s");
+            xp_server_shutdown(s);
+        }
+        return;
+    }
+    if (deadline) {
+        /* graceful /drain_listeners: the period is over, stop accepting */
+        if (s->drain.drain)
+            s->drain.drain(s->drain.arg, 1);
+        uv_timer_stop(t);
+    }
+}
+
+static void xp__drain_start(xp_server_t *s, int close_listeners)
+{
+    if (s->drain.drain)
+        s->drain.drain(s->drain.arg, close_listeners);
+    s->drain_deadline_ms = xp__now_ms(s) + (uint64_t)s->opts.drain_time_s * 1000;
+    if (!s->drain_timer_on) {
+        uv_timer_init(s->loop, &s->drain_timer);
+        s->drain_timer.data = s;
+        s->drain_timer_on = true;
+    }
+    uv_timer_start(&s->drain_timer, xp__drain_tick, 100, 100);
+}
+
+void xp_server_drain_listeners(xp_server_t *s, bool graceful)
+{
+    if (s->shutting_down)
+        return;
+    xp_server_set_state(s, XP_SERVER_DRAINING);
+    if (graceful)
+        xp__drain_start(s, 0);
+    else if (s->drain.drain)
+        s->drain.drain(s->drain.arg, 1);
+}
+
+void xp_server_drain_and_exit(xp_server_t *s)
+{
+    if (s->shutting_down)
+        return;
+    if (s->exit_after_drain || s->opts.drain_time_s == 0) {
+        xp_server_shutdown(s);
+        return;
+    }
+    s->exit_after_drain = true;
+    xp_server_set_state(s, XP_SERVER_DRAINING);
+    xp__drain_start(s, 1);
 }
 
 int xp_server_init(xp_server_t *s, const xp_options_t *opts, uv_loop_t *loop)
@@ -113,6 +178,8 @@ void xp_server_shutdown(xp_server_t *s)
         return;
     s->shutting_down = 1;
     xp_server_set_state(s, XP_SERVER_DRAINING);
+    if (s->drain_timer_on && !uv_is_closing((uv_handle_t *)&s->drain_timer))
+        uv_close((uv_handle_t *)&s->drain_timer, NULL);
     xp_admin_stop(s->admin);
     s->admin = NULL;
     uv_close((uv_handle_t *)&s->sig_term, NULL);

@@ -31,6 +31,13 @@ typedef struct {
 
 typedef struct xp_admin xp_admin_t;
 
+/* What draining needs from the data plane (set by it). */
+typedef struct {
+    void (*drain)(void *arg, int close_listeners);
+    uint64_t (*open_connections)(void *arg);
+    void *arg;
+} xp_drain_hooks_t;
+
 typedef struct xp_server {
     uv_loop_t *loop;
     xp_options_t opts;
@@ -55,6 +62,11 @@ typedef struct xp_server {
     int n_shutdown_hooks;
     xp_worker_fn worker_on_stop;
     void *dataplane;
+    xp_drain_hooks_t drain;
+    uv_timer_t drain_timer;
+    bool drain_timer_on;
+    bool exit_after_drain;
+    uint64_t drain_deadline_ms;
 } xp_server_t;
 
 /* Sets up the main loop state, signal handlers and `concurrency` workers.
@@ -64,6 +76,13 @@ int xp_server_init(xp_server_t *s, const xp_options_t *opts, uv_loop_t *loop);
 void xp_server_set_state(xp_server_t *s, xp_server_state_t state);
 /* Adds a main-thread shutdown hook (at most 4). */
 void xp_server_on_shutdown(xp_server_t *s, void (*fn)(void *arg), void *arg);
+/* /drain_listeners: stop accepting and let connections finish (keep-alive
+ * ones close after their response; tunnels go on). graceful: keep accepting
+ * (draining new connections too) for --drain-time-s, then stop. */
+void xp_server_drain_listeners(xp_server_t *s, bool graceful);
+/* SIGTERM: drain, then shut down once no connection is left or after
+ * --drain-time-s, whichever comes first. A second call shuts down at once. */
+void xp_server_drain_and_exit(xp_server_t *s);
 /* Stops accepting, closes the admin server and signal handles, stops the
  * workers. Safe to call more than once; the main loop then runs dry. */
 void xp_server_shutdown(xp_server_t *s);

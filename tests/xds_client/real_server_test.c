@@ -4,7 +4,7 @@
  * the server's GET /nodes, a file change pushed, the server killed and
  * restarted on the same port, and a clean free.
  *
- * Usage: real_server_test XDS_SERVER sotw|delta ads|types */
+ * Usage: XP_XDS_SERVER=path/to/xds-server real_server_test sotw|delta ads|types */
 #include "tests/xds_client/test_util.h"
 #include "xds/client/client.h"
 
@@ -141,9 +141,10 @@ static bool check_nodes(const char *needle)
 
 int main(int argc, char **argv)
 {
-    CHECK(argc == 4);
-    server_bin = argv[1];
-    bool delta = strcmp(argv[2], "delta") == 0, ads = strcmp(argv[3], "ads") == 0;
+    CHECK(argc == 3);
+    server_bin = getenv("XP_XDS_SERVER");
+    CHECK(server_bin != NULL);
+    bool delta = strcmp(argv[1], "delta") == 0, ads = strcmp(argv[2], "ads") == 0;
     signal(SIGPIPE, SIG_IGN);
     atexit(kill_server_at_exit);
     const char *tmp = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
@@ -259,6 +260,6 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", dir, port_file, log_file);
     CHECK(system(cmd) == 0);
     step("done");
-    printf("ok: %s over %s against xds-server\n", argv[2], argv[3]);
+    printf("ok: %s over %s against xds-server\n", argv[1], argv[2]);
     return 0;
 }

@@ -31,7 +31,7 @@ typedef struct xp_xds_client xp_xds_client_t;
  * on_update call (the callee clones what it keeps: xp_proto_clone()). */
 typedef struct {
     char *name;            /* Resource.name, or the message's name/cluster_name field */
-    char *version;         /* Delta: Resource.version; SotW: the response's version_info */
+    char *version;         /* Resource.version when wrapped (always in Delta), else version_info */
     ProtobufCMessage *msg; /* decoded with the type URL's descriptor */
 } xp_xds_resource_t;
 
@@ -72,6 +72,19 @@ typedef struct {
     uint64_t keepalive_ms;               /* gRPC keepalive time; 0 = off */
     xp_stats_t *stats;                   /* may be NULL; borrowed, must outlive the client */
 } xp_xds_client_config_t;
+
+/* Stats (when cfg->stats is set):
+ *   control_plane.connected_state   gauge 0/1 (see on_connection)
+ *   <prefix>.update_attempt         counter: responses received for the type
+ *   <prefix>.update_success         counter: ACKed
+ *   <prefix>.update_rejected        counter: NACKed (decode problem or on_update != 0)
+ *   <prefix>.update_failure         counter: the type's stream failed
+ *   <prefix>.version                gauge: XXH64 of the last accepted version_info
+ *                                   (low 63 bits; Envoy's gauge is unsigned)
+ * <prefix> is Envoy's for LDS and CDS ("listener_manager.lds",
+ * "cluster_manager.cds"); Envoy keeps RDS and EDS stats per route config and
+ * per cluster, so those are aggregated as "xds.rds" and "xds.eds" (SDS
+ * "xds.sds", any other type "xds.<MessageName>"). */
 
 /* Type URLs of the resource types the client knows the per-type services of
  * (ADS carries any registered type). */

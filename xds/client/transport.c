@@ -307,7 +307,8 @@ static void handle_event(xp_xds_client_t *c, xp__xds_op_t *op, bool success)
                 grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
                 grpc_byte_buffer_reader_destroy(&rd);
                 s->backoff_next_ms = c->backoff_base_ms;
-                xp__client_on_stream_up(s);
+                if (s->state == XP__STREAM_OPEN)
+                    xp__client_on_stream_up(s);
                 xp__client_on_message(s, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
                 grpc_slice_unref(all);
             }

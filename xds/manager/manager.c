@@ -342,7 +342,8 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
         }
         if (all || now >= m->start_ms + m->init_timeout_ms) {
             m->live = true;
-            xp_server_set_state(m->s, XP_SERVER_LIVE);
+            if (m->s->state != XP_SERVER_DRAINING)
+                xp_server_set_state(m->s, XP_SERVER_LIVE);
         } else if (!m->timer_on) {
             m->timer_on = true;
             uv_timer_start(&m->timer, xp__on_timer, m->start_ms + m->init_timeout_ms - now, 0);
@@ -527,7 +528,8 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
             xp_xds_manager_free(m);
             return NULL;
         }
-        xp_server_set_state(s, XP_SERVER_LIVE);
+        if (s->state != XP_SERVER_DRAINING)
+            xp_server_set_state(s, XP_SERVER_LIVE);
         return m;
     }
     m->want[XP__LDS] = dr->lds_config != NULL;
