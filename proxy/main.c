@@ -9,6 +9,9 @@
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
 #include "proxy/common/strbuf.h"
+#include "proxy/core/snapshot.h"
+#include "proxy/core/wctx.h"
+#include "proxy/router/route.h"
 #include "proxy/server/admin.h"
 #include "proxy/server/dataplane.h"
 #include "proxy/server/server.h"
@@ -137,11 +140,30 @@ static int xp__write_admin_address(const xp_options_t *o, const xp_addr_t *a, in
     return bad ? -1 : 0;
 }
 
+/* How many config objects of all generations are alive: with the
+ * listeners' downstream_cx_old_config, what shows that old generations go
+ * once nothing runs on them. */
+static void xp__hook_refresh(void *ctx, xp_stats_t *st)
+{
+    (void)ctx;
+    xp_config_alive_t a;
+    xp_config_alive(&a);
+    xp_stat_set(xp_stats_gauge(st, "server.config.listeners_alive"), (int64_t)a.listeners);
+    xp_stat_set(xp_stats_gauge(st, "server.config.filter_chains_alive"), (int64_t)a.filter_chains);
+    xp_stat_set(xp_stats_gauge(st, "server.config.clusters_alive"), (int64_t)a.clusters);
+    xp_stat_set(xp_stats_gauge(st, "server.config.assignments_alive"), (int64_t)a.assignments);
+    xp_stat_set(xp_stats_gauge(st, "server.config.route_tables_alive"),
+                (int64_t)xp_route_tables_alive());
+    xp_stat_set(xp_stats_gauge(st, "server.config.snapshots_alive"), (int64_t)xp_snapshots_alive());
+    xp_stat_set(xp_stats_gauge(st, "server.open_connections"), (int64_t)xp_open_connections());
+}
+
 static const xp_config_hooks_t xp__hooks = {
     .config_dump = xp__hook_config_dump,
     .node_json = xp__hook_node,
     .listeners = xp__hook_listeners,
     .clusters = xp__hook_clusters,
+    .refresh_stats = xp__hook_refresh,
 };
 
 int main(int argc, char **argv)

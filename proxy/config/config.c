@@ -4,9 +4,23 @@
 #include "proxy/router/route.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static _Atomic uint64_t xp__alive_listeners, xp__alive_chains, xp__alive_clusters, xp__alive_clas;
+
+#define XP__ALIVE_INC(c) atomic_fetch_add_explicit(&(c), 1, memory_order_relaxed)
+#define XP__ALIVE_DEC(c) atomic_fetch_sub_explicit(&(c), 1, memory_order_relaxed)
+
+void xp_config_alive(xp_config_alive_t *out)
+{
+    out->listeners = atomic_load_explicit(&xp__alive_listeners, memory_order_relaxed);
+    out->filter_chains = atomic_load_explicit(&xp__alive_chains, memory_order_relaxed);
+    out->clusters = atomic_load_explicit(&xp__alive_clusters, memory_order_relaxed);
+    out->assignments = atomic_load_explicit(&xp__alive_clas, memory_order_relaxed);
+}
 
 int xp_addr_from_ip(xp_addr_t *a, const char *ip, uint32_t port)
 {
@@ -128,6 +142,7 @@ xp_filter_chain_t *xp_filter_chain_new(const char *name)
 {
     xp_filter_chain_t *c = xp_calloc(1, sizeof(*c));
     xp_ref_init(&c->ref);
+    XP__ALIVE_INC(xp__alive_chains);
     c->name = xp_strdup(name ? name : "");
     return c;
 }
@@ -141,6 +156,7 @@ void xp_filter_chain_unref(xp_filter_chain_t *c)
 {
     if (c == NULL || !xp_ref_dec(&c->ref))
         return;
+    XP__ALIVE_DEC(xp__alive_chains);
     free(c->name);
     free(c->match.prefix_ranges);
     free(c->match.source_prefix_ranges);
@@ -158,6 +174,7 @@ xp_listener_cfg_t *xp_listener_cfg_new(const char *name)
 {
     xp_listener_cfg_t *l = xp_calloc(1, sizeof(*l));
     xp_ref_init(&l->ref);
+    XP__ALIVE_INC(xp__alive_listeners);
     l->name = xp_strdup(name);
     l->per_connection_buffer_limit_bytes = 1024 * 1024;
     l->backlog = 1024;
@@ -173,6 +190,7 @@ void xp_listener_cfg_unref(xp_listener_cfg_t *l)
 {
     if (l == NULL || !xp_ref_dec(&l->ref))
         return;
+    XP__ALIVE_DEC(xp__alive_listeners);
     for (size_t i = 0; i < l->n_chains; i++)
         xp_filter_chain_unref(l->chains[i]);
     free(l->chains);
@@ -185,6 +203,7 @@ xp_cluster_cfg_t *xp_cluster_cfg_new(const char *name)
 {
     xp_cluster_cfg_t *c = xp_calloc(1, sizeof(*c));
     xp_ref_init(&c->ref);
+    XP__ALIVE_INC(xp__alive_clusters);
     c->name = xp_strdup(name);
     c->connect_timeout_ms = 5000;
     c->per_connection_buffer_limit_bytes = 1024 * 1024;
@@ -210,6 +229,7 @@ void xp_cluster_cfg_unref(xp_cluster_cfg_t *c)
 {
     if (c == NULL || !xp_ref_dec(&c->ref))
         return;
+    XP__ALIVE_DEC(xp__alive_clusters);
     for (size_t i = 0; i < c->n_endpoints; i++) {
         free(c->endpoints[i].hostname);
         free(c->endpoints[i].endpoint_hostname);
@@ -224,6 +244,7 @@ xp_cla_t *xp_cla_new(const char *name, xp_endpoint_cfg_t *eps, size_t n)
 {
     xp_cla_t *a = xp_calloc(1, sizeof(*a));
     xp_ref_init(&a->ref);
+    XP__ALIVE_INC(xp__alive_clas);
     a->name = xp_strdup(name);
     a->endpoints = eps;
     a->n_endpoints = n;
@@ -239,6 +260,7 @@ void xp_cla_unref(xp_cla_t *a)
 {
     if (a == NULL || !xp_ref_dec(&a->ref))
         return;
+    XP__ALIVE_DEC(xp__alive_clas);
     for (size_t i = 0; i < a->n_endpoints; i++) {
         free(a->endpoints[i].hostname);
         free(a->endpoints[i].endpoint_hostname);

@@ -228,6 +228,14 @@ void xp_cla_unref(xp_cla_t *a);
 
 /* ---- lifetime ------------------------------------------------------- */
 
+/* Config objects alive right now, all generations together (the current one
+ * plus whatever connections and streams still hold). */
+typedef struct {
+    uint64_t listeners, filter_chains, clusters, assignments;
+} xp_config_alive_t;
+
+void xp_config_alive(xp_config_alive_t *out);
+
 void xp_filter_chain_ref(xp_filter_chain_t *c);
 void xp_filter_chain_unref(xp_filter_chain_t *c);
 void xp_listener_cfg_ref(xp_listener_cfg_t *l);

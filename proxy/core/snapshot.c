@@ -3,10 +3,34 @@
 #include "proxy/router/route.h"
 #include "proxy/upstream/lb.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-void xp_cluster_stats_init(xp_cluster_stats_t *cs, xp_stats_t *st, const char *n)
+static pthread_mutex_t xp__cstats_lock = PTHREAD_MUTEX_INITIALIZER;
+static xp_cluster_stats_t *xp__cstats;
+
+static void xp__cluster_stats_init(xp_cluster_stats_t *cs, xp_stats_t *st, const char *n);
+
+xp_cluster_stats_t *xp_cluster_stats_get(xp_stats_t *st, const char *n)
+{
+    pthread_mutex_lock(&xp__cstats_lock);
+    xp_cluster_stats_t *cs = xp__cstats;
+    while (cs && strcmp(cs->name, n) != 0)
+        cs = cs->next;
+    if (cs == NULL) {
+        cs = xp_calloc(1, sizeof(*cs));
+        cs->name = xp_strdup(n);
+        xp__cluster_stats_init(cs, st, n);
+        cs->next = xp__cstats;
+        xp__cstats = cs;
+    }
+    pthread_mutex_unlock(&xp__cstats_lock);
+    return cs;
+}
+
+static void xp__cluster_stats_init(xp_cluster_stats_t *cs, xp_stats_t *st, const char *n)
 {
 #define C(f) cs->f = xp_stats_counterf(st, "cluster.%s." #f, n)
 #define G(f) cs->f = xp_stats_gaugef(st, "cluster.%s." #f, n)
@@ -47,8 +71,16 @@ void xp_cluster_stats_init(xp_cluster_stats_t *cs, xp_stats_t *st, const char *n
     cs->upstream_rq_xx[0] = NULL;
 }
 
+static _Atomic uint64_t xp__snapshots_alive;
+
+uint64_t xp_snapshots_alive(void)
+{
+    return atomic_load_explicit(&xp__snapshots_alive, memory_order_relaxed);
+}
+
 xp_snapshot_t *xp_snapshot_new(uint64_t version)
 {
+    atomic_fetch_add_explicit(&xp__snapshots_alive, 1, memory_order_relaxed);
     xp_snapshot_t *s = xp_calloc(1, sizeof(*s));
     xp_ref_init(&s->ref);
     s->version = version;
@@ -64,6 +96,7 @@ void xp_snapshot_unref(xp_snapshot_t *s)
 {
     if (s == NULL || !xp_ref_dec(&s->ref))
         return;
+    atomic_fetch_sub_explicit(&xp__snapshots_alive, 1, memory_order_relaxed);
     for (size_t i = 0; i < s->n_listeners; i++)
         xp_listener_cfg_unref(s->listeners[i]);
     free(s->listeners);

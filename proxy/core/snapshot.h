@@ -21,7 +21,7 @@ struct xp_host_set;
  * stats), so every generation of a cluster shares its counters. The
  * active-connection and active-request gauges double as the circuit breakers'
  * counts. */
-typedef struct {
+typedef struct xp_cluster_stats {
     xp_stat_t *upstream_cx_total, *upstream_cx_active, *upstream_cx_connect_fail,
         *upstream_cx_connect_timeout, *upstream_cx_destroy, *upstream_cx_destroy_local,
         *upstream_cx_destroy_remote, *upstream_cx_overflow, *upstream_cx_rx_bytes_total,
@@ -34,9 +34,13 @@ typedef struct {
     xp_stat_t *upstream_rq_xx[6]; /* [1]..[5]: upstream_rq_1xx..5xx */
     xp_stat_t *membership_total, *membership_healthy, *membership_change;
     xp_stat_t *update_success, *update_attempt;
+    char *name;
+    struct xp_cluster_stats *next;
 } xp_cluster_stats_t;
 
-void xp_cluster_stats_init(xp_cluster_stats_t *cs, xp_stats_t *store, const char *name);
+/* The stats of that cluster, created on first use and kept for the process
+ * lifetime: streams of a removed cluster still count into them. */
+xp_cluster_stats_t *xp_cluster_stats_get(xp_stats_t *store, const char *name);
 
 typedef struct {
     xp_cluster_cfg_t *cfg;     /* reference */
@@ -56,6 +60,9 @@ typedef struct xp_snapshot {
     struct xp_route_table **routes; /* references, sorted by name (RDS) */
     size_t n_routes;
 } xp_snapshot_t;
+
+/* Snapshots alive (current ones plus those workers have not dropped yet). */
+uint64_t xp_snapshots_alive(void);
 
 /* An empty snapshot with one reference. */
 xp_snapshot_t *xp_snapshot_new(uint64_t version);

@@ -1,5 +1,7 @@
 #include "proxy/core/wctx.h"
+#include "proxy/common/mem.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -28,13 +30,30 @@ void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l)
     atomic_fetch_sub_explicit(&xp__open_conns, 1, memory_order_relaxed);
 }
 
-void xp_listener_stats_init(xp_listener_stats_t *ls, xp_stats_t *st, const char *a)
+static pthread_mutex_t xp__lstats_lock = PTHREAD_MUTEX_INITIALIZER;
+static xp_listener_stats_t *xp__lstats;
+
+xp_listener_stats_t *xp_listener_stats_get(xp_stats_t *st, const char *a)
 {
-    ls->downstream_cx_total = xp_stats_counterf(st, "listener.%s.downstream_cx_total", a);
-    ls->downstream_cx_active = xp_stats_gaugef(st, "listener.%s.downstream_cx_active", a);
-    ls->downstream_cx_destroy = xp_stats_counterf(st, "listener.%s.downstream_cx_destroy", a);
-    ls->no_filter_chain_match = xp_stats_counterf(st, "listener.%s.no_filter_chain_match", a);
-    ls->downstream_cx_overflow = xp_stats_counterf(st, "listener.%s.downstream_cx_overflow", a);
+    pthread_mutex_lock(&xp__lstats_lock);
+    xp_listener_stats_t *ls = xp__lstats;
+    while (ls && strcmp(ls->addr, a) != 0)
+        ls = ls->next;
+    if (ls == NULL) {
+        ls = xp_calloc(1, sizeof(*ls));
+        ls->addr = xp_strdup(a);
+        ls->downstream_cx_total = xp_stats_counterf(st, "listener.%s.downstream_cx_total", a);
+        ls->downstream_cx_active = xp_stats_gaugef(st, "listener.%s.downstream_cx_active", a);
+        ls->downstream_cx_destroy = xp_stats_counterf(st, "listener.%s.downstream_cx_destroy", a);
+        ls->no_filter_chain_match = xp_stats_counterf(st, "listener.%s.no_filter_chain_match", a);
+        ls->downstream_cx_overflow = xp_stats_counterf(st, "listener.%s.downstream_cx_overflow", a);
+        ls->downstream_cx_old_config =
+            xp_stats_gaugef(st, "listener.%s.downstream_cx_old_config", a);
+        ls->next = xp__lstats;
+        xp__lstats = ls;
+    }
+    pthread_mutex_unlock(&xp__lstats_lock);
+    return ls;
 }
 
 void xp_wctx_config_changed(xp_wctx_t *w)

@@ -17,12 +17,20 @@ struct xp_wlistener;
 
 /* Stats of one listener, Envoy's names under "listener.<address>.". Kept for
  * the process lifetime; connections decrement the active gauge on close. */
-typedef struct {
+typedef struct xp_listener_stats {
     xp_stat_t *downstream_cx_total, *downstream_cx_active, *downstream_cx_destroy,
         *no_filter_chain_match, *downstream_cx_overflow;
+    /* Connections still running on a listener or filter chain an update
+     * replaced or removed (xproxy's own stat: the promise, made visible). */
+    xp_stat_t *downstream_cx_old_config;
+    char *addr;
+    struct xp_listener_stats *next;
 } xp_listener_stats_t;
 
-void xp_listener_stats_init(xp_listener_stats_t *ls, xp_stats_t *store, const char *addr_stat);
+/* The stats of the listener at that address (its stat form,
+ * "127.0.0.1_10000"), created on first use and kept for the process
+ * lifetime: connections of a removed listener still count into them. */
+xp_listener_stats_t *xp_listener_stats_get(xp_stats_t *store, const char *addr_stat);
 
 /* What a new downstream connection starts with: its accepted socket and the
  * config it will hold for its whole life (references taken by the callee). */

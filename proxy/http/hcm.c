@@ -194,6 +194,8 @@ static void xp__maybe_free(xp_hconn_t *h)
     if (h->open_handles > 0)
         return;
     xp_wctx_unlink(h->w, &h->link);
+    if (h->on_old_config)
+        xp_stat_dec(h->lstats->downstream_cx_old_config);
     xp_stat_dec(h->lstats->downstream_cx_active);
     xp_stat_inc(h->lstats->downstream_cx_destroy);
     xp_stat_dec(h->st->downstream_cx_active);
@@ -292,11 +294,17 @@ static void xp__switch_chain(xp_hconn_t *h);
 static void xp__config_changed(xp_conn_link_t *l)
 {
     xp_hconn_t *h = (xp_hconn_t *)l;
-    if (h->state != XP_HC_ACTIVE)
+    if (h->state == XP_HC_CLOSING)
         return;
     xp_listener_cfg_t *nl = xp_wctx_listener(h->w, h->listener->name);
     if (nl == h->listener)
         return;
+    if (!h->on_old_config) {
+        h->on_old_config = true;
+        xp_stat_inc(h->lstats->downstream_cx_old_config);
+    }
+    if (h->state != XP_HC_ACTIVE)
+        return; /* a tunnel keeps what it has */
     xp_filter_chain_t *fc = NULL;
     if (nl) {
         struct sockaddr_storage local, peer;
@@ -356,6 +364,10 @@ static void xp__switch_chain(xp_hconn_t *h)
     xp_listener_cfg_unref(h->listener);
     h->chain = h->next_chain;
     h->listener = h->next_listener;
+    if (h->on_old_config && xp_wctx_listener(h->w, h->listener->name) == h->listener) {
+        h->on_old_config = false;
+        xp_stat_dec(h->lstats->downstream_cx_old_config);
+    }
     h->next_chain = NULL;
     h->next_listener = NULL;
     h->hcm = h->chain->u.hcm;

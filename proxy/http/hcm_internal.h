@@ -150,8 +150,9 @@ struct xp_hconn {
     xp_hstream_t *stream;
     bool close_after; /* Connection: close, or a protocol error */
     bool peer_eof;
-    bool processing; /* inside xp_hconn_process */
-    bool lingering;  /* closing: reading and discarding until FIN or timeout */
+    bool processing;    /* inside xp_hconn_process */
+    bool lingering;     /* closing: reading and discarding until FIN or timeout */
+    bool on_old_config; /* counted in downstream_cx_old_config */
     uint32_t nrequests;
     uint64_t rx_bytes, tx_bytes;
 

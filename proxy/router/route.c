@@ -382,10 +382,18 @@ void xp_route_unref(xp_route_t *r)
 
 /* ---- tables ---------------------------------------------------------- */
 
+static atomic_ulong xp__tables_alive;
+
+unsigned long xp_route_tables_alive(void)
+{
+    return atomic_load_explicit(&xp__tables_alive, memory_order_relaxed);
+}
+
 xp_route_table_t *xp_route_table_new(const char *name)
 {
     xp_route_table_t *t = xp_calloc(1, sizeof(*t));
     atomic_init(&t->refcnt, 1);
+    atomic_fetch_add_explicit(&xp__tables_alive, 1, memory_order_relaxed);
     t->name = xp_str_dup(xp_str_c(name ? name : ""));
     return t;
 }
@@ -438,6 +446,7 @@ void xp_route_table_unref(xp_route_table_t *t)
 {
     if (t == NULL || atomic_fetch_sub_explicit(&t->refcnt, 1, memory_order_acq_rel) != 1)
         return;
+    atomic_fetch_sub_explicit(&xp__tables_alive, 1, memory_order_relaxed);
     xp_str_free(&t->name);
     for (size_t i = 0; i < t->nvhosts; i++)
         xp__vhost_free(t->vhosts[i]);

@@ -405,6 +405,8 @@ void xp_vhost_add_route(xp_vhost_t *vh, xp_route_t *r);
 int xp_route_table_build(xp_route_table_t *t, const char *path, xp_diag_t *diag);
 xp_route_table_t *xp_route_table_ref(xp_route_table_t *t);
 void xp_route_table_unref(xp_route_table_t *t);
+/* Route tables alive, all generations together. */
+unsigned long xp_route_tables_alive(void);
 
 /* Model helpers, used by translation and tests (copy their inputs). */
 xp_str_t xp_str_dup(xp_str_t s);
@@ -513,6 +515,5 @@ bool xp_route_upgrade_allowed(const xp_route_t *r, xp_str_t upgrade_type, bool h
 /* The retry policy in force for a forwarding route: its own, else the
  * virtual host's, else NULL. */
 const xp_retry_policy_t *xp_route_retry_policy(const xp_route_t *r, const xp_vhost_t *vh);
-
 
 #endif

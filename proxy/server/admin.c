@@ -134,6 +134,8 @@ static void xp__h_stats(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
     xp__query_param(query, "format", fmt, sizeof(fmt));
     xp_stat_set(xp_stats_gauge(a->server->stats, "server.uptime"),
                 (int64_t)((xp__now_ms() - a->server->start_time_ms) / 1000));
+    if (a->server->hooks && a->server->hooks->refresh_stats)
+        a->server->hooks->refresh_stats(a->server->hooks_ctx, a->server->stats);
     if (strcmp(fmt, "json") == 0) {
         r->content_type = "application/json";
         r->body = xp_stats_render_json(a->server->stats, has_filter ? filter : NULL);
@@ -147,6 +149,8 @@ static void xp__h_stats(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
 static void xp__h_prometheus(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
 {
     (void)query;
+    if (a->server->hooks && a->server->hooks->refresh_stats)
+        a->server->hooks->refresh_stats(a->server->hooks_ctx, a->server->stats);
     r->body = xp_stats_render_prometheus(a->server->stats);
 }
 

@@ -25,7 +25,7 @@ typedef struct xp__mlistener {
     char *name;
     char cfg_addr[64]; /* as configured (port may be 0) */
     xp_addr_t bound;   /* as bound */
-    xp_listener_stats_t stats;
+    xp_listener_stats_t *stats;
     bool seen;
     struct xp__mlistener *next;
 } xp__mlistener_t;
@@ -33,7 +33,7 @@ typedef struct xp__mlistener {
 typedef struct xp__mcluster {
     char *name;
     xp_dataplane_t *dp;
-    xp_cluster_stats_t stats;
+    xp_cluster_stats_t *stats;
     xp_cluster_cfg_t *cfg; /* reference */
     xp_host_set_t *hosts;  /* reference or NULL */
     xp_dns_cluster_t *dns; /* DNS clusters */
@@ -166,7 +166,7 @@ static void xp__publish(xp_dataplane_t *dp, int **fds)
     for (size_t i = 0; i < dp->n_cur; i++)
         xp_snapshot_add_listener(snap, dp->cur[i]);
     for (xp__mcluster_t *c = dp->clusters; c; c = c->next)
-        xp_snapshot_add_cluster(snap, c->cfg, c->hosts, &c->stats);
+        xp_snapshot_add_cluster(snap, c->cfg, c->hosts, c->stats);
     for (size_t i = 0; i < dp->n_routes; i++)
         xp_snapshot_add_route(snap, dp->routes[i]);
     xp_snapshot_seal(snap);
@@ -181,7 +181,7 @@ static void xp__publish(xp_dataplane_t *dp, int **fds)
             m->fds[i] = fds ? fds[i][w] : -1;
             for (xp__mlistener_t *ml = dp->listeners; ml; ml = ml->next)
                 if (strcmp(ml->name, dp->cur[i]->name) == 0)
-                    m->stats[i] = &ml->stats;
+                    m->stats[i] = ml->stats;
         }
         xp_worker_post(&dp->s->workers[w], xp__worker_apply, m);
     }
@@ -197,9 +197,9 @@ static void xp__set_hosts(xp__mcluster_t *c, xp_host_t **hosts, size_t n)
     size_t healthy = 0;
     for (size_t i = 0; i < n; i++)
         healthy += hosts[i]->healthy;
-    xp_stat_set(c->stats.membership_total, (int64_t)n);
-    xp_stat_set(c->stats.membership_healthy, (int64_t)healthy);
-    xp_stat_inc(c->stats.membership_change);
+    xp_stat_set(c->stats->membership_total, (int64_t)n);
+    xp_stat_set(c->stats->membership_healthy, (int64_t)healthy);
+    xp_stat_inc(c->stats->membership_change);
 }
 
 static void xp__dns_update(void *ctx, xp_host_t **hosts, size_t n)
@@ -219,7 +219,7 @@ static xp__mcluster_t *xp__mcluster(xp_dataplane_t *dp, const char *name)
     xp__mcluster_t *c = xp_calloc(1, sizeof(*c));
     c->name = xp_strdup(name);
     c->dp = dp;
-    xp_cluster_stats_init(&c->stats, dp->s->stats, name);
+    c->stats = xp_cluster_stats_get(dp->s->stats, name);
     c->next = dp->clusters;
     dp->clusters = c;
     return c;
@@ -279,7 +279,7 @@ static void xp__apply_clusters(xp_dataplane_t *dp, const xp_config_set_t *set)
             xp__hosts_from(c, cla->endpoints, cla->n_endpoints);
             continue;
         }
-        xp_stat_inc(c->stats.update_attempt);
+        xp_stat_inc(c->stats->update_attempt);
         xp_cluster_cfg_ref(cs[i]);
         if (c->cfg)
             xp_cluster_cfg_unref(c->cfg);
@@ -303,7 +303,7 @@ static void xp__apply_clusters(xp_dataplane_t *dp, const xp_config_set_t *set)
             /* Keep serving the previous hosts until the first answer. */
             c->dns = xp_dns_start(dp->s->loop, c->cfg, xp__dns_update, c);
         }
-        xp_stat_inc(c->stats.update_success);
+        xp_stat_inc(c->stats->update_success);
     }
     xp__mcluster_t **pp = &dp->clusters;
     while (*pp) {
@@ -410,7 +410,7 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
         if (fds[i]) {
             snprintf(ml->cfg_addr, sizeof(ml->cfg_addr), "%s", ls[i]->addr.str);
             ml->bound = bound[i];
-            xp_listener_stats_init(&ml->stats, dp->s->stats, ml->bound.stat);
+            ml->stats = xp_listener_stats_get(dp->s->stats, ml->bound.stat);
             XP_INFO("listener '%s' bound to %s", ml->name, ml->bound.str);
         }
     }

@@ -27,6 +27,8 @@ typedef struct {
     char *(*node_json)(void *ctx);
     char *(*listeners)(void *ctx, int json);
     char *(*clusters)(void *ctx, int json);
+    /* Sets gauges that are computed, not counted (may be NULL). */
+    void (*refresh_stats)(void *ctx, xp_stats_t *stats);
 } xp_config_hooks_t;
 
 typedef struct xp_admin xp_admin_t;

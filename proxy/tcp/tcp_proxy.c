@@ -38,6 +38,7 @@ typedef struct {
     uint64_t start_us, start_ms, id, rx, tx;
     char peer[64], local[64], upstream_addr[64];
     xp__tcps_state_t state;
+    bool on_old_config; /* counted in downstream_cx_old_config */
     bool down_closed;
 } xp__tcps_t;
 
@@ -69,6 +70,8 @@ static void xp__access_log(xp__tcps_t *s)
 static void xp__session_free(xp__tcps_t *s)
 {
     xp__access_log(s);
+    if (s->on_old_config)
+        xp_stat_dec(s->lstats->downstream_cx_old_config);
     xp_wctx_unlink(s->w, &s->link);
     xp_stat_dec(s->lstats->downstream_cx_active);
     xp_stat_inc(s->lstats->downstream_cx_destroy);
@@ -195,6 +198,17 @@ static void xp__connect(xp__tcps_t *s)
     s->up = u;
 }
 
+/* A session keeps its config; it only counts itself when that config is no
+ * longer the current one. */
+static void xp__config_changed(xp_conn_link_t *l)
+{
+    xp__tcps_t *s = (xp__tcps_t *)l;
+    if (s->on_old_config || xp_wctx_listener(s->w, s->listener->name) == s->listener)
+        return;
+    s->on_old_config = true;
+    xp_stat_inc(s->lstats->downstream_cx_old_config);
+}
+
 static void xp__close_now(xp_conn_link_t *l)
 {
     xp__tcps_t *s = (xp__tcps_t *)l;
@@ -212,6 +226,7 @@ void xp_tcp_proxy_accept(xp_wctx_t *w, const xp_accept_t *a)
     s->chain = a->chain;
     s->lstats = a->lstats;
     s->link.close_now = xp__close_now;
+    s->link.config_changed = xp__config_changed;
     s->id = xp_next_connection_id();
     s->start_ms = uv_now(w->loop);
     struct timespec ts;
