@@ -46,77 +46,16 @@ static char *xp__hook_node(void *ctx)
     return xp_bootstrap_node_json(*(xp_bootstrap_t **)ctx);
 }
 
-/* The printable address "ip:port" / "[ip]:port" split into IP and port. */
-static void xp__addr_json(xp_strbuf_t *b, const char *str, uint32_t port)
-{
-    const char *colon = strrchr(str, ':');
-    int iplen = (int)(colon - str);
-    if (str[0] == '[') {
-        str++;
-        iplen -= 2;
-    }
-    xp_strbuf_printf(b, "{\"socket_address\":{\"address\":\"%.*s\",\"port_value\":%u}}", iplen, str,
-                     port);
-}
-
 /* Envoy's /listeners with the bound addresses. */
 static char *xp__hook_listeners(void *ctx, int json)
 {
     return xp_dataplane_listeners(((xp__ctx_t *)ctx)->dp, json);
 }
 
-/* Envoy's /clusters: circuit breaker settings, then lines per host; or
- * cluster_statuses JSON. */
+/* Envoy's /clusters: the clusters in force with their current hosts. */
 static char *xp__hook_clusters(void *ctx, int json)
 {
-    size_t n;
-    xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(((xp__ctx_t *)ctx)->bs, &n);
-    xp_strbuf_t b;
-    xp_strbuf_init(&b);
-    if (json)
-        xp_strbuf_printf(&b, "{\"cluster_statuses\":[");
-    for (size_t i = 0; i < n; i++) {
-        const xp_cluster_cfg_t *c = cs[i];
-        if (json) {
-            xp_strbuf_printf(&b, "%s{\"name\":\"", i ? "," : "");
-            xp_strbuf_json_escape(&b, c->name);
-            xp_strbuf_printf(&b, "\",\"host_statuses\":[");
-        } else {
-            const char *nm = c->name;
-            xp_strbuf_printf(&b,
-                             "%s::observability_name::%s\n"
-                             "%s::default_priority::max_connections::%u\n"
-                             "%s::default_priority::max_pending_requests::%u\n"
-                             "%s::default_priority::max_requests::%u\n"
-                             "%s::default_priority::max_retries::%u\n",
-                             nm, nm, nm, c->cb.max_connections, nm, c->cb.max_pending_requests, nm,
-                             c->cb.max_requests, nm, c->cb.max_retries);
-        }
-        for (size_t j = 0; j < c->n_endpoints; j++) {
-            const xp_endpoint_cfg_t *e = &c->endpoints[j];
-            char host[300];
-            if (e->hostname)
-                snprintf(host, sizeof(host), "%s:%u", e->hostname, e->port);
-            else
-                snprintf(host, sizeof(host), "%s", e->addr.str);
-            if (json) {
-                xp_strbuf_printf(&b, "%s{\"address\":", j ? "," : "");
-                xp__addr_json(&b, host, e->port);
-                xp_strbuf_printf(&b, ",\"weight\":%u,\"priority\":%u}", e->weight, e->priority);
-            } else {
-                xp_strbuf_printf(&b,
-                                 "%s::%s::health_flags::%s\n%s::%s::weight::%u\n"
-                                 "%s::%s::priority::%u\n",
-                                 c->name, host, e->healthy ? "healthy" : "/failed_eds_health",
-                                 c->name, host, e->weight, c->name, host, e->priority);
-            }
-        }
-        if (json)
-            xp_strbuf_printf(&b, "]}");
-    }
-    if (json)
-        xp_strbuf_printf(&b, "]}\n");
-    return xp_strbuf_take(&b);
+    return xp_dataplane_clusters(((xp__ctx_t *)ctx)->dp, json);
 }
 
 /* Logs the bound admin address and, with --admin-address-path, writes it to

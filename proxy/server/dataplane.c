@@ -495,6 +495,72 @@ char *xp_dataplane_listeners(xp_dataplane_t *dp, int json)
     return xp_strbuf_take(&b);
 }
 
+/* "ip:port" / "[ip]:port" as a SocketAddress JSON object. */
+static void xp__addr_json(xp_strbuf_t *b, const char *str, uint32_t port)
+{
+    const char *colon = strrchr(str, ':');
+    int iplen = colon ? (int)(colon - str) : (int)strlen(str);
+    if (str[0] == '[') {
+        str++;
+        iplen -= 2;
+    }
+    xp_strbuf_printf(b, "{\"socket_address\":{\"address\":\"%.*s\",\"port_value\":%u}}", iplen, str,
+                     port);
+}
+
+char *xp_dataplane_clusters(xp_dataplane_t *dp, int json)
+{
+    xp_strbuf_t b;
+    xp_strbuf_init(&b);
+    if (json)
+        xp_strbuf_printf(&b, "{\"cluster_statuses\":[");
+    bool first = true;
+    for (xp__mcluster_t *c = dp->clusters; c; c = c->next) {
+        const xp_cluster_cfg_t *cfg = c->cfg;
+        const char *nm = cfg->name;
+        size_t n = c->hosts ? xp_host_set_size(c->hosts) : 0;
+        if (json) {
+            xp_strbuf_printf(&b, "%s{\"name\":\"", first ? "" : ",");
+            xp_strbuf_json_escape(&b, nm);
+            xp_strbuf_printf(&b, "\",\"host_statuses\":[");
+        } else {
+            xp_strbuf_printf(&b,
+                             "%s::observability_name::%s\n"
+                             "%s::default_priority::max_connections::%u\n"
+                             "%s::default_priority::max_pending_requests::%u\n"
+                             "%s::default_priority::max_requests::%u\n"
+                             "%s::default_priority::max_retries::%u\n",
+                             nm, nm, nm, cfg->cb.max_connections, nm, cfg->cb.max_pending_requests,
+                             nm, cfg->cb.max_requests, nm, cfg->cb.max_retries);
+        }
+        for (size_t j = 0; j < n; j++) {
+            const xp_host_t *h = xp_host_set_host(c->hosts, j);
+            if (json) {
+                xp_strbuf_printf(&b, "%s{\"address\":", j ? "," : "");
+                xp__addr_json(&b, h->addr.str, xp_addr_port(&h->addr));
+                xp_strbuf_printf(&b, ",\"weight\":%u,\"priority\":%u}", h->weight, h->priority);
+            } else {
+                const char *a = h->addr.str;
+                xp_strbuf_printf(
+                    &b,
+                    "%s::%s::hostname::%s\n%s::%s::health_flags::%s\n"
+                    "%s::%s::weight::%u\n%s::%s::priority::%u\n"
+                    "%s::%s::rq_active::%u\n",
+                    nm, a, h->hostname ? h->hostname : "", nm, a,
+                    h->healthy ? "healthy" : "/failed_eds_health", nm, a, h->weight, nm, a,
+                    h->priority, nm, a,
+                    atomic_load_explicit(&((xp_host_t *)h)->active_requests, memory_order_relaxed));
+            }
+        }
+        if (json)
+            xp_strbuf_printf(&b, "]}");
+        first = false;
+    }
+    if (json)
+        xp_strbuf_printf(&b, "]}\n");
+    return xp_strbuf_take(&b);
+}
+
 void xp_dataplane_stop(xp_dataplane_t *dp)
 {
     xp__on_shutdown(dp);

@@ -41,6 +41,9 @@ void xp_dataplane_drain(xp_dataplane_t *dp, bool close_listeners);
 
 /* Renders /listeners with the bound addresses (caller frees). */
 char *xp_dataplane_listeners(xp_dataplane_t *dp, int json);
+/* Renders /clusters: every cluster in force with its current hosts (caller
+ * frees). */
+char *xp_dataplane_clusters(xp_dataplane_t *dp, int json);
 /* Stops accepting, closes every connection, stops the workers' data path
  * (called by xp_server_shutdown before the workers stop). */
 void xp_dataplane_stop(xp_dataplane_t *dp);
