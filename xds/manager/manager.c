@@ -4,6 +4,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
 #include "proxy/common/strbuf.h"
@@ -14,6 +15,8 @@
 #include "xds/translate/listener.h"
 #include "xds/translate/route.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,12 +60,12 @@ struct xp_xds_manager {
     bool want[XP__NTYPES]; /* LDS/CDS configured */
     char **subscribed[XP__NTYPES];
     size_t n_subscribed[XP__NTYPES];
+    struct xp__file_src *files;
     uint64_t init_timeout_ms;
     uint64_t start_ms;
     uv_timer_t timer;
     bool timer_on;
     bool live;
-    xp_stat_t *attempt[XP__NTYPES], *success[XP__NTYPES], *rejected[XP__NTYPES];
 };
 
 static void xp__obj_unref(int t, void *obj)
@@ -373,7 +376,6 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
         *error_detail = xp_asprintf("type %s is not supported by xproxy", type_url);
         return -1;
     }
-    xp_stat_inc(m->attempt[t]);
     xp_diag_t d;
     xp_diag_init(&d);
     uint64_t now = uv_now(m->s->loop);
@@ -450,14 +452,12 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
     m->got_first[t] = true;
     xp__apply_into(m, &d);
     if (d.nerrors) {
-        xp_stat_inc(m->rejected[t]);
         *error_detail = xp_diag_join(&d, XP_DIAG_ERROR);
         XP_WARN("xds: rejected part of %s version %s: %s", xp__type_names[t], version,
                 *error_detail);
         xp_diag_free(&d);
         return -1;
     }
-    xp_stat_inc(m->success[t]);
     xp_diag_free(&d);
     return 0;
 }
@@ -466,6 +466,178 @@ static void xp__on_connection(void *ctx, bool connected)
 {
     (void)ctx;
     XP_INFO("xds: control plane %s", connected ? "connected" : "disconnected");
+}
+
+/* ---- path config sources -------------------------------------------------- */
+
+/* lds_config / cds_config from a file holding a DiscoveryResponse (YAML or
+ * JSON), re-read whenever its directory reports a change to it (editors and
+ * deploy tools replace files by rename, so the directory is watched, as
+ * Envoy does). A file that does not parse is reported and the last good
+ * content keeps serving. */
+typedef struct xp__file_src {
+    xp_xds_manager_t *m;
+    int type;
+    char *path;
+    char *dir;
+    char *base;
+    uv_fs_event_t ev;
+    uv_timer_t debounce;
+    int open_handles; /* counted down by close callbacks */
+    struct xp__file_src *next;
+} xp__file_src_t;
+
+static const char *xp__resource_name(const ProtobufCMessage *msg)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "name");
+    if (f == NULL)
+        f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "cluster_name");
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING)
+        return NULL;
+    return *(const char *const *)((const char *)msg + f->offset);
+}
+
+static void xp__file_load(xp__file_src_t *f)
+{
+    xp_xds_manager_t *m = f->m;
+    FILE *fp = fopen(f->path, "rb");
+    if (fp == NULL) {
+        XP_WARN("xds: cannot read %s: %s", f->path, strerror(errno));
+        return;
+    }
+    xp_strbuf_t text;
+    xp_strbuf_init(&text);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+        xp_strbuf_printf(&text, "%.*s", (int)n, buf);
+    fclose(fp);
+    xp_diag_t d;
+    xp_diag_init(&d);
+    Envoy__Service__Discovery__V3__DiscoveryResponse *dr =
+        (Envoy__Service__Discovery__V3__DiscoveryResponse *)xp_codec_parse(
+            text.p, text.len, &envoy__service__discovery__v3__discovery_response__descriptor, "",
+            &d);
+    free(text.p);
+    if (dr == NULL) {
+        xp_diag_print(&d, stderr, "xds: ");
+        XP_WARN("xds: %s is invalid; the last good config keeps serving", f->path);
+        xp_diag_free(&d);
+        return;
+    }
+    xp_xds_resource_t *res = xp_calloc(dr->n_resources + 1, sizeof(*res));
+    size_t k = 0;
+    for (size_t i = 0; i < dr->n_resources; i++) {
+        char where[64];
+        snprintf(where, sizeof(where), "resources[%zu]", i);
+        ProtobufCMessage *msg = xp_any_unpack(dr->resources[i], NULL, &d, where);
+        if (msg == NULL)
+            continue;
+        const char *name = xp__resource_name(msg);
+        if (msg->descriptor != xp_codec_find_type(xp__type_urls[f->type]) || name == NULL) {
+            xp_diag_error(&d, where, "expected a %s with a name", xp__type_names[f->type]);
+            protobuf_c_message_free_unpacked(msg, NULL);
+            continue;
+        }
+        res[k].name = (char *)name;
+        res[k].version = dr->version_info;
+        res[k].msg = msg;
+        k++;
+    }
+    char *err = NULL;
+    if (d.nerrors == 0)
+        xp__on_update(m, xp__type_urls[f->type], dr->version_info, res, k, NULL, 0, false, &err);
+    xp_diag_print(&d, stderr, "xds: ");
+    if (err) {
+        XP_WARN("xds: %s: %s", f->path, err);
+        free(err);
+    }
+    for (size_t i = 0; i < k; i++)
+        protobuf_c_message_free_unpacked(res[i].msg, NULL);
+    free(res);
+    protobuf_c_message_free_unpacked(&dr->base, NULL);
+    xp_diag_free(&d);
+}
+
+static void xp__file_debounced(uv_timer_t *t)
+{
+    xp__file_load(t->data);
+}
+
+static void xp__file_event(uv_fs_event_t *ev, const char *filename, int events, int status)
+{
+    (void)events;
+    xp__file_src_t *f = ev->data;
+    if (status < 0 || (filename && strcmp(filename, f->base) != 0))
+        return;
+    /* A burst of events (write, close, rename) becomes one reload. */
+    uv_timer_start(&f->debounce, xp__file_debounced, 50, 0);
+}
+
+static int xp__file_src_start(xp_xds_manager_t *m, int type,
+                              const Envoy__Config__Core__V3__ConfigSource *src, const char *where,
+                              xp_diag_t *diag)
+{
+    const char *path = NULL, *watch = NULL;
+    if (src->config_source_specifier_case ==
+        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH) {
+        path = src->path;
+    } else {
+        path = src->path_config_source->path;
+        if (src->path_config_source->watched_directory)
+            watch = src->path_config_source->watched_directory->path;
+    }
+    if (path == NULL || path[0] == '\0') {
+        xp_diag_error(diag, where, "path is required");
+        return -1;
+    }
+    xp__file_src_t *f = xp_calloc(1, sizeof(*f));
+    f->m = m;
+    f->type = type;
+    f->path = xp_strdup(path);
+    const char *slash = strrchr(path, '/');
+    f->dir = watch ? xp_strdup(watch)
+                   : (slash ? xp_strndup(path, (size_t)(slash - path)) : xp_strdup("."));
+    if (f->dir[0] == '\0') {
+        free(f->dir);
+        f->dir = xp_strdup("/");
+    }
+    f->base = xp_strdup(slash ? slash + 1 : path);
+    uv_fs_event_init(m->s->loop, &f->ev);
+    f->ev.data = f;
+    uv_timer_init(m->s->loop, &f->debounce);
+    f->debounce.data = f;
+    f->next = m->files;
+    m->files = f;
+    int rc = uv_fs_event_start(&f->ev, xp__file_event, f->dir, 0);
+    if (rc) {
+        xp_diag_error(diag, where, "cannot watch %s: %s", f->dir, uv_strerror(rc));
+        return -1;
+    }
+    m->want[type] = true;
+    xp__file_load(f);
+    return 0;
+}
+
+static void xp__file_closed(uv_handle_t *h)
+{
+    xp__file_src_t *f = h->data;
+    if (--f->open_handles > 0)
+        return;
+    free(f->path);
+    free(f->dir);
+    free(f->base);
+    free(f);
+}
+
+static bool xp__is_path(const Envoy__Config__Core__V3__ConfigSource *src)
+{
+    return src &&
+           (src->config_source_specifier_case ==
+                ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH ||
+            src->config_source_specifier_case ==
+                ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH_CONFIG_SOURCE);
 }
 
 /* ---- start ----------------------------------------------------------------- */
@@ -513,13 +685,7 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
     m->start_ms = uv_now(s->loop);
     uv_timer_init(s->loop, &m->timer);
     m->timer.data = m;
-    static const char *const prefixes[XP__NTYPES] = {"listener_manager.lds", "rds",
-                                                     "cluster_manager.cds", "cluster_manager.eds"};
-    for (int t = 0; t < XP__NTYPES; t++) {
-        m->attempt[t] = xp_stats_counterf(s->stats, "%s.update_attempt", prefixes[t]);
-        m->success[t] = xp_stats_counterf(s->stats, "%s.update_success", prefixes[t]);
-        m->rejected[t] = xp_stats_counterf(s->stats, "%s.update_rejected", prefixes[t]);
-    }
+    /* update_attempt/success/rejected per type are the xDS client's. */
     const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(bs);
     const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr = pb->dynamic_resources;
     if (dr == NULL || (dr->lds_config == NULL && dr->cds_config == NULL)) {
@@ -532,10 +698,29 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
             xp_server_set_state(s, XP_SERVER_LIVE);
         return m;
     }
-    m->want[XP__LDS] = dr->lds_config != NULL;
-    m->want[XP__CDS] = dr->cds_config != NULL;
-    const Envoy__Config__Core__V3__ConfigSource *src =
-        dr->cds_config ? dr->cds_config : dr->lds_config;
+    /* Path sources are read here; what remains comes over gRPC. */
+    const Envoy__Config__Core__V3__ConfigSource *grpc_lds =
+        xp__is_path(dr->lds_config) ? NULL : dr->lds_config;
+    const Envoy__Config__Core__V3__ConfigSource *grpc_cds =
+        xp__is_path(dr->cds_config) ? NULL : dr->cds_config;
+    m->want[XP__LDS] = grpc_lds != NULL;
+    m->want[XP__CDS] = grpc_cds != NULL;
+    xp_server_set_state(s, XP_SERVER_INITIALIZING);
+    if (xp__is_path(dr->cds_config) &&
+        xp__file_src_start(m, XP__CDS, dr->cds_config, "dynamic_resources.cds_config", diag)) {
+        xp_xds_manager_free(m);
+        return NULL;
+    }
+    if (xp__is_path(dr->lds_config) &&
+        xp__file_src_start(m, XP__LDS, dr->lds_config, "dynamic_resources.lds_config", diag)) {
+        xp_xds_manager_free(m);
+        return NULL;
+    }
+    if (grpc_lds == NULL && grpc_cds == NULL) {
+        xp__apply_into(m, diag);
+        return m;
+    }
+    const Envoy__Config__Core__V3__ConfigSource *src = grpc_cds ? grpc_cds : grpc_lds;
     if (src->initial_fetch_timeout)
         m->init_timeout_ms = (uint64_t)src->initial_fetch_timeout->seconds * 1000 +
                              (uint64_t)src->initial_fetch_timeout->nanos / 1000000;
@@ -553,8 +738,8 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
         api = src->api_config_source;
     if (api == NULL) {
         xp_diag_error(diag, where,
-                      "an ADS or gRPC api_config_source is required (path config "
-                      "sources are not supported yet)");
+                      "an ADS, gRPC api_config_source or path config source is "
+                      "required");
         xp_xds_manager_free(m);
         return NULL;
     }
@@ -590,7 +775,6 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
     static const xp_xds_callbacks_t cb = {xp__on_update, xp__on_connection};
     m->client = xp_xds_client_new(s->loop, &cc, &cb, m);
     free(target);
-    xp_server_set_state(s, XP_SERVER_INITIALIZING);
     /* Static resources serve at once; dynamic ones join as they arrive. */
     xp__apply_into(m, diag);
     if (m->want[XP__CDS])
@@ -611,6 +795,13 @@ void xp_xds_manager_free(xp_xds_manager_t *m)
         return;
     if (m->client)
         xp_xds_client_free(m->client);
+    while (m->files) {
+        xp__file_src_t *f = m->files;
+        m->files = f->next;
+        f->open_handles = 2;
+        uv_close((uv_handle_t *)&f->ev, xp__file_closed);
+        uv_close((uv_handle_t *)&f->debounce, xp__file_closed);
+    }
     for (int t = 0; t < XP__NTYPES; t++) {
         while (m->res[t]) {
             xp__res_t *n = m->res[t]->next;
