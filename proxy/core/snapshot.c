@@ -148,6 +148,8 @@ struct xp_route_table *xp_snapshot_find_route(const xp_snapshot_t *s, const char
     xp_route_table_t key = {0};
     key.name = xp_str_c(name);
     xp_route_table_t *kp = &key;
+    if (s->n_routes == 0)
+        return NULL;
     xp_route_table_t **found =
         bsearch(&kp, s->routes, s->n_routes, sizeof(*s->routes), xp__route_cmp);
     return found ? *found : NULL;
@@ -161,7 +163,8 @@ static int xp__by_name(const void *a, const void *b)
 
 void xp_snapshot_seal(xp_snapshot_t *s)
 {
-    qsort(s->clusters, s->n_clusters, sizeof(*s->clusters), xp__by_name);
+    if (s->n_clusters)
+        qsort(s->clusters, s->n_clusters, sizeof(*s->clusters), xp__by_name);
     if (s->n_routes)
         qsort(s->routes, s->n_routes, sizeof(*s->routes), xp__route_cmp);
 }

@@ -41,7 +41,12 @@ dynamic_resources:
   lds_config: { path_config_source: { path: $XP_TMP/lds.yaml } }
 EOF3
 start_xproxy -c "$XP_TMP/boot.yaml" --concurrency 2 || exit 1
-check "listener from the file serves" wait_body "$port" one
+if wait_body "$port" one; then
+    ok "listener from the file serves"
+else
+    not_ok "listener from the file serves"
+    cat "$XP_TMP/xproxy.log"
+fi
 check "/ready after the file is loaded" contains "$(curl -s "http://$XP_ADMIN/ready")" LIVE
 
 # A keep-alive client connection opened before the change.
