@@ -399,12 +399,13 @@ static void *xp__cq_main(void *arg)
                 xp__xs_free(xs);
         }
         bool done = srv->gs_shutdown && srv->nstreams == 0 && srv->accepts_pending == 0;
-        pthread_mutex_unlock(&srv->mu);
+        /* Destroyed under the lock: xp__grpc_stop uses srv->gs under it too. */
         if (done && srv->gs) {
             grpc_server_destroy(srv->gs);
             srv->gs = NULL;
             grpc_completion_queue_shutdown(srv->cq);
         }
+        pthread_mutex_unlock(&srv->mu);
     }
     return NULL;
 }
@@ -445,11 +446,15 @@ void xp__grpc_stop(xp_xds_server_t *srv)
 {
     if (!srv->cq_started)
         return;
+    /* Under the lock, so the completion-queue thread cannot destroy the
+     * server between the two calls. */
     pthread_mutex_lock(&srv->mu);
     srv->stopping = true;
+    if (srv->gs) {
+        grpc_server_shutdown_and_notify(srv->gs, srv->cq, &xp__shutdown_tag);
+        grpc_server_cancel_all_calls(srv->gs);
+    }
     pthread_mutex_unlock(&srv->mu);
-    grpc_server_shutdown_and_notify(srv->gs, srv->cq, &xp__shutdown_tag);
-    grpc_server_cancel_all_calls(srv->gs);
     pthread_join(srv->cq_thread, NULL);
     srv->cq_started = false;
     grpc_completion_queue_destroy(srv->cq);
