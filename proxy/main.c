@@ -29,8 +29,9 @@ typedef struct {
 static char *xp__hook_config_dump(void *ctx, const char *resource)
 {
     xp__ctx_t *c = ctx;
-    char *dyn = resource ? xp_xds_manager_config_dump(c->xds, resource) : NULL;
-    return dyn ? dyn : xp_bootstrap_config_dump(c->bs, resource);
+    if (c->xds == NULL)
+        return xp_strdup("{\"configs\":[]}\n");
+    return xp_xds_manager_config_dump(c->xds, resource);
 }
 
 /* At shutdown the xDS client stops first, so no update races the drain. */

@@ -1,6 +1,4 @@
 #include "xds/bootstrap/bootstrap.h"
-#include "envoy/admin/v3/config_dump.pb-c.h"
-#include "envoy/admin/v3/config_dump_shared.pb-c.h"
 #include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
 #include "proto/api_registry.h"
 #include "proxy/common/error.h"
@@ -331,91 +329,4 @@ char *xp_bootstrap_node_json(const xp_bootstrap_t *b)
     if (b->pb->node == NULL)
         return xp_strdup("{}");
     return xp_codec_to_json(&b->pb->node->base, false);
-}
-
-/* ---- /config_dump ---------------------------------------------------- */
-
-/* The dump is built as real envoy.admin.v3 messages and printed by the
- * codec, so its shape is Envoy's by construction. Sub-messages are borrowed
- * from the bootstrap, so the dump is freed by hand, not by
- * protobuf_c_message_free_unpacked. */
-typedef struct {
-    Google__Protobuf__Any **anys;
-    size_t n;
-} xp__dump_t;
-
-static void xp__dump_add(xp__dump_t *d, const ProtobufCMessage *m)
-{
-    d->anys = xp_realloc(d->anys, (d->n + 1) * sizeof(*d->anys));
-    d->anys[d->n++] = xp_any_pack(m);
-}
-
-static bool xp__want(const char *resource, const char *name)
-{
-    return resource == NULL || strcmp(resource, name) == 0;
-}
-
-char *xp_bootstrap_config_dump(const xp_bootstrap_t *b, const char *resource)
-{
-    xp__dump_t dump = {0};
-    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    ts.seconds = b->loaded_at;
-    const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b->pb->static_resources;
-
-    if (xp__want(resource, "bootstrap")) {
-        Envoy__Admin__V3__BootstrapConfigDump bd = ENVOY__ADMIN__V3__BOOTSTRAP_CONFIG_DUMP__INIT;
-        bd.bootstrap = b->pb;
-        bd.last_updated = &ts;
-        xp__dump_add(&dump, &bd.base);
-    }
-    if (xp__want(resource, "static_listeners") || xp__want(resource, "listeners")) {
-        Envoy__Admin__V3__ListenersConfigDump ld = ENVOY__ADMIN__V3__LISTENERS_CONFIG_DUMP__INIT;
-        size_t n = sr ? sr->n_listeners : 0;
-        Envoy__Admin__V3__ListenersConfigDump__StaticListener *items =
-            xp_calloc(n + 1, sizeof(*items));
-        Envoy__Admin__V3__ListenersConfigDump__StaticListener **ptrs =
-            xp_calloc(n + 1, sizeof(*ptrs));
-        for (size_t i = 0; i < n; i++) {
-            envoy__admin__v3__listeners_config_dump__static_listener__init(&items[i]);
-            items[i].listener = xp_any_pack(&sr->listeners[i]->base);
-            items[i].last_updated = &ts;
-            ptrs[i] = &items[i];
-        }
-        ld.static_listeners = ptrs;
-        ld.n_static_listeners = n;
-        xp__dump_add(&dump, &ld.base);
-        for (size_t i = 0; i < n; i++)
-            protobuf_c_message_free_unpacked(&items[i].listener->base, NULL);
-        free(items);
-        free(ptrs);
-    }
-    if (xp__want(resource, "static_clusters") || xp__want(resource, "clusters")) {
-        Envoy__Admin__V3__ClustersConfigDump cd = ENVOY__ADMIN__V3__CLUSTERS_CONFIG_DUMP__INIT;
-        size_t n = sr ? sr->n_clusters : 0;
-        Envoy__Admin__V3__ClustersConfigDump__StaticCluster *items =
-            xp_calloc(n + 1, sizeof(*items));
-        Envoy__Admin__V3__ClustersConfigDump__StaticCluster **ptrs =
-            xp_calloc(n + 1, sizeof(*ptrs));
-        for (size_t i = 0; i < n; i++) {
-            envoy__admin__v3__clusters_config_dump__static_cluster__init(&items[i]);
-            items[i].cluster = xp_any_pack(&sr->clusters[i]->base);
-            items[i].last_updated = &ts;
-            ptrs[i] = &items[i];
-        }
-        cd.static_clusters = ptrs;
-        cd.n_static_clusters = n;
-        xp__dump_add(&dump, &cd.base);
-        for (size_t i = 0; i < n; i++)
-            protobuf_c_message_free_unpacked(&items[i].cluster->base, NULL);
-        free(items);
-        free(ptrs);
-    }
-    Envoy__Admin__V3__ConfigDump cfg = ENVOY__ADMIN__V3__CONFIG_DUMP__INIT;
-    cfg.configs = dump.anys;
-    cfg.n_configs = dump.n;
-    char *json = xp_codec_to_json(&cfg.base, true);
-    for (size_t i = 0; i < dump.n; i++)
-        protobuf_c_message_free_unpacked(&dump.anys[i]->base, NULL);
-    free(dump.anys);
-    return json;
 }

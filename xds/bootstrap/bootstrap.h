@@ -30,10 +30,7 @@ xp_cluster_cfg_t *const *xp_bootstrap_clusters(const xp_bootstrap_t *b, size_t *
 bool xp_bootstrap_admin(const xp_bootstrap_t *b, const xp_addr_t **addr,
                         const char **access_log_path);
 
-/* JSON renderings for the admin server; each returns a string owned by the
- * caller. resource: NULL or a ConfigDump section name ("static_listeners",
- * "static_clusters", "bootstrap"...). */
-char *xp_bootstrap_config_dump(const xp_bootstrap_t *b, const char *resource);
+/* Node as JSON for /server_info (caller frees). */
 char *xp_bootstrap_node_json(const xp_bootstrap_t *b);
 
 /* The decoded Bootstrap (envoy.config.bootstrap.v3.Bootstrap), for xds/. */

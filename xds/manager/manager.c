@@ -1,4 +1,6 @@
 #include "xds/manager/manager.h"
+#include "envoy/admin/v3/config_dump.pb-c.h"
+#include "envoy/admin/v3/config_dump_shared.pb-c.h"
 #include "envoy/config/bootstrap/v3/bootstrap.pb-c.h"
 #include "envoy/config/cluster/v3/cluster.pb-c.h"
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
@@ -53,7 +55,7 @@ struct xp_xds_manager {
     xp_server_t *s;
     xp_dataplane_t *dp;
     const xp_bootstrap_t *bs;
-    xp_xds_client_t *client;
+    xp_xds_client_t *clients[2]; /* [0] LDS and RDS, [1] CDS and EDS; one may serve both */
     xp__res_t *res[XP__NTYPES];
     char *version[XP__NTYPES];
     bool got_first[XP__NTYPES];
@@ -63,10 +65,18 @@ struct xp_xds_manager {
     struct xp__file_src *files;
     uint64_t init_timeout_ms;
     uint64_t start_ms;
+    time_t start_wall;
     uv_timer_t timer;
     bool timer_on;
     bool live;
 };
+
+/* The client a type's subscriptions go to. */
+static xp_xds_client_t *xp__client(xp_xds_manager_t *m, int t)
+{
+    int i = (t == XP__LDS || t == XP__RDS) ? 0 : 1;
+    return m->clients[i] ? m->clients[i] : m->clients[!i];
+}
 
 static void xp__obj_unref(int t, void *obj)
 {
@@ -94,6 +104,10 @@ static void *xp__obj_ref(int t, void *obj)
         xp_listener_cfg_ref(obj);
     else if (t == XP__CDS)
         xp_cluster_cfg_ref(obj);
+    else if (t == XP__RDS)
+        xp_route_table_ref(obj);
+    else
+        xp_cla_ref(obj);
     return obj;
 }
 
@@ -188,17 +202,54 @@ static void xp__listener_rds(const xp_listener_cfg_t *l, char ***v, size_t *n)
     }
 }
 
+/* A listener is ready when each route configuration it names is served (a
+ * warm one, or the previous version while a new one warms). */
 static bool xp__listener_ready(xp_xds_manager_t *m, const xp_listener_cfg_t *l)
 {
     char **names = NULL;
     size_t n = 0;
     xp__listener_rds(l, &names, &n);
     bool ok = true;
-    for (size_t i = 0; i < n; i++)
-        if (xp__find(m, XP__RDS, names[i]) == NULL)
+    for (size_t i = 0; i < n; i++) {
+        const xp__res_t *r = xp__find(m, XP__RDS, names[i]);
+        if (r == NULL || (!r->warm && r->applied == NULL))
             ok = false;
+    }
     xp__strv_free(names, n);
     return ok;
+}
+
+static bool xp__cluster_warming(xp_xds_manager_t *m, xp_str_t name)
+{
+    for (const xp__res_t *r = m->res[XP__CDS]; r; r = r->next)
+        if (strlen(r->name) == name.len && memcmp(r->name, name.p, name.len) == 0)
+            return !r->warm;
+    return false;
+}
+
+/* A route configuration waits while a cluster it routes to is still warming
+ * (make-before-break at the route level: no 503 for a route that arrived
+ * before its cluster's endpoints, whatever order the server pushed in).
+ * Clusters nobody defined do not hold it back: those routes answer 503 NC,
+ * as in Envoy. */
+static bool xp__routes_ready(xp_xds_manager_t *m, const xp_route_table_t *t)
+{
+    for (size_t v = 0; v < t->nvhosts; v++) {
+        const xp_vhost_t *vh = t->vhosts[v];
+        for (size_t i = 0; i < vh->nroutes; i++) {
+            const xp_route_t *r = vh->routes[i];
+            if (r->kind != XP_ROUTE_FORWARD)
+                continue;
+            if (r->action.cluster_kind == XP_CLUSTER_NAME &&
+                xp__cluster_warming(m, r->action.cluster))
+                return false;
+            if (r->action.cluster_kind == XP_CLUSTER_WEIGHTED)
+                for (size_t k = 0; k < r->action.nweighted; k++)
+                    if (xp__cluster_warming(m, r->action.weighted[k].name))
+                        return false;
+        }
+    }
+    return true;
 }
 
 static void xp__apply(xp_xds_manager_t *m);
@@ -222,8 +273,9 @@ static void xp__subscribe(xp_xds_manager_t *m, int t, char **names, size_t n)
     xp__strv_free(m->subscribed[t], m->n_subscribed[t]);
     m->subscribed[t] = names;
     m->n_subscribed[t] = n;
-    if (m->client)
-        xp_xds_client_subscribe(m->client, xp__type_urls[t], false, names, n);
+    xp_xds_client_t *c = xp__client(m, t);
+    if (c)
+        xp_xds_client_subscribe(c, xp__type_urls[t], false, names, n);
 }
 
 /* Recomputes RDS/EDS subscriptions and warming, builds the config set and
@@ -279,14 +331,30 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
         ls[nl++] = sl[i];
     for (size_t i = 0; i < nsc; i++)
         cs[nc++] = sc[i];
-    for (int t = XP__LDS; t <= XP__CDS; t += 2) {
+    /* Clusters first (they wait for endpoints), then route configurations
+     * (they wait for their clusters), then listeners (they wait for their
+     * route configurations). */
+    static const int order[3] = {XP__CDS, XP__RDS, XP__LDS};
+    size_t nr = 0, na = 0;
+    for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next)
+        nr++;
+    for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
+        na++;
+    xp_route_table_t **rs = xp_calloc(nr + 1, sizeof(*rs));
+    xp_cla_t **as = xp_calloc(na + 1, sizeof(*as));
+    nr = na = 0;
+    for (int k = 0; k < 3; k++) {
+        int t = order[k];
         for (xp__res_t *r = m->res[t]; r; r = r->next) {
             if (!r->warm) {
-                bool ready =
-                    t == XP__LDS
-                        ? xp__listener_ready(m, r->obj)
-                        : (((xp_cluster_cfg_t *)r->obj)->type != XP_CLUSTER_EDS ||
-                           xp__find(m, XP__EDS, ((xp_cluster_cfg_t *)r->obj)->eds_service_name));
+                bool ready;
+                if (t == XP__LDS)
+                    ready = xp__listener_ready(m, r->obj);
+                else if (t == XP__RDS)
+                    ready = xp__routes_ready(m, r->obj);
+                else
+                    ready = ((xp_cluster_cfg_t *)r->obj)->type != XP_CLUSTER_EDS ||
+                            xp__find(m, XP__EDS, ((xp_cluster_cfg_t *)r->obj)->eds_service_name);
                 if (ready || now >= r->since_ms + m->init_timeout_ms) {
                     r->warm = true;
                     xp__obj_unref(t, r->applied);
@@ -301,22 +369,14 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
             if (t == XP__LDS) {
                 ls = xp_realloc(ls, (nl + 1) * sizeof(*ls));
                 ls[nl++] = use;
-            } else {
+            } else if (t == XP__CDS) {
                 cs = xp_realloc(cs, (nc + 1) * sizeof(*cs));
                 cs[nc++] = use;
+            } else {
+                rs[nr++] = use;
             }
         }
     }
-    size_t nr = 0, na = 0;
-    for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next)
-        nr++;
-    for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
-        na++;
-    xp_route_table_t **rs = xp_calloc(nr + 1, sizeof(*rs));
-    xp_cla_t **as = xp_calloc(na + 1, sizeof(*as));
-    nr = na = 0;
-    for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next)
-        rs[nr++] = r->obj;
     for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
         as[na++] = r->obj;
 
@@ -674,6 +734,94 @@ static char *xp__target(const xp_xds_manager_t *m,
     return NULL;
 }
 
+/* The API source behind a ConfigSource: ADS (the bootstrap's ads_config) or
+ * its own api_config_source; NULL when it is neither. */
+static const Envoy__Config__Core__V3__ApiConfigSource *
+xp__api_of(const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr,
+           const Envoy__Config__Core__V3__ConfigSource *src, bool *ads)
+{
+    *ads = src->config_source_specifier_case ==
+           ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
+    if (*ads)
+        return dr->ads_config;
+    if (src->config_source_specifier_case ==
+        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE)
+        return src->api_config_source;
+    return NULL;
+}
+
+static bool xp__same_source(const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr,
+                            const Envoy__Config__Core__V3__ConfigSource *a,
+                            const Envoy__Config__Core__V3__ConfigSource *b)
+{
+    bool ads_a, ads_b;
+    const Envoy__Config__Core__V3__ApiConfigSource *x = xp__api_of(dr, a, &ads_a);
+    const Envoy__Config__Core__V3__ApiConfigSource *y = xp__api_of(dr, b, &ads_b);
+    if (ads_a || ads_b)
+        return ads_a == ads_b;
+    if (x == NULL || y == NULL)
+        return x == y;
+    size_t lx = protobuf_c_message_get_packed_size(&x->base);
+    size_t ly = protobuf_c_message_get_packed_size(&y->base);
+    if (lx != ly)
+        return false;
+    uint8_t *bx = xp_malloc(lx + 1), *by = xp_malloc(ly + 1);
+    protobuf_c_message_pack(&x->base, bx);
+    protobuf_c_message_pack(&y->base, by);
+    bool same = memcmp(bx, by, lx) == 0;
+    free(bx);
+    free(by);
+    return same;
+}
+
+static xp_xds_client_t *
+xp__client_for(xp_xds_manager_t *m,
+               const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr,
+               const Envoy__Config__Core__V3__ConfigSource *src, const char *field, xp_diag_t *diag)
+{
+    bool ads;
+    const Envoy__Config__Core__V3__ApiConfigSource *api = xp__api_of(dr, src, &ads);
+    char where[128];
+    snprintf(where, sizeof(where), "%s", ads ? "dynamic_resources.ads_config" : field);
+    if (api == NULL) {
+        xp_diag_error(diag, where,
+                      ads ? "ads_config is required for {ads: {}} sources"
+                          : "an ADS, gRPC api_config_source or path config source is required");
+        return NULL;
+    }
+    if (api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__REST) {
+        xp_diag_error(diag, where, "the REST transport is not supported yet");
+        return NULL;
+    }
+    bool delta =
+        api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC ||
+        api->api_type ==
+            ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__AGGREGATED_DELTA_GRPC;
+    char *target = xp__target(m, api, where, diag);
+    if (target == NULL)
+        return NULL;
+    const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(m->bs);
+    Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+    if (pb->node)
+        node = *pb->node;
+    node.user_agent_name = (char *)"xproxy";
+    node.user_agent_version_type_case =
+        ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION;
+    node.user_agent_version = (char *)XP_VERSION;
+    xp_xds_client_config_t cc = {
+        .target = target,
+        .ads = ads,
+        .delta = delta,
+        .node = &node.base,
+        .set_node_on_first_message_only = api->set_node_on_first_message_only,
+        .stats = m->s->stats,
+    };
+    static const xp_xds_callbacks_t cb = {xp__on_update, xp__on_connection};
+    xp_xds_client_t *c = xp_xds_client_new(m->s->loop, &cc, &cb, m);
+    free(target);
+    return c;
+}
+
 xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const xp_bootstrap_t *bs,
                                        xp_diag_t *diag)
 {
@@ -683,6 +831,7 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
     m->bs = bs;
     m->init_timeout_ms = 15000;
     m->start_ms = uv_now(s->loop);
+    m->start_wall = time(NULL);
     uv_timer_init(s->loop, &m->timer);
     m->timer.data = m;
     /* update_attempt/success/rejected per type are the xDS client's. */
@@ -724,63 +873,28 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
     if (src->initial_fetch_timeout)
         m->init_timeout_ms = (uint64_t)src->initial_fetch_timeout->seconds * 1000 +
                              (uint64_t)src->initial_fetch_timeout->nanos / 1000000;
-    /* Sources: ADS (ads_config + {ads: {}}) or one api_config_source. */
-    const Envoy__Config__Core__V3__ApiConfigSource *api = NULL;
-    bool ads = src->config_source_specifier_case ==
-               ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
-    const char *where = ads ? "dynamic_resources.ads_config"
-                            : (dr->cds_config ? "dynamic_resources.cds_config.api_config_source"
-                                              : "dynamic_resources.lds_config.api_config_source");
-    if (ads)
-        api = dr->ads_config;
-    else if (src->config_source_specifier_case ==
-             ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE)
-        api = src->api_config_source;
-    if (api == NULL) {
-        xp_diag_error(diag, where,
-                      "an ADS, gRPC api_config_source or path config source is "
-                      "required");
-        xp_xds_manager_free(m);
-        return NULL;
+    /* CDS (with EDS) and LDS (with RDS) each get the source their config
+     * names; one client serves both when the sources are the same. */
+    if (grpc_cds) {
+        m->clients[1] = xp__client_for(m, dr, grpc_cds, "dynamic_resources.cds_config", diag);
+        if (m->clients[1] == NULL) {
+            xp_xds_manager_free(m);
+            return NULL;
+        }
     }
-    bool delta =
-        api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC ||
-        api->api_type ==
-            ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__AGGREGATED_DELTA_GRPC;
-    if (api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__REST) {
-        xp_diag_error(diag, where, "the REST transport is not supported yet");
-        xp_xds_manager_free(m);
-        return NULL;
+    if (grpc_lds && !(grpc_cds && xp__same_source(dr, grpc_lds, grpc_cds))) {
+        m->clients[0] = xp__client_for(m, dr, grpc_lds, "dynamic_resources.lds_config", diag);
+        if (m->clients[0] == NULL) {
+            xp_xds_manager_free(m);
+            return NULL;
+        }
     }
-    char *target = xp__target(m, api, where, diag);
-    if (target == NULL) {
-        xp_xds_manager_free(m);
-        return NULL;
-    }
-    Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
-    if (pb->node)
-        node = *pb->node;
-    node.user_agent_name = (char *)"xproxy";
-    node.user_agent_version_type_case =
-        ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION;
-    node.user_agent_version = (char *)XP_VERSION;
-    xp_xds_client_config_t cc = {
-        .target = target,
-        .ads = ads,
-        .delta = delta,
-        .node = &node.base,
-        .set_node_on_first_message_only = api->set_node_on_first_message_only,
-        .stats = s->stats,
-    };
-    static const xp_xds_callbacks_t cb = {xp__on_update, xp__on_connection};
-    m->client = xp_xds_client_new(s->loop, &cc, &cb, m);
-    free(target);
     /* Static resources serve at once; dynamic ones join as they arrive. */
     xp__apply_into(m, diag);
     if (m->want[XP__CDS])
-        xp_xds_client_subscribe(m->client, xp__type_urls[XP__CDS], true, NULL, 0);
+        xp_xds_client_subscribe(xp__client(m, XP__CDS), xp__type_urls[XP__CDS], true, NULL, 0);
     if (m->want[XP__LDS])
-        xp_xds_client_subscribe(m->client, xp__type_urls[XP__LDS], true, NULL, 0);
+        xp_xds_client_subscribe(xp__client(m, XP__LDS), xp__type_urls[XP__LDS], true, NULL, 0);
     return m;
 }
 
@@ -793,8 +907,9 @@ void xp_xds_manager_free(xp_xds_manager_t *m)
 {
     if (m == NULL)
         return;
-    if (m->client)
-        xp_xds_client_free(m->client);
+    for (int i = 0; i < 2; i++)
+        if (m->clients[i])
+            xp_xds_client_free(m->clients[i]);
     while (m->files) {
         xp__file_src_t *f = m->files;
         m->files = f->next;
@@ -816,57 +931,223 @@ void xp_xds_manager_free(xp_xds_manager_t *m)
 
 /* ---- /config_dump ------------------------------------------------------------ */
 
-static void xp__dump_type(xp_strbuf_t *b, xp_xds_manager_t *m, int t, const char *section,
-                          const char *field)
+/* Built as envoy.admin.v3 messages and printed by the codec, so the shape is
+ * Envoy's. Each level is packed into an Any as soon as it is complete, so the
+ * temporary messages below only ever hold Anys they own. */
+
+typedef struct {
+    Google__Protobuf__Any **v;
+    size_t n;
+} xp__anys_t;
+
+static void xp__anys_add(xp__anys_t *a, Google__Protobuf__Any *x)
+{
+    a->v = xp_realloc(a->v, (a->n + 1) * sizeof(*a->v));
+    a->v[a->n++] = x;
+}
+
+static void xp__anys_free(xp__anys_t *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        protobuf_c_message_free_unpacked(&a->v[i]->base, NULL);
+    free(a->v);
+    a->v = NULL;
+    a->n = 0;
+}
+
+static Google__Protobuf__Any *xp__pack_res(int t, const xp__res_t *r)
 {
     const ProtobufCMessageDescriptor *desc = xp_codec_find_type(xp__type_urls[t]);
-    xp_strbuf_printf(b, "\"%s\":[", section);
-    bool first = true;
-    for (xp__res_t *r = m->res[t]; r; r = r->next) {
-        ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, r->raw_len, r->raw);
-        if (msg == NULL)
-            continue;
-        char *json = xp_codec_to_json(msg, false);
-        protobuf_c_message_free_unpacked(msg, NULL);
-        char ts[32];
-        struct tm tm;
-        gmtime_r(&r->last_updated, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        /* Envoy's shapes: DynamicListener {name, active_state|warming_state
-         * {version_info, listener, last_updated}}; the other dumps list
-         * {version_info, <resource>, last_updated} directly. */
-        xp_strbuf_printf(b, "%s{", first ? "" : ",");
-        if (t == XP__LDS) {
-            xp_strbuf_printf(b, "\"name\":\"");
-            xp_strbuf_json_escape(b, r->name);
-            xp_strbuf_printf(b, "\",\"%s\":{", r->warm ? "active_state" : "warming_state");
+    ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, r->raw_len, r->raw);
+    if (msg == NULL)
+        return NULL;
+    Google__Protobuf__Any *a = xp_any_pack(msg);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return a;
+}
+
+/* The items of one repeated field of a *ConfigDump, each packed. */
+static void xp__items(xp_xds_manager_t *m, const char *field, xp__anys_t *out)
+{
+    const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(m->bs);
+    const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = pb->static_resources;
+    Google__Protobuf__Timestamp boot_ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    boot_ts.seconds = m->start_wall;
+    if (strcmp(field, "static_listeners") == 0) {
+        for (size_t i = 0; sr && i < sr->n_listeners; i++) {
+            Envoy__Admin__V3__ListenersConfigDump__StaticListener it =
+                ENVOY__ADMIN__V3__LISTENERS_CONFIG_DUMP__STATIC_LISTENER__INIT;
+            it.listener = xp_any_pack(&sr->listeners[i]->base);
+            it.last_updated = &boot_ts;
+            xp__anys_add(out, xp_any_pack(&it.base));
+            protobuf_c_message_free_unpacked(&it.listener->base, NULL);
         }
-        xp_strbuf_printf(b, "\"version_info\":\"");
-        xp_strbuf_json_escape(b, r->version ? r->version : "");
-        xp_strbuf_printf(b, "\",\"%s\":{\"@type\":\"%s\"%s%s,\"last_updated\":\"%s\"}%s", field,
-                         xp__type_urls[t], strlen(json) > 2 ? "," : "", json + 1, ts,
-                         t == XP__LDS ? "}" : "");
-        /* json + 1 dropped its '{' and keeps its '}' */
-        first = false;
-        free(json);
+    } else if (strcmp(field, "static_clusters") == 0) {
+        for (size_t i = 0; sr && i < sr->n_clusters; i++) {
+            Envoy__Admin__V3__ClustersConfigDump__StaticCluster it =
+                ENVOY__ADMIN__V3__CLUSTERS_CONFIG_DUMP__STATIC_CLUSTER__INIT;
+            it.cluster = xp_any_pack(&sr->clusters[i]->base);
+            it.last_updated = &boot_ts;
+            xp__anys_add(out, xp_any_pack(&it.base));
+            protobuf_c_message_free_unpacked(&it.cluster->base, NULL);
+        }
+    } else if (strcmp(field, "dynamic_listeners") == 0) {
+        for (xp__res_t *r = m->res[XP__LDS]; r; r = r->next) {
+            Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+            ts.seconds = r->last_updated;
+            Envoy__Admin__V3__ListenersConfigDump__DynamicListenerState st =
+                ENVOY__ADMIN__V3__LISTENERS_CONFIG_DUMP__DYNAMIC_LISTENER_STATE__INIT;
+            st.version_info = r->version;
+            st.listener = xp__pack_res(XP__LDS, r);
+            st.last_updated = &ts;
+            Envoy__Admin__V3__ListenersConfigDump__DynamicListener it =
+                ENVOY__ADMIN__V3__LISTENERS_CONFIG_DUMP__DYNAMIC_LISTENER__INIT;
+            it.name = r->name;
+            if (r->warm)
+                it.active_state = &st;
+            else
+                it.warming_state = &st;
+            xp__anys_add(out, xp_any_pack(&it.base));
+            if (st.listener)
+                protobuf_c_message_free_unpacked(&st.listener->base, NULL);
+        }
+    } else if (strcmp(field, "dynamic_active_clusters") == 0 ||
+               strcmp(field, "dynamic_warming_clusters") == 0) {
+        bool active = field[8] == 'a';
+        for (xp__res_t *r = m->res[XP__CDS]; r; r = r->next) {
+            if (r->warm != active)
+                continue;
+            Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+            ts.seconds = r->last_updated;
+            Envoy__Admin__V3__ClustersConfigDump__DynamicCluster it =
+                ENVOY__ADMIN__V3__CLUSTERS_CONFIG_DUMP__DYNAMIC_CLUSTER__INIT;
+            it.version_info = r->version;
+            it.cluster = xp__pack_res(XP__CDS, r);
+            it.last_updated = &ts;
+            xp__anys_add(out, xp_any_pack(&it.base));
+            if (it.cluster)
+                protobuf_c_message_free_unpacked(&it.cluster->base, NULL);
+        }
+    } else if (strcmp(field, "dynamic_route_configs") == 0) {
+        for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next) {
+            Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+            ts.seconds = r->last_updated;
+            Envoy__Admin__V3__RoutesConfigDump__DynamicRouteConfig it =
+                ENVOY__ADMIN__V3__ROUTES_CONFIG_DUMP__DYNAMIC_ROUTE_CONFIG__INIT;
+            it.version_info = r->version;
+            it.route_config = xp__pack_res(XP__RDS, r);
+            it.last_updated = &ts;
+            xp__anys_add(out, xp_any_pack(&it.base));
+            if (it.route_config)
+                protobuf_c_message_free_unpacked(&it.route_config->base, NULL);
+        }
+    } else if (strcmp(field, "dynamic_endpoint_configs") == 0) {
+        for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next) {
+            Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+            ts.seconds = r->last_updated;
+            Envoy__Admin__V3__EndpointsConfigDump__DynamicEndpointConfig it =
+                ENVOY__ADMIN__V3__ENDPOINTS_CONFIG_DUMP__DYNAMIC_ENDPOINT_CONFIG__INIT;
+            it.version_info = r->version;
+            it.endpoint_config = xp__pack_res(XP__EDS, r);
+            it.last_updated = &ts;
+            xp__anys_add(out, xp_any_pack(&it.base));
+            if (it.endpoint_config)
+                protobuf_c_message_free_unpacked(&it.endpoint_config->base, NULL);
+        }
     }
-    xp_strbuf_printf(b, "]");
+}
+
+/* Unpacks items packed by xp__items back into an array of messages of the
+ * item type, for a section message's repeated field (owned; free each). */
+static void **xp__unpacked(const xp__anys_t *a, const ProtobufCMessageDescriptor *d)
+{
+    void **v = xp_calloc(a->n + 1, sizeof(*v));
+    for (size_t i = 0; i < a->n; i++)
+        v[i] = protobuf_c_message_unpack(d, NULL, a->v[i]->value.len, a->v[i]->value.data);
+    return v;
+}
+
+static void xp__free_unpacked(void **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i])
+            protobuf_c_message_free_unpacked(v[i], NULL);
+    free(v);
 }
 
 char *xp_xds_manager_config_dump(xp_xds_manager_t *m, const char *resource)
 {
-    if (m == NULL || (resource && strncmp(resource, "dynamic_", 8) != 0))
-        return NULL;
-    xp_strbuf_t b;
-    xp_strbuf_init(&b);
-    xp_strbuf_printf(&b, "{");
-    xp__dump_type(&b, m, XP__LDS, "dynamic_listeners", "listener");
-    xp_strbuf_printf(&b, ",");
-    xp__dump_type(&b, m, XP__CDS, "dynamic_active_clusters", "cluster");
-    xp_strbuf_printf(&b, ",");
-    xp__dump_type(&b, m, XP__RDS, "dynamic_route_configs", "route_config");
-    xp_strbuf_printf(&b, ",");
-    xp__dump_type(&b, m, XP__EDS, "dynamic_endpoint_configs", "endpoint_config");
-    xp_strbuf_printf(&b, "}");
-    return xp_strbuf_take(&b);
+    xp__anys_t configs = {0};
+    if (resource) {
+        /* ?resource=<field>: every item of that field, each its own config. */
+        xp__items(m, resource, &configs);
+    } else {
+        Google__Protobuf__Timestamp boot_ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+        boot_ts.seconds = m->start_wall;
+        Envoy__Admin__V3__BootstrapConfigDump bd = ENVOY__ADMIN__V3__BOOTSTRAP_CONFIG_DUMP__INIT;
+        bd.bootstrap = (Envoy__Config__Bootstrap__V3__Bootstrap *)xp_bootstrap_pb(m->bs);
+        bd.last_updated = &boot_ts;
+        xp__anys_add(&configs, xp_any_pack(&bd.base));
+
+        xp__anys_t sc = {0}, ac = {0}, wc = {0};
+        xp__items(m, "static_clusters", &sc);
+        xp__items(m, "dynamic_active_clusters", &ac);
+        xp__items(m, "dynamic_warming_clusters", &wc);
+        Envoy__Admin__V3__ClustersConfigDump cd = ENVOY__ADMIN__V3__CLUSTERS_CONFIG_DUMP__INIT;
+        cd.version_info = m->version[XP__CDS] ? m->version[XP__CDS] : (char *)"";
+        cd.static_clusters = (Envoy__Admin__V3__ClustersConfigDump__StaticCluster **)xp__unpacked(
+            &sc, &envoy__admin__v3__clusters_config_dump__static_cluster__descriptor);
+        cd.n_static_clusters = sc.n;
+        cd.dynamic_active_clusters =
+            (Envoy__Admin__V3__ClustersConfigDump__DynamicCluster **)xp__unpacked(
+                &ac, &envoy__admin__v3__clusters_config_dump__dynamic_cluster__descriptor);
+        cd.n_dynamic_active_clusters = ac.n;
+        cd.dynamic_warming_clusters =
+            (Envoy__Admin__V3__ClustersConfigDump__DynamicCluster **)xp__unpacked(
+                &wc, &envoy__admin__v3__clusters_config_dump__dynamic_cluster__descriptor);
+        cd.n_dynamic_warming_clusters = wc.n;
+        xp__anys_add(&configs, xp_any_pack(&cd.base));
+        xp__free_unpacked((void **)cd.static_clusters, sc.n);
+        xp__free_unpacked((void **)cd.dynamic_active_clusters, ac.n);
+        xp__free_unpacked((void **)cd.dynamic_warming_clusters, wc.n);
+        xp__anys_free(&sc);
+        xp__anys_free(&ac);
+        xp__anys_free(&wc);
+
+        xp__anys_t sl = {0}, dl = {0};
+        xp__items(m, "static_listeners", &sl);
+        xp__items(m, "dynamic_listeners", &dl);
+        Envoy__Admin__V3__ListenersConfigDump ld = ENVOY__ADMIN__V3__LISTENERS_CONFIG_DUMP__INIT;
+        ld.version_info = m->version[XP__LDS] ? m->version[XP__LDS] : (char *)"";
+        ld.static_listeners =
+            (Envoy__Admin__V3__ListenersConfigDump__StaticListener **)xp__unpacked(
+                &sl, &envoy__admin__v3__listeners_config_dump__static_listener__descriptor);
+        ld.n_static_listeners = sl.n;
+        ld.dynamic_listeners =
+            (Envoy__Admin__V3__ListenersConfigDump__DynamicListener **)xp__unpacked(
+                &dl, &envoy__admin__v3__listeners_config_dump__dynamic_listener__descriptor);
+        ld.n_dynamic_listeners = dl.n;
+        xp__anys_add(&configs, xp_any_pack(&ld.base));
+        xp__free_unpacked((void **)ld.static_listeners, sl.n);
+        xp__free_unpacked((void **)ld.dynamic_listeners, dl.n);
+        xp__anys_free(&sl);
+        xp__anys_free(&dl);
+
+        xp__anys_t dr = {0};
+        xp__items(m, "dynamic_route_configs", &dr);
+        Envoy__Admin__V3__RoutesConfigDump rd = ENVOY__ADMIN__V3__ROUTES_CONFIG_DUMP__INIT;
+        rd.dynamic_route_configs =
+            (Envoy__Admin__V3__RoutesConfigDump__DynamicRouteConfig **)xp__unpacked(
+                &dr, &envoy__admin__v3__routes_config_dump__dynamic_route_config__descriptor);
+        rd.n_dynamic_route_configs = dr.n;
+        xp__anys_add(&configs, xp_any_pack(&rd.base));
+        xp__free_unpacked((void **)rd.dynamic_route_configs, dr.n);
+        xp__anys_free(&dr);
+    }
+    Envoy__Admin__V3__ConfigDump cfg = ENVOY__ADMIN__V3__CONFIG_DUMP__INIT;
+    cfg.configs = configs.v;
+    cfg.n_configs = configs.n;
+    char *json = xp_codec_to_json(&cfg.base, true);
+    xp__anys_free(&configs);
+    return json;
 }

@@ -27,8 +27,12 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
                                        xp_diag_t *diag);
 /* Stops the client (no callback after it returns) and frees. */
 void xp_xds_manager_free(xp_xds_manager_t *m);
-/* /config_dump sections for dynamic resources (caller frees); NULL when the
- * manager has none. */
+/* /config_dump in Envoy's ConfigDump shape: bootstrap, clusters (static,
+ * dynamic active and warming), listeners (static, dynamic with active or
+ * warming state) and dynamic route configurations. resource: NULL, or one
+ * repeated field (static_listeners, dynamic_listeners, static_clusters,
+ * dynamic_active_clusters, dynamic_warming_clusters, dynamic_route_configs,
+ * dynamic_endpoint_configs) whose items become the configs. Caller frees. */
 char *xp_xds_manager_config_dump(xp_xds_manager_t *m, const char *resource);
 
 #endif

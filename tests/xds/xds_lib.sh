@@ -1,0 +1,544 @@
+# Shared helpers for the xDS integration tests (sourced): the real xds-server,
+# xproxy (its xDS client) and xp_upstream processes on loopback. Every port is
+# 0 and read back (xds-server --port-file, xproxy --admin-address-path and
+# /listeners?format=json, xp_upstream --port-file); everything started is
+# stopped on exit.
+#
+# Arguments of every test: XPROXY XDS_SERVER XP_UPSTREAM XP_WSCLIENT VARIANT
+# where VARIANT is how xproxy reaches the management server:
+#   ads_sotw     ads_config.api_type GRPC,       lds/cds/rds/eds {ads: {}}
+#   ads_delta    ads_config.api_type DELTA_GRPC, lds/cds/rds/eds {ads: {}}
+#   types_sotw   lds_config/cds_config.api_config_source api_type GRPC, and the
+#                RDS/EDS config_source the same api_config_source
+#   types_delta  the same with DELTA_GRPC
+#
+# Known failures: a test sets XT_KNOWN_FAILURES (after sourcing) to the exact
+# descriptions of checks that expose an xproxy bug not fixed yet. Such a check
+# failing prints "KNOWN FAIL" and does not fail the test; passing, it says the
+# entry can go.
+set -u
+export LC_ALL=C
+XPROXY=$1
+XDS_SERVER=$2
+XP_UPSTREAM=$3
+XP_WSCLIENT=$4
+VARIANT=$5
+XT_DIR=$(cd "$(dirname "$0")" && pwd)
+XT_CHECKS=0
+XT_FAILED=0
+XT_KNOWN=0
+XT_PIDS=()
+XT_KNOWN_FAILURES=()
+XT_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/xdst.XXXXXX")
+UNDER_ASAN=0
+[ -n "${ASAN_OPTIONS:-}" ] && UNDER_ASAN=1
+# gRPC core keeps process-wide allocations LeakSanitizer would report (the
+# same suppressions as tests/xds_client: libgrpc/libgpr frames only).
+XT_SUPP="$XT_DIR/lsan.supp"
+[ -f "$XT_SUPP" ] || XT_SUPP="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-__main__}/tests/xds/lsan.supp"
+export LSAN_OPTIONS="suppressions=$XT_SUPP${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+
+case "$VARIANT" in
+ads_sotw | ads_delta | types_sotw | types_delta) ;;
+*)
+    echo "unknown variant '$VARIANT'"
+    exit 2
+    ;;
+esac
+DELTA=0
+case "$VARIANT" in *_delta) DELTA=1 ;; esac
+
+xt_cleanup() {
+    local p
+    for p in "${XT_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    rm -rf "$XT_TMP"
+}
+trap xt_cleanup EXIT
+
+xt_is_known() {
+    local k
+    for k in "${XT_KNOWN_FAILURES[@]:-}"; do
+        [ -n "$k" ] && [ "$k" = "$1" ] && return 0
+    done
+    return 1
+}
+
+ok() {
+    XT_CHECKS=$((XT_CHECKS + 1))
+    if xt_is_known "$*"; then
+        echo "ok - $* (listed as a known failure but passes now: remove it from the list)"
+    else
+        echo "ok - $*"
+    fi
+}
+
+not_ok() {
+    XT_CHECKS=$((XT_CHECKS + 1))
+    if xt_is_known "$*"; then
+        XT_KNOWN=$((XT_KNOWN + 1))
+        echo "KNOWN FAIL - $*"
+        return
+    fi
+    XT_FAILED=$((XT_FAILED + 1))
+    echo "FAIL - $*"
+}
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+contains() {
+    case "$1" in *"$2"*) return 0 ;; esac
+    echo "  '$2' not in: ${1:0:800}"
+    return 1
+}
+
+not_contains() {
+    case "$1" in *"$2"*)
+        echo "  '$2' unexpectedly in: ${1:0:800}"
+        return 1
+        ;;
+    esac
+    return 0
+}
+
+eq() {
+    [ "$1" = "$2" ] && return 0
+    echo "  got '$1', want '$2'"
+    return 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# poll SECONDS COMMAND...: runs COMMAND every 50 ms until it succeeds (0) or
+# SECONDS passed (1). Its output is discarded except for the last run.
+poll() {
+    local secs=$1
+    shift
+    local end=$(($(now_ms) + secs * 1000))
+    while true; do
+        if "$@" >"$XT_TMP/poll.out" 2>&1; then return 0; fi
+        [ "$(now_ms)" -ge "$end" ] && break
+        sleep 0.05
+    done
+    cat "$XT_TMP/poll.out"
+    return 1
+}
+
+wait_file() {
+    for _ in $(seq 1 200); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# up_start NAME: an xp_upstream named NAME on a free port; sets UP_PORT_<NAME>.
+up_start() {
+    local pf="$XT_TMP/port.$1"
+    "$XP_UPSTREAM" --listen 127.0.0.1:0 --name "$1" --port-file "$pf" >"$XT_TMP/$1.log" 2>&1 &
+    local pid=$!
+    XT_PIDS+=("$pid")
+    if ! wait_file "$pf" "$pid"; then
+        echo "xp_upstream $1 did not start:"; cat "$XT_TMP/$1.log"
+        exit 1
+    fi
+    printf -v "UP_PORT_$1" '%s' "$(head -1 "$pf")"
+}
+
+# ---- the management server ------------------------------------------------
+
+RES_DIR=$XT_TMP/resources
+mkdir -p "$RES_DIR"
+XDS_PORT=0
+XDS_ADMIN_PORT=0
+XDS_N=0
+
+# xds_start: xds-server on RES_DIR (first time on port 0; afterwards on the
+# same ports as before). Sets XDS_PID, XDS_PORT, XDS_ADMIN, XDS_LOG.
+xds_start() {
+    XDS_N=$((XDS_N + 1))
+    local pf="$XT_TMP/xds.ports.$XDS_N"
+    XDS_LOG="$XT_TMP/xds.$XDS_N.log"
+    local i
+    for i in $(seq 1 50); do # a port just released may take a moment
+        "$XDS_SERVER" --dir "$RES_DIR" --listen "127.0.0.1:$XDS_PORT" \
+            --admin "127.0.0.1:$XDS_ADMIN_PORT" --port-file "$pf" --log-level debug \
+            >"$XDS_LOG" 2>&1 &
+        XDS_PID=$!
+        XT_PIDS+=("$XDS_PID")
+        wait_file "$pf" "$XDS_PID" && break
+        [ "$XDS_PORT" = 0 ] && break
+        sleep 0.1
+    done
+    if [ ! -s "$pf" ]; then
+        echo "xds-server did not start:"; cat "$XDS_LOG"
+        exit 1
+    fi
+    XDS_PORT=$(sed -n 's/^xds=//p' "$pf")
+    XDS_ADMIN_PORT=$(sed -n 's/^admin=//p' "$pf")
+    XDS_ADMIN=127.0.0.1:$XDS_ADMIN_PORT
+}
+
+# put TYPE NAME JSON: PUT /resources/TYPE/NAME; sets PUT_CODE, PUT_BODY.
+put() {
+    PUT_CODE=$(curl -s -o "$XT_TMP/put.body" -w '%{http_code}' --max-time 5 -X PUT \
+        --data-binary "$3" "http://$XDS_ADMIN/resources/$1/$2")
+    PUT_BODY=$(cat "$XT_TMP/put.body")
+    [ "$PUT_CODE" = 200 ] || echo "  PUT $1/$2: $PUT_CODE $PUT_BODY"
+    [ "$PUT_CODE" = 200 ]
+}
+
+del() {
+    local c
+    c=$(curl -s -o "$XT_TMP/del.body" -w '%{http_code}' --max-time 5 -X DELETE \
+        "http://$XDS_ADMIN/resources/$1/$2")
+    [ "$c" = 200 ] || echo "  DELETE $1/$2: $c $(cat "$XT_TMP/del.body")"
+    [ "$c" = 200 ]
+}
+
+# write_file NAME CONTENT: writes a resource file into RES_DIR atomically.
+write_file() {
+    printf '%s\n' "$2" >"$XT_TMP/wf.tmp"
+    mv "$XT_TMP/wf.tmp" "$RES_DIR/$1"
+}
+
+nodes() { curl -s --max-time 5 "http://$XDS_ADMIN/nodes"; }
+
+# node_json NODE: the /nodes JSON object of one node.
+node_json() {
+    nodes | tr -d '\n' | sed 's/{"id":"/\n{"id":"/g' | grep "^{\"id\":\"$1\","
+}
+
+# node_type NODE TYPE: the /nodes JSON object of one type of one node (the
+# first stream carrying it).
+node_type() {
+    node_json "$1" |
+        grep -o "{\"type\":\"$2\",[^{}]*\\(\"last_nack\":null\\|\"last_nack\":{[^{}]*}\\)}" | head -1
+}
+
+# jfield JSON FIELD: a string field of a flat JSON object.
+jfield() {
+    local v
+    v=$(printf '%s' "$1" | grep -o "\"$2\":\"[^\"]*\"" | head -1)
+    v=${v#\"$2\":\"}
+    echo "${v%\"}"
+}
+
+# acked NODE TYPE: the type was sent and its latest version is ACKed.
+acked() {
+    local j s a
+    j=$(node_type "$1" "$2")
+    s=$(jfield "$j" sent_version)
+    a=$(jfield "$j" acked_version)
+    [ -n "$j" ] && [ -n "$s" ] && [ "$s" = "$a" ] && return 0
+    echo "  node $1 type $2: sent '$s' acked '$a' in: ${j:0:600}"
+    return 1
+}
+
+all_acked() {
+    local t
+    for t in listener route cluster endpoint; do acked "$1" "$t" || return 1; done
+}
+
+# ---- resources (JSON, as PUT bodies) ---------------------------------------
+
+# The RDS/EDS config_source, pointing the way the bootstrap's does.
+if [ "${VARIANT%%_*}" = ads ]; then
+    CS='{"ads":{},"resource_api_version":"V3"}'
+else
+    if [ "$DELTA" = 1 ]; then XT_API=DELTA_GRPC; else XT_API=GRPC; fi
+    CS='{"api_config_source":{"api_type":"'$XT_API'","transport_api_version":"V3","grpc_services":[{"envoy_grpc":{"cluster_name":"xds_cluster"}}]},"resource_api_version":"V3"}'
+fi
+ROUTER='{"name":"envoy.filters.http.router","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}'
+
+# listener_rds NAME RDS_NAME [PORT] [EXTRA_HTTP_FILTERS_JSON,]
+listener_rds() {
+    cat <<EOF
+{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"$1",
+ "address":{"socket_address":{"address":"127.0.0.1","port_value":${3:-0}}},
+ "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{
+  "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+  "stat_prefix":"$1","upgrade_configs":[{"upgrade_type":"websocket"}],
+  "rds":{"route_config_name":"$2","config_source":$CS},
+  "http_filters":[${4:-}$ROUTER]}}]}]}
+EOF
+}
+
+# listener_inline NAME CLUSTER [PORT] [EXTRA_HTTP_FILTERS_JSON,]: an inline
+# route_config sending everything to CLUSTER.
+listener_inline() {
+    cat <<EOF
+{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"$1",
+ "address":{"socket_address":{"address":"127.0.0.1","port_value":${3:-0}}},
+ "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{
+  "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+  "stat_prefix":"$1",
+  "route_config":{"name":"inline_$1","virtual_hosts":[{"name":"all","domains":["*"],
+    "routes":[{"match":{"prefix":"/"},"route":{"cluster":"$2"}}]}]},
+  "http_filters":[${4:-}$ROUTER]}}]}]}
+EOF
+}
+
+# route_cfg NAME ROUTES_JSON: one virtual host "*" with these routes.
+route_cfg() {
+    echo "{\"@type\":\"type.googleapis.com/envoy.config.route.v3.RouteConfiguration\",\"name\":\"$1\",\"virtual_hosts\":[{\"name\":\"all\",\"domains\":[\"*\"],\"routes\":[$2]}]}"
+}
+
+# rt PREFIX CLUSTER [PREFIX_REWRITE]: one route entry.
+rt() {
+    local rw=""
+    [ -n "${3:-}" ] && rw=",\"prefix_rewrite\":\"$3\""
+    echo "{\"match\":{\"prefix\":\"$1\"},\"route\":{\"cluster\":\"$2\"$rw}}"
+}
+
+cluster_eds() {
+    echo "{\"@type\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\",\"name\":\"$1\",\"type\":\"EDS\",\"connect_timeout\":\"1s\",\"eds_cluster_config\":{\"eds_config\":$CS}}"
+}
+
+# cla NAME PORT: an assignment with one endpoint on 127.0.0.1:PORT.
+cla() {
+    echo "{\"@type\":\"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\",\"cluster_name\":\"$1\",\"endpoints\":[{\"lb_endpoints\":[{\"endpoint\":{\"address\":{\"socket_address\":{\"address\":\"127.0.0.1\",\"port_value\":$2}}}}]}]}"
+}
+
+# ---- xproxy -------------------------------------------------------------------
+
+# bootstrap FILE NODE_ID: a bootstrap for VARIANT with only the control
+# plane's cluster static.
+bootstrap() {
+    local src api
+    case "$VARIANT" in
+    ads_sotw) api=GRPC ;;
+    ads_delta) api=DELTA_GRPC ;;
+    types_sotw) api=GRPC ;;
+    types_delta) api=DELTA_GRPC ;;
+    esac
+    {
+        echo "node: { id: $2, cluster: xds-test }"
+        echo "admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }"
+        echo "dynamic_resources:"
+        if [ "${VARIANT%%_*}" = ads ]; then
+            echo "  ads_config:"
+            echo "    api_type: $api"
+            echo "    transport_api_version: V3"
+            echo "    grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }]"
+            echo "  lds_config: { ads: {}, resource_api_version: V3 }"
+            echo "  cds_config: { ads: {}, resource_api_version: V3 }"
+        else
+            src="{ api_config_source: { api_type: $api, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }] }, resource_api_version: V3 }"
+            echo "  lds_config: $src"
+            echo "  cds_config: $src"
+        fi
+        cat <<EOF
+static_resources:
+  clusters:
+  - name: xds_cluster
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+    load_assignment:
+      cluster_name: xds_cluster
+      endpoints:
+      - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_PORT } } }
+EOF
+    } >"$1"
+}
+
+# px_start NAME [XPROXY ARGS...]: xproxy on a bootstrap for VARIANT with node
+# id px-NAME (the args come after, so --service-node overrides it). Sets
+# PX_ADMIN_<NAME>, PX_PID_<NAME>, PX_LOG_<NAME>.
+px_start() {
+    local name=$1
+    shift
+    local boot="$XT_TMP/px.$name.yaml" af="$XT_TMP/px.$name.admin" log="$XT_TMP/px.$name.log"
+    bootstrap "$boot" "px-$name"
+    # PX_BOOT_SED: a sed expression to edit the rendered bootstrap with.
+    [ -n "${PX_BOOT_SED:-}" ] && sed -i -e "$PX_BOOT_SED" "$boot"
+    local extra=()
+    if [ "$UNDER_ASAN" = 1 ]; then
+        extra=(env "ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16")
+    fi
+    rm -f "$af"
+    "${extra[@]}" "$XPROXY" -c "$boot" --concurrency 2 --admin-address-path "$af" "$@" \
+        >"$log" 2>&1 &
+    local pid=$!
+    XT_PIDS+=("$pid")
+    if ! wait_file "$af" "$pid"; then
+        echo "xproxy $name did not start:"; cat "$log"
+        exit 1
+    fi
+    printf -v "PX_ADMIN_$name" '%s' "$(cat "$af")"
+    printf -v "PX_PID_$name" '%s' "$pid"
+    printf -v "PX_LOG_$name" '%s' "$log"
+}
+
+px_admin() { local a="PX_ADMIN_$1"; echo "${!a}"; }
+
+# px_port NAME LISTENER: the bound port of a listener (empty when not bound).
+px_port() {
+    curl -s --max-time 5 "http://$(px_admin "$1")/listeners?format=json" |
+        grep -o "\"name\":\"$2\",\"local_address\":{\"socket_address\":{\"address\":\"[^\"]*\",\"port_value\":[0-9]*" |
+        grep -o '[0-9]*$'
+}
+
+has_port() { [ -n "$(px_port "$1" "$2")" ]; }
+no_port() {
+    local p
+    p=$(px_port "$1" "$2")
+    [ -z "$p" ] && return 0
+    echo "  listener $2 is bound to port $p"
+    return 1
+}
+
+# px_stat NAME STAT: one stat's value (empty when it does not exist).
+px_stat() {
+    curl -s --max-time 5 "http://$(px_admin "$1")/stats?filter=$2" | sed -n "s/^$2: //p" | head -1
+}
+
+# req URL: one request; sets R_CODE, R_BODY.
+req() {
+    R_CODE=$(curl -s --max-time 5 -o "$XT_TMP/resp.body" -w '%{http_code}' "$1")
+    R_BODY=$(cat "$XT_TMP/resp.body")
+}
+
+# efield NAME: a top-level string field of the upstream's echo JSON in R_BODY.
+efield() { jfield "$R_BODY" "$1"; }
+
+# serves URL CODE [SERVER [PATH]]: one request answers CODE (from upstream
+# SERVER, which saw PATH).
+serves() {
+    req "$1"
+    if [ "$R_CODE" != "$2" ]; then
+        echo "  $1: got $R_CODE, want $2: ${R_BODY:0:300}"
+        return 1
+    fi
+    if [ -n "${3:-}" ] && [ "$(efield server)" != "$3" ]; then
+        echo "  $1: served by '$(efield server)', want '$3'"
+        return 1
+    fi
+    if [ -n "${4:-}" ] && [ "$(efield path)" != "$4" ]; then
+        echo "  $1: upstream saw path '$(efield path)', want '$4'"
+        return 1
+    fi
+    return 0
+}
+
+# serves_n N URL CODE [SERVER [PATH]]: N requests in a row all do.
+serves_n() {
+    local n=$1 i
+    shift
+    for i in $(seq 1 "$n"); do serves "$@" || return 1; done
+}
+
+# refuses PORT: nothing accepts on 127.0.0.1:PORT.
+refuses() {
+    local c
+    c=$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/")
+    [ "$c" = 000 ] && return 0
+    echo "  port $1 answered $c"
+    return 1
+}
+
+# px_sanitizer_check NAME: the log of xproxy NAME has no sanitizer report.
+px_sanitizer_check() {
+    local l="PX_LOG_$1"
+    if grep -qE 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "${!l}"; then
+        not_ok "xproxy $1: no AddressSanitizer/UBSan/LeakSanitizer report in its log"
+        echo "---- ${!l}"; grep -A40 -E 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "${!l}" | head -120; echo "----"
+    else
+        ok "xproxy $1: no AddressSanitizer/UBSan/LeakSanitizer report in its log"
+    fi
+}
+
+# px_stop NAME: SIGTERM, checks the exit code (under ASan a leak makes it
+# non-zero) and the log.
+px_stop() {
+    local p="PX_PID_$1" l="PX_LOG_$1" rc=124
+    kill -TERM "${!p}" 2>/dev/null
+    for _ in $(seq 1 400); do
+        if ! kill -0 "${!p}" 2>/dev/null; then
+            wait "${!p}"
+            rc=$?
+            break
+        fi
+        sleep 0.05
+    done
+    if [ "$rc" = 0 ]; then ok "xproxy $1 exits 0 on SIGTERM"; else
+        echo "  exit code $rc"; tail -30 "${!l}"
+        not_ok "xproxy $1 exits 0 on SIGTERM"
+        kill -9 "${!p}" 2>/dev/null
+    fi
+    px_sanitizer_check "$1"
+}
+
+# xds_stop: SIGTERM to the management server (after every xproxy stopped)
+# and checks it exits 0.
+XDS_STOP_CHECK="xds-server exits 0 on SIGTERM after its clients left"
+xds_stop() {
+    local rc=124
+    kill -TERM "$XDS_PID" 2>/dev/null
+    for _ in $(seq 1 200); do
+        if ! kill -0 "$XDS_PID" 2>/dev/null; then
+            wait "$XDS_PID"
+            rc=$?
+            break
+        fi
+        sleep 0.05
+    done
+    if [ "$rc" = 0 ]; then ok "$XDS_STOP_CHECK"; else
+        echo "  exit code $rc"; grep -A12 -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$XDS_LOG" | head -14
+        not_ok "$XDS_STOP_CHECK"
+        kill -9 "$XDS_PID" 2>/dev/null
+        wait "$XDS_PID" 2>/dev/null
+    fi
+}
+
+finish() {
+    local p
+    for p in "${XT_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
+    done
+    if [ "$XT_FAILED" -ne 0 ]; then
+        for p in "$XT_TMP"/px.*.log "$XDS_LOG"; do
+            [ -f "$p" ] || continue
+            echo "---- tail of $p"; tail -40 "$p"
+        done
+    fi
+    echo "variant $VARIANT: $XT_KNOWN known failure(s)"
+    echo "$((XT_CHECKS - XT_FAILED - XT_KNOWN)) passed, $XT_FAILED failed"
+    [ "$XT_FAILED" -eq 0 ] && [ "$XT_CHECKS" -gt 0 ]
+    exit $?
+}
+
+# type_has NODE TYPE TEXT: the node's /nodes entry for TYPE contains TEXT.
+type_has() { contains "$(node_type "$1" "$2")" "$3"; }
+
+# matches_re TEXT ERE
+matches_re() {
+    printf '%s' "$1" | grep -Eq "$2" && return 0
+    echo "  /$2/ does not match: ${1:0:800}"
+    return 1
+}
+
+not_matches_re() {
+    local m
+    m=$(printf '%s' "$1" | grep -Eo "$2" | head -3)
+    [ -z "$m" ] && return 0
+    echo "  /$2/ unexpectedly matches: $m"
+    return 1
+}
+
+# JSON without the pretty printer's whitespace, for matching.
+xt_compact() {
+    tr -d '\n' | sed -E 's/[[:space:]]*([][{}:,])[[:space:]]*/\1/g'
+}
