@@ -1,5 +1,6 @@
 #include "proxy/server/admin.h"
 #include "proxy/common/log.h"
+#include "proxy/http1/http1.h"
 #include "proxy/common/mem.h"
 #include "proxy/common/strbuf.h"
 
@@ -45,25 +46,6 @@ typedef struct {
 } xp_admin_resp_t;
 
 typedef void (*xp_admin_handler)(xp_admin_t *a, const char *query, xp_admin_resp_t *r);
-
-static const char *xp__reason(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 503:
-        return "Service Unavailable";
-    }
-    return "Unknown";
-}
 
 /* Value of `key` in a query string "a=1&b=2" copied into out; false if absent. */
 static bool xp__query_param(const char *query, const char *key, char *out, size_t outlen)
@@ -315,7 +297,7 @@ static void xp__respond(xp_admin_conn_t *c, const xp_admin_resp_t *r)
         xp_asprintf("HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                     "cache-control: no-cache, max-age=0\r\nx-content-type-options: nosniff\r\n"
                     "connection: close\r\n\r\n%s",
-                    r->status, xp__reason(r->status),
+                    r->status, xp_http1_reason(r->status),
                     r->content_type ? r->content_type : "text/plain; charset=UTF-8", blen, body);
     c->responded = true;
     c->quit_after_write = r->quit;

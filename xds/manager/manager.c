@@ -966,6 +966,31 @@ static Google__Protobuf__Any *xp__pack_res(int t, const xp__res_t *r)
     return a;
 }
 
+/* One Dynamic{Cluster,RouteConfig,EndpointConfig}: they share the shape
+ * {version_info, <resource> Any, last_updated}, so one builder fills any of
+ * them through its descriptor. */
+static void xp__dyn_item(xp__anys_t *out, const ProtobufCMessageDescriptor *d, const char *field,
+                         int t, const xp__res_t *r)
+{
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = r->last_updated;
+    ProtobufCMessage *it = xp_calloc(1, d->sizeof_message);
+    protobuf_c_message_init(d, it);
+    Google__Protobuf__Any *any = xp__pack_res(t, r);
+    const ProtobufCFieldDescriptor *fv =
+        protobuf_c_message_descriptor_get_field_by_name(d, "version_info");
+    const ProtobufCFieldDescriptor *fa = protobuf_c_message_descriptor_get_field_by_name(d, field);
+    const ProtobufCFieldDescriptor *ft =
+        protobuf_c_message_descriptor_get_field_by_name(d, "last_updated");
+    *(char **)((char *)it + fv->offset) = r->version;
+    *(Google__Protobuf__Any **)((char *)it + fa->offset) = any;
+    *(Google__Protobuf__Timestamp **)((char *)it + ft->offset) = &ts;
+    xp__anys_add(out, xp_any_pack(it));
+    free(it); /* its fields were borrowed */
+    if (any)
+        protobuf_c_message_free_unpacked(&any->base, NULL);
+}
+
 /* The items of one repeated field of a *ConfigDump, each packed. */
 static void xp__items(xp_xds_manager_t *m, const char *field, xp__anys_t *out)
 {
@@ -1014,46 +1039,21 @@ static void xp__items(xp_xds_manager_t *m, const char *field, xp__anys_t *out)
     } else if (strcmp(field, "dynamic_active_clusters") == 0 ||
                strcmp(field, "dynamic_warming_clusters") == 0) {
         bool active = field[8] == 'a';
-        for (xp__res_t *r = m->res[XP__CDS]; r; r = r->next) {
-            if (r->warm != active)
-                continue;
-            Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-            ts.seconds = r->last_updated;
-            Envoy__Admin__V3__ClustersConfigDump__DynamicCluster it =
-                ENVOY__ADMIN__V3__CLUSTERS_CONFIG_DUMP__DYNAMIC_CLUSTER__INIT;
-            it.version_info = r->version;
-            it.cluster = xp__pack_res(XP__CDS, r);
-            it.last_updated = &ts;
-            xp__anys_add(out, xp_any_pack(&it.base));
-            if (it.cluster)
-                protobuf_c_message_free_unpacked(&it.cluster->base, NULL);
-        }
+        for (xp__res_t *r = m->res[XP__CDS]; r; r = r->next)
+            if (r->warm == active)
+                xp__dyn_item(out,
+                             &envoy__admin__v3__clusters_config_dump__dynamic_cluster__descriptor,
+                             "cluster", XP__CDS, r);
     } else if (strcmp(field, "dynamic_route_configs") == 0) {
-        for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next) {
-            Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-            ts.seconds = r->last_updated;
-            Envoy__Admin__V3__RoutesConfigDump__DynamicRouteConfig it =
-                ENVOY__ADMIN__V3__ROUTES_CONFIG_DUMP__DYNAMIC_ROUTE_CONFIG__INIT;
-            it.version_info = r->version;
-            it.route_config = xp__pack_res(XP__RDS, r);
-            it.last_updated = &ts;
-            xp__anys_add(out, xp_any_pack(&it.base));
-            if (it.route_config)
-                protobuf_c_message_free_unpacked(&it.route_config->base, NULL);
-        }
+        for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next)
+            xp__dyn_item(out,
+                         &envoy__admin__v3__routes_config_dump__dynamic_route_config__descriptor,
+                         "route_config", XP__RDS, r);
     } else if (strcmp(field, "dynamic_endpoint_configs") == 0) {
-        for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next) {
-            Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-            ts.seconds = r->last_updated;
-            Envoy__Admin__V3__EndpointsConfigDump__DynamicEndpointConfig it =
-                ENVOY__ADMIN__V3__ENDPOINTS_CONFIG_DUMP__DYNAMIC_ENDPOINT_CONFIG__INIT;
-            it.version_info = r->version;
-            it.endpoint_config = xp__pack_res(XP__EDS, r);
-            it.last_updated = &ts;
-            xp__anys_add(out, xp_any_pack(&it.base));
-            if (it.endpoint_config)
-                protobuf_c_message_free_unpacked(&it.endpoint_config->base, NULL);
-        }
+        for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
+            xp__dyn_item(
+                out, &envoy__admin__v3__endpoints_config_dump__dynamic_endpoint_config__descriptor,
+                "endpoint_config", XP__EDS, r);
     }
 }
 

@@ -15,6 +15,7 @@
 #include "xds/server/server_internal.h"
 
 #include "proxy/common/mem.h"
+#include "proxy/http1/http1.h"
 #include "xds/codec/codec.h"
 
 #include <arpa/inet.h>
@@ -54,26 +55,6 @@ static void xp__reply(xp__reply_t *r, int status, const char *fmt, ...)
     r->status = status;
     r->ctype = "text/plain";
     xp_strbuf_printf(&r->body, "%s\n", buf);
-}
-
-static const char *xp__reason(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    default:
-        return "Internal Server Error";
-    }
 }
 
 static int xp__hex(int c)
@@ -415,7 +396,7 @@ reply : {
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                       "Connection: close\r\n\r\n",
-                      r.status, xp__reason(r.status), r.ctype, r.body.len);
+                      r.status, xp_http1_reason(r.status), r.ctype, r.body.len);
     xp__send_all(fd, head, (size_t)hl);
     xp__send_all(fd, r.body.p, r.body.len);
 }
