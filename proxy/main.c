@@ -1,4 +1,5 @@
 /* xproxy: an Envoy-compatible proxy configured by xDS. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,9 @@ static const xp_config_hooks_t xp__hooks = {
 
 int main(int argc, char **argv)
 {
+    /* A peer that closes while we write must cost an EPIPE, not the
+     * process. */
+    signal(SIGPIPE, SIG_IGN);
     xp_options_t opts;
     if (xp_options_parse(argc, argv, &opts, stderr) != 0)
         return 1;

@@ -267,10 +267,17 @@ void xp_hconn_close(xp_hconn_t *h, bool local)
         uv_timer_start(&h->idle_timer, xp__linger_done, 2000, 0);
         return;
     }
-    if (local && h->close_after && h->sock.wpending > 0 && !h->sock.closing) {
-        xp_sock_shutdown(&h->sock); /* on_written closes once it is out */
-        uv_timer_start(&h->idle_timer, xp__linger_done, 2000, 0);
-        return;
+    if (local && !h->sock.closing && (h->sock.wpending > 0 || h->sock.ncork > 0)) {
+        /* The peer is gone for reading but may still read: send what is
+         * queued (gathered writes too), then close. */
+        xp_sock_shutdown(&h->sock);
+        if (h->sock.wpending > 0) {
+            /* a reader that stalls gets the stream idle timeout, as a
+             * stream would */
+            uint64_t ms = h->hcm->stream_idle_timeout_ms ? h->hcm->stream_idle_timeout_ms : 2000;
+            uv_timer_start(&h->idle_timer, xp__linger_done, ms, 0);
+            return; /* on_written closes once it is out */
+        }
     }
     xp__final_close(h);
 }
@@ -473,7 +480,19 @@ static void xp__on_data(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
         h->in_len = h->in_off + len;
     }
     xp__arm_idle(h);
+    /* Whatever this input makes us write, up or down, goes in one writev per
+     * socket. Sockets outlive the call (frees are deferred to close
+     * callbacks), so uncorking after is safe whatever happened. */
+    xp_sock_t *up = h->stream && h->stream->up && h->stream->up->state == XP_UCONN_BUSY
+                        ? &h->stream->up->sock
+                        : NULL;
+    xp_sock_cork(&h->sock);
+    if (up)
+        xp_sock_cork(up);
     xp_hconn_process(h);
+    if (up)
+        xp_sock_uncork(up);
+    xp_sock_uncork(&h->sock);
 }
 
 static void xp__on_eof(xp_sock_t *sk)

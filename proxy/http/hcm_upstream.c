@@ -51,7 +51,11 @@ static void xp__drop_upstream(xp_hstream_t *s, bool reusable)
     if (u->state == XP_UCONN_CONNECTING) {
         xp_uconn_close(u);
     } else {
-        xp_sock_read_stop(&u->sock);
+        /* A reusable connection keeps reading (its pool watches it for a
+         * close); stopping and restarting would cost two epoll_ctl calls
+         * per request. */
+        if (!reusable)
+            xp_sock_read_stop(&u->sock);
         xp_uconn_release(u, reusable);
     }
     if (s->host_sel)
@@ -576,6 +580,8 @@ static void xp__send_request(xp_hstream_t *s)
     xp_hstream_set_state(s, XP_HS_UPSTREAM);
     xp_uconn_attach(u, &xp__up_ops, s);
     xp_sock_read_start(&u->sock);
+    /* The head, any retained or buffered body: one writev. */
+    xp_sock_cork(&u->sock);
 
     const xp_header_t *rh = s->req.headers;
     size_t nrh = s->req.num_headers;
@@ -678,6 +684,7 @@ static void xp__send_request(xp_hstream_t *s)
     }
     /* Buffered body bytes in the connection's input can flow now. */
     xp_hconn_process(h);
+    xp_sock_uncork(&u->sock);
 }
 
 void xp_hstream_request_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len,
@@ -959,7 +966,21 @@ static void xp__response_head(xp_hstream_t *s, xp_chunk_t *c, const char *buf, s
     xp__response_body(s, c, buf + head_len, total - head_len);
 }
 
+static void xp__up_data_corked(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len);
+
+/* Upstream bytes: everything they make us send downstream (a response head
+ * and the body bytes that came with it) leaves in one writev. */
 static void xp__up_data(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
+{
+    xp_uconn_t *u = (xp_uconn_t *)sk;
+    xp_hstream_t *s = u->user;
+    xp_sock_t *down = &s->conn->sock;
+    xp_sock_cork(down);
+    xp__up_data_corked(sk, c, p, len);
+    xp_sock_uncork(down); /* the connection outlives this call: frees are deferred */
+}
+
+static void xp__up_data_corked(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
 {
     xp_uconn_t *u = (xp_uconn_t *)sk;
     xp_hstream_t *s = u->user;

@@ -11,6 +11,10 @@ typedef struct {
     xp_chunk_t *chunk;
     size_t len;
     char hdr[24]; /* chunked framing written with the data */
+    /* An uncorked batch: the chunks and framing it references. */
+    unsigned nchunks;
+    xp_chunk_t *chunks[16];
+    char hdrs[16][20];
 } xp__wreq_t;
 
 static void xp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -73,6 +77,9 @@ static void xp__written(uv_write_t *req, int status)
     s->wpending -= w->len;
     if (w->chunk)
         xp_chunk_unref(w->chunk);
+    for (unsigned i = 0; i < w->nchunks; i++)
+        if (w->chunks[i])
+            xp_chunk_unref(w->chunks[i]);
     free(w);
     if (status == UV_ECANCELED || s->closing)
         return;
@@ -83,29 +90,40 @@ static void xp__written(uv_write_t *req, int status)
     s->ops->on_written(s);
 }
 
-/* Writes bufs (at most 8), trying the kernel first; what is left is queued
+static void xp__wreq_free(xp__wreq_t *w)
+{
+    if (w == NULL)
+        return;
+    for (unsigned i = 0; i < w->nchunks; i++)
+        if (w->chunks[i])
+            xp_chunk_unref(w->chunks[i]);
+    free(w);
+}
+
+/* Writes bufs (at most 16), trying the kernel first; what is left is queued
  * with a request that holds a reference to c. w, when given, is a request
- * the caller prepared (its hdr may be among bufs); it is used or freed. */
+ * the caller prepared (its hdr or hdrs may be among bufs); it is used or
+ * freed. */
 static int xp__writev(xp_sock_t *s, xp_chunk_t *c, const uv_buf_t *bufs, unsigned n, xp__wreq_t *w)
 {
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;
-    if (s->closing || n > 8 || total == 0) {
-        free(w);
-        return s->closing ? UV_ECANCELED : (n > 8 ? UV_EINVAL : 0);
+    if (s->closing || n > 16 || total == 0) {
+        xp__wreq_free(w);
+        return s->closing ? UV_ECANCELED : (n > 16 ? UV_EINVAL : 0);
     }
-    uv_buf_t local[8];
+    uv_buf_t local[16];
     memcpy(local, bufs, n * sizeof(*bufs));
     uv_buf_t *v = local;
     if (s->wpending == 0) {
         int wr = uv_try_write((uv_stream_t *)&s->tcp, v, n);
         if (wr == (int)total) {
-            free(w);
+            xp__wreq_free(w);
             return 0;
         }
         if (wr < 0 && wr != UV_EAGAIN && wr != UV_ENOSYS) {
-            free(w);
+            xp__wreq_free(w);
             return wr;
         }
         size_t done = wr > 0 ? (size_t)wr : 0;
@@ -118,37 +136,109 @@ static int xp__writev(xp_sock_t *s, xp_chunk_t *c, const uv_buf_t *bufs, unsigne
         v->base += done;
         v->len -= done;
     }
-    if (w == NULL)
+    if (w == NULL) {
         w = xp_malloc(sizeof(*w));
+        w->nchunks = 0;
+    }
     w->chunk = c ? xp_chunk_ref(c) : NULL;
     w->len = total;
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, v, n, xp__written);
     if (rc) {
         if (w->chunk)
             xp_chunk_unref(w->chunk);
-        free(w);
+        xp__wreq_free(w);
         return rc;
     }
     s->wpending += total;
     return 0;
 }
 
-int xp_sock_write(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
+/* Appends to the cork batch; false when it is full (the caller flushes). */
+static bool xp__gather(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
 {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
-    return xp__writev(s, c, &b, 1, NULL);
+    if (s->ncork == XP_ARRAY_SIZE(s->cork_bufs))
+        return false;
+    s->cork_bufs[s->ncork] = uv_buf_init((char *)p, (unsigned)len);
+    s->cork_chunks[s->ncork] = c ? xp_chunk_ref(c) : NULL;
+    s->ncork++;
+    return true;
 }
 
-int xp_sock_writev(xp_sock_t *s, xp_chunk_t *c, const uv_buf_t *bufs, unsigned n)
+void xp_sock_cork(xp_sock_t *s)
 {
-    return xp__writev(s, c, bufs, n, NULL);
+    s->corked++;
+}
+
+static int xp__flush_cork(xp_sock_t *s)
+{
+    unsigned n = s->ncork;
+    if (n == 0)
+        return 0;
+    s->ncork = 0;
+    xp__wreq_t *w = xp_malloc(sizeof(*w));
+    w->nchunks = n;
+    uv_buf_t bufs[16];
+    for (unsigned i = 0; i < n; i++) {
+        w->chunks[i] = s->cork_chunks[i];
+        bufs[i] = s->cork_bufs[i];
+        /* framing lives in the socket's scratch: move it into the request */
+        if (bufs[i].base >= s->cork_hdr[0] && bufs[i].base < s->cork_hdr[0] + sizeof(s->cork_hdr)) {
+            size_t k = (size_t)(bufs[i].base - s->cork_hdr[0]) / sizeof(s->cork_hdr[0]);
+            memcpy(w->hdrs[k], s->cork_hdr[k], sizeof(w->hdrs[k]));
+            bufs[i].base = w->hdrs[k] + (bufs[i].base - s->cork_hdr[k]);
+        }
+    }
+    return xp__writev(s, NULL, bufs, n, w);
+}
+
+int xp_sock_uncork(xp_sock_t *s)
+{
+    if (s->corked > 0 && --s->corked > 0)
+        return 0;
+    if (s->closing) {
+        for (unsigned i = 0; i < s->ncork; i++)
+            if (s->cork_chunks[i])
+                xp_chunk_unref(s->cork_chunks[i]);
+        s->ncork = 0;
+        return UV_ECANCELED;
+    }
+    return xp__flush_cork(s);
+}
+
+int xp_sock_write(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
+{
+    if (s->corked && !s->closing && len) {
+        if (xp__gather(s, c, p, len))
+            return 0;
+        int rc = xp__flush_cork(s);
+        if (rc == 0 && xp__gather(s, c, p, len))
+            return 0;
+        if (rc)
+            return rc;
+    }
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+    return xp__writev(s, c, &b, 1, NULL);
 }
 
 int xp_sock_write_chunked(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
 {
     if (len == 0)
         return 0;
+    if (s->corked && !s->closing) {
+        if (s->ncork + 3 > XP_ARRAY_SIZE(s->cork_bufs)) {
+            int rc = xp__flush_cork(s);
+            if (rc)
+                return rc;
+        }
+        char *hdr = s->cork_hdr[s->ncork];
+        int hl = snprintf(hdr, sizeof(s->cork_hdr[0]), "%zx\r\n", len);
+        xp__gather(s, NULL, hdr, (size_t)hl);
+        xp__gather(s, c, p, len);
+        xp__gather(s, NULL, "\r\n", 2);
+        return 0;
+    }
     xp__wreq_t *w = xp_malloc(sizeof(*w));
+    w->nchunks = 0;
     int hl = snprintf(w->hdr, sizeof(w->hdr), "%zx\r\n", len);
     uv_buf_t v[3] = {uv_buf_init(w->hdr, (unsigned)hl), uv_buf_init((char *)p, (unsigned)len),
                      uv_buf_init((char *)"\r\n", 2)};
@@ -159,7 +249,7 @@ int xp_sock_write_copy(xp_sock_t *s, const char *p, size_t len)
 {
     if (s->closing)
         return UV_ECANCELED;
-    if (s->wpending == 0 && len) {
+    if (s->wpending == 0 && len && !s->corked) {
         /* Skip the copy when the kernel takes it all. */
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
         int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
@@ -191,6 +281,8 @@ void xp_sock_shutdown(xp_sock_t *s)
 {
     if (s->shut || s->closing)
         return;
+    /* FIN goes after everything written so far, gathered writes included. */
+    xp__flush_cork(s);
     s->shut = true;
     uv_shutdown_t *req = xp_malloc(sizeof(*req));
     if (uv_shutdown(req, (uv_stream_t *)&s->tcp, xp__shut) != 0)
@@ -209,6 +301,10 @@ void xp_sock_close(xp_sock_t *s)
     if (s->closing)
         return;
     s->closing = true;
+    for (unsigned i = 0; i < s->ncork; i++)
+        if (s->cork_chunks[i])
+            xp_chunk_unref(s->cork_chunks[i]);
+    s->ncork = 0;
     s->reading = false;
     uv_close((uv_handle_t *)&s->tcp, xp__closed);
 }

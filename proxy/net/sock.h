@@ -37,6 +37,12 @@ struct xp_sock {
     bool reading;
     bool closing;
     bool shut; /* our FIN queued */
+    /* Cork: writes gathered while > 0 go out in one writev at uncork. */
+    int corked;
+    unsigned ncork;
+    uv_buf_t cork_bufs[16];
+    xp_chunk_t *cork_chunks[16];
+    char cork_hdr[16][20];
 };
 
 /* Initialises s on loop (handle only; no socket yet). */
@@ -47,14 +53,16 @@ void xp_sock_read_stop(xp_sock_t *s);
 /* Queues len bytes at p (inside c; c is referenced until written; c may be
  * NULL when p is static). Returns 0 or a libuv error. */
 int xp_sock_write(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len);
-/* Queues several pieces at once (one syscall when the kernel takes them);
- * every piece lies in chunk c or in static memory. */
-int xp_sock_writev(xp_sock_t *s, xp_chunk_t *c, const uv_buf_t *bufs, unsigned n);
 /* Writes len bytes as one HTTP/1.1 chunk (size line, data, CRLF; RFC 9112
  * §7.1); nothing for len 0. */
 int xp_sock_write_chunked(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len);
 /* Copies the bytes first (for small, built-on-the-stack data). */
 int xp_sock_write_copy(xp_sock_t *s, const char *p, size_t len);
+/* Gathers writes until the matching uncork, which sends them with one
+ * writev (a response head and the body bytes that came with it cost one
+ * syscall, not two). Nests. Writes past the gather capacity flush early. */
+void xp_sock_cork(xp_sock_t *s);
+int xp_sock_uncork(xp_sock_t *s);
 /* Sends FIN once queued writes are done. */
 void xp_sock_shutdown(xp_sock_t *s);
 /* Closes (pending writes are dropped); on_close runs later. Idempotent. */

@@ -355,8 +355,11 @@ static void xp__serve_conn(xp_xds_server_t *srv, int fd)
                 xp__reply(&r, 413, "request too large");
                 goto reply;
             }
+            size_t hoff = hend ? (size_t)(hend - buf) : 0;
             cap *= 2;
             buf = xp_realloc(buf, cap + 1);
+            if (hend)
+                hend = buf + hoff; /* the buffer moved */
         }
         ssize_t got = recv(fd, buf + n, cap - n, 0);
         if (got < 0 && errno == EINTR)
