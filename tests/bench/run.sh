@@ -1,0 +1,659 @@
+#!/usr/bin/env bash
+# xproxy vs nginx vs HAProxy on loopback: the benchmark suite.
+#
+#   bash tests/bench/run.sh [--quick]
+#
+# Installs nginx, haproxy, wrk, curl and gcc from Debian if missing, builds
+# xproxy and the test upstream with `bazel build -c opt` (and
+# tests/bench/xpbench.c with gcc), then runs every workload against each
+# proxy in turn, in front of the same upstream, with equivalent configs and
+# one worker each. Every proxy is started fresh for every measurement, from
+# a temp dir with its own config, in the foreground, on high loopback ports,
+# and must answer a GET and a WebSocket echo correctly before it is
+# measured. Each measurement runs REPS times (3; 1 with --quick); the table
+# shows medians. It prints the table and writes docs/benchmarks.md.
+#
+# Not a pass/fail test and not run by CI: the targets in the table are
+# reported, not enforced. Environment overrides: XPB_REPS, XPB_DURATION
+# (seconds per wrk/echo run), XPB_BIG_MIB (workload 5 size), XPB_WS_IDLE
+# (workload 3 connections), XPB_RELOADS (workload 6), XPB_PORT_BASE,
+# XPB_UPSTREAM_CPU, XPB_OUT (the markdown file).
+set -euo pipefail
+
+QUICK=0
+for arg in "$@"; do
+    case $arg in
+    --quick) QUICK=1 ;;
+    -h | --help)
+        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+    *)
+        echo "usage: $0 [--quick]" >&2
+        exit 2
+        ;;
+    esac
+done
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+if ((QUICK)); then
+    REPS=${XPB_REPS:-1} DUR=${XPB_DURATION:-3} BIG_MIB=${XPB_BIG_MIB:-256} RELOADS=${XPB_RELOADS:-5}
+else
+    REPS=${XPB_REPS:-3} DUR=${XPB_DURATION:-10} BIG_MIB=${XPB_BIG_MIB:-1024} RELOADS=${XPB_RELOADS:-100}
+fi
+# 10,000 idle WebSockets need 20,000+ descriptors in the proxy (client and
+# upstream side); the default is what fits under the hard limit.
+WS_ECHO_N=200
+WS_ECHO_SIZE=32
+OUT=${XPB_OUT:-$ROOT/docs/benchmarks.md}
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+# ---- dependencies ------------------------------------------------------------
+
+install_deps() {
+    local need=() sudo=
+    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
+    command -v haproxy >/dev/null || [[ -x /usr/sbin/haproxy ]] || need+=(haproxy)
+    command -v wrk >/dev/null || need+=(wrk)
+    command -v curl >/dev/null || need+=(curl)
+    command -v gcc >/dev/null || need+=(gcc libc6-dev)
+    command -v taskset >/dev/null || need+=(util-linux)
+    ((${#need[@]})) || return 0
+    [[ $(id -u) == 0 ]] || sudo=sudo
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends "${need[@]}" ||
+        { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${need[@]}"; }
+}
+install_deps
+export PATH=$PATH:/usr/sbin
+
+# ---- workspace, ports, cpus ----------------------------------------------------
+
+WORK=$(mktemp -d /tmp/xpbench.XXXXXX)
+chmod 755 "$WORK" # nginx's workers run as nobody
+BIN=$WORK/bin
+mkdir -p "$BIN"
+XPBENCH=$BIN/xpbench
+BASE=${XPB_PORT_BASE:-27100}
+UP_PORT=$BASE XP_PORT=$((BASE + 1)) XP_ADMIN=$((BASE + 2)) NG_PORT=$((BASE + 3)) HA_PORT=$((BASE + 4))
+NCPU=$(nproc)
+if ((NCPU >= 2)); then
+    CPU_PROXY=0 CPU_LG=1 CPU_UP=${XPB_UPSTREAM_CPU:-0}
+else
+    CPU_PROXY= CPU_LG= CPU_UP=
+fi
+HZ=$(getconf CLK_TCK)
+
+# shellcheck source=tests/bench/lib.sh
+source "$ROOT/tests/bench/lib.sh"
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [[ -n ${IDLE_PID:-} ]] && stop_pid "$IDLE_PID"
+    stop_all
+    if ((rc == 0)) && [[ -z ${XPB_KEEP:-} ]]; then rm -rf "$WORK"; else log "kept $WORK"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build (or resume) -------------------------------------------------------------
+# XPB_RESUME=DIR (a work dir kept by XPB_KEEP=1 or a failed run): reuse its
+# binaries and results, run only the workloads that have no results yet.
+if [[ -n ${XPB_RESUME:-} ]]; then
+    rmdir "$BIN" && rm -rf "$WORK" && WORK=${XPB_RESUME%/} && BIN=$WORK/bin && XPBENCH=$BIN/xpbench
+    log "resuming $WORK with its binaries and results"
+fi
+
+if [[ -z ${XPB_RESUME:-} ]]; then
+log "building (bazel build -c opt)"
+bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream //tests/tools:xp_wsclient >"$WORK/build.log" 2>&1 ||
+    { cat "$WORK/build.log" >&2; exit 1; }
+BB=$(bazel info -c opt bazel-bin 2>/dev/null)
+# Copies: other builds in this workspace must not swap binaries mid-run.
+cp "$BB/proxy/xproxy" "$BB/tests/tools/xp_upstream" "$BIN/"
+gcc -O2 -Wall -Wextra -o "$XPBENCH" "$ROOT/tests/bench/xpbench.c"
+XP_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain -- proxy xds 2>/dev/null) ]]; then XP_COMMIT+=" + uncommitted changes"; fi
+echo "$XP_COMMIT" >"$WORK/commit"
+fi
+XP_COMMIT=$(cat "$WORK/commit")
+
+# ---- results ---------------------------------------------------------------------
+
+RES=$WORK/results
+CMDS=$WORK/commands
+if [[ -z ${XPB_RESUME:-} ]]; then : >"$RES"; : >"$CMDS"; fi
+todo() { # todo wN: true unless a resumed run already has workload N's results
+    if grep -q "^$1[a-z]*\." "$RES"; then log "workload ${1#w}: results kept from the resumed run"; return 1; fi
+    wait_quiet
+}
+# Other builds and tests on the machine skew everything: before each
+# workload wait (at most 90 s) for the 1-minute load average to drop below
+# XPB_MAX_LOAD (default 1.5), and say in the notes when it did not.
+wait_quiet() {
+    local max=${XPB_MAX_LOAD:-1.5} i load
+    for i in $(seq 90); do
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        awk -v l="$load" -v m="$max" 'BEGIN {exit !(l < m)}' && return 0
+        ((i == 1)) && log "waiting for the machine to be quiet (load $load)"
+        sleep 1
+    done
+    echo "a workload started with the load average at $load (other processes were busy)." >>"$WORK/incidents"
+}
+record() { echo "$1 $2" >>"$RES"; }
+cmdlog() { # the exact command, once per distinct line (ports and paths as run)
+    grep -qxF -- "$*" "$CMDS" || echo "$*" >>"$CMDS"
+}
+med() { # median of KEY's values, or "-"
+    awk -v k="$1" '$1 == k { v[n++] = $2 }
+        END { if (!n) { print "-"; exit }
+              for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+              if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2 }' "$RES"
+}
+
+to_ms() { # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
+    awk -v x="$1" 'BEGIN { v = x + 0
+        if (x ~ /us$/) v /= 1000; else if (x ~ /ms$/) v += 0; else if (x ~ /s$/) v *= 1000
+        printf "%.3f", v }'
+}
+
+# run_wrk KEY PATH: a 1 s warm-up, then DUR seconds of 64 keep-alive
+# connections; records KEY.rps, .p50, .p99 (ms), .cpu (% of one core),
+# .us_req (proxy CPU µs per request), .errors
+run_wrk() {
+    local key=$1 path=$2 url out t0 t1 reqs rps p50 p99 errs
+    url="http://127.0.0.1:$PROXY_PORT$path"
+    pin "$CPU_LG" wrk -t1 -c64 -d1s "$url" >/dev/null
+    cmdlog "taskset -c $CPU_LG wrk -t1 -c64 -d${DUR}s --latency $url"
+    t0=$(cpu_ticks $MEASURE_PIDS)
+    out=$(pin "$CPU_LG" wrk -t1 -c64 -d"${DUR}s" --latency "$url")
+    t1=$(cpu_ticks $MEASURE_PIDS)
+    echo "$out" >>"$WORK/wrk.log"
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    errs=$(awk '/Non-2xx|Socket errors/ {n++} END {print n + 0}' <<<"$out")
+    if ((errs)); then # e.g. the upstream died: a rate of errors is no sample
+        echo "$key: wrk saw errors (non-2xx or socket errors); sample dropped, see wrk.log." >>"$WORK/incidents"
+        log "  $key: ERRORS, sample dropped"
+        return 0
+    fi
+    record "$key.rps" "$rps"
+    record "$key.p50" "$p50"
+    record "$key.p99" "$p99"
+    record "$key.errors" "$errs"
+    record "$key.cpu" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v s="$DUR" 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
+    record "$key.us_req" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", 1e6 * d / hz / n}')"
+    log "  $key: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+}
+
+INCIDENTS=()
+ensure_upstream() { # restarts the upstream if it died, and says so in the notes
+    kill -0 "$UPSTREAM_PID" 2>/dev/null && return 0
+    local rc=0
+    wait "$UPSTREAM_PID" 2>/dev/null || rc=$?
+    INCIDENTS+=("xp_upstream exited (wait status $rc) before: $1; restarted.")
+    echo "${INCIDENTS[-1]}" >>"$WORK/incidents"
+    log "${INCIDENTS[-1]}"
+    BG_PIDS=("${BG_PIDS[@]/$UPSTREAM_PID/}")
+    start_upstream
+}
+
+begin() { # begin NAME MODE [CONC] [CPUS] [CHECK-PATH]: start + self-check
+    ensure_upstream "$1 $2"
+    start_proxy "$1" "$2" "${3:-1}" "${4-$CPU_PROXY}"
+    if ! check_proxy "${5:-$SMALL_PATH}"; then
+        echo "self-check failed for $1 ($2); logs in $WORK" >&2
+        exit 1
+    fi
+}
+
+PROXIES=(xproxy nginx haproxy)
+start_upstream
+save_check_want
+cmdlog "taskset -c $CPU_UP $BIN/xp_upstream --listen 127.0.0.1:$UP_PORT --name bench"
+cmdlog "taskset -c $CPU_PROXY $BIN/xproxy -c $WORK/xproxy-MODE.yaml --concurrency 1 --log-level warning   # SIGPIPE ignored, see notes"
+cmdlog "taskset -c $CPU_PROXY nginx -p $WORK/nginx -e $WORK/nginx/error.log -c $WORK/nginx-MODE.conf"
+cmdlog "taskset -c $CPU_PROXY haproxy -db -f $WORK/haproxy.cfg"
+uptime_start=$(uptime)
+busy_start=$(ps -eo pcpu,comm --sort=-pcpu | awk 'NR > 1 && $1 > 5 {printf "%s (%s%%) ", $2, $1}')
+
+# ---- SIGPIPE probe: does xproxy survive clients closing mid-response? ----------
+
+if [[ -s $WORK/sigpipe_note ]]; then SIGPIPE_NOTE=$(cat "$WORK/sigpipe_note"); else
+log "probe: xproxy with the default SIGPIPE disposition"
+XPB_XPROXY_SIGPIPE=default begin xproxy plain
+pin "$CPU_LG" wrk -t1 -c64 -d1s "http://127.0.0.1:$PROXY_PORT$SMALL_PATH" >/dev/null
+sleep 0.3
+if kill -0 "$PROXY_PID" 2>/dev/null; then
+    SIGPIPE_NOTE="xproxy survived a 1 s wrk run with SIGPIPE at its default disposition this time (builds before commit 8e0fb21 died of it, exit status 141). It still sets no SIGPIPE disposition of its own, so every xproxy measurement starts it with SIGPIPE ignored (inherited across exec), as nginx and HAProxy ignore it themselves."
+    stop_proxy
+else
+    wait "$PROXY_PID" 2>/dev/null && rc=0 || rc=$?
+    SIGPIPE_NOTE="**xproxy does not ignore SIGPIPE**: started with the default disposition it died (exit status $rc = 128 + SIGPIPE) when wrk closed its connections at the end of a 1 s run. Every xproxy measurement below therefore starts it with SIGPIPE ignored (inherited across exec), which nginx and HAProxy do for themselves."
+    BG_PIDS=("${BG_PIDS[@]/$PROXY_PID/}")
+    PROXY_PID=
+fi
+echo "$SIGPIPE_NOTE" >"$WORK/sigpipe_note"
+log "$SIGPIPE_NOTE"
+fi
+
+# ---- workload 1: keep-alive GET, 64 connections ---------------------------------
+
+if todo w1; then
+for rep in $(seq "$REPS"); do
+    log "workload 1, repetition $rep/$REPS"
+    for p in direct "${PROXIES[@]}"; do
+        begin "$p" plain
+        run_wrk "w1.$p" "$SMALL_PATH"
+        stop_proxy
+    done
+done
+fi
+
+# ---- workload 2: 10,000 routes, the request hits the last ------------------------
+
+W2_PATH=/webapp-01/ide-$LAST_ROUTE$SMALL_PATH
+if todo w2; then
+for rep in $(seq "$REPS"); do
+    log "workload 2, repetition $rep/$REPS"
+    for p in xproxy nginx; do
+        for mode in prefix regex; do
+            begin "$p" "$mode" 1 "$CPU_PROXY" "$W2_PATH"
+            check_proxy "/webapp-01/ide-0$SMALL_PATH" # the first route too
+            run_wrk "w2$mode.$p" "$W2_PATH"
+            stop_proxy
+        done
+    done
+done
+fi
+
+# ---- workload 3: idle WebSockets, proxy RSS per connection -------------------------
+
+# The proxy needs two descriptors per tunnel; stay under the hard limit.
+NOFILE_HARD=$(ulimit -Hn)
+[[ $NOFILE_HARD == unlimited ]] && NOFILE_HARD=1048576
+ulimit -n "$NOFILE_HARD"
+WS_IDLE=${XPB_WS_IDLE:-10000}
+if ((2 * WS_IDLE + 1000 > NOFILE_HARD)); then WS_IDLE=$(((NOFILE_HARD - 1000) / 2 / 100 * 100)); fi
+if todo w3; then
+for rep in $(seq "$REPS"); do
+    log "workload 3, repetition $rep/$REPS ($WS_IDLE idle WebSockets)"
+    for p in "${PROXIES[@]}"; do
+        begin "$p" plain
+        sleep 0.5
+        before=$(rss_kib "$MEASURE_PIDS")
+        rm -f "$WORK/idle.ready"
+        cmdlog "taskset -c $CPU_LG $XPBENCH ws-idle --port $PROXY_PORT --path /ws --n $WS_IDLE --ready-file $WORK/idle.ready"
+        pinned "$CPU_LG"
+        "${PINNED[@]}" "$XPBENCH" ws-idle --port "$PROXY_PORT" --path /ws --n "$WS_IDLE" \
+            --ready-file "$WORK/idle.ready" 2>>"$WORK/idle.log" &
+        IDLE_PID=$!
+        for _ in $(seq 1200); do [[ -s $WORK/idle.ready ]] && break; sleep 0.1; done
+        read -r opened failed <"$WORK/idle.ready" || { opened=0; failed=$WS_IDLE; }
+        sleep 1
+        after=$(rss_kib "$MEASURE_PIDS")
+        record "w3.$p.kib_per_ws" "$(awk -v a="$after" -v b="$before" -v n="$opened" 'BEGIN {printf "%.2f", n ? (a - b) / n : 0}')"
+        record "w3.$p.failed" "$failed"
+        log "  $p: $opened open ($failed failed), RSS $before -> $after KiB"
+        stop_pid "$IDLE_PID"
+        IDLE_PID=
+        stop_proxy
+    done
+done
+fi
+
+# ---- workload 4: 200 WebSockets echoing as fast as they can ------------------------
+
+if todo w4; then
+for rep in $(seq "$REPS"); do
+    log "workload 4, repetition $rep/$REPS"
+    for p in direct "${PROXIES[@]}"; do
+        begin "$p" plain
+        cmdlog "taskset -c $CPU_LG $XPBENCH ws-echo --port $PROXY_PORT --path /ws --n $WS_ECHO_N --size $WS_ECHO_SIZE --seconds $DUR --warmup 1"
+        t0=$(cpu_ticks $MEASURE_PIDS)
+        out=$(pin "$CPU_LG" "$XPBENCH" ws-echo --port "$PROXY_PORT" --path /ws --n "$WS_ECHO_N" \
+            --size "$WS_ECHO_SIZE" --seconds "$DUR" --warmup 1) || { echo "ws-echo failed on $p: $out" >&2; exit 1; }
+        t1=$(cpu_ticks $MEASURE_PIDS)
+        rate=$(awk '{print $2}' <<<"$out")
+        record "w4.$p.mps" "$rate"
+        record "w4.$p.cpu" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v s=$((DUR + 1)) 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
+        log "  $p: $out"
+        stop_proxy
+    done
+done
+fi
+
+# ---- workload 5: 1 GiB download and upload -------------------------------------------
+
+BIG=$((BIG_MIB * 1024 * 1024))
+truncate -s "$BIG" "$WORK/big.bin" # sparse: reading it costs no disk I/O
+if todo w5; then
+for rep in $(seq "$REPS"); do
+    log "workload 5, repetition $rep/$REPS ($BIG_MIB MiB each way)"
+    for p in direct "${PROXIES[@]}"; do
+        begin "$p" plain
+        reset_hwm "$MEASURE_PIDS"
+        cmdlog "taskset -c $CPU_LG curl -sS -o /dev/null -w '%{size_download} %{speed_download}' http://127.0.0.1:$PROXY_PORT/bytes/$BIG"
+        out=$(pin "$CPU_LG" curl -sS -o /dev/null -w '%{size_download} %{speed_download}' \
+            "http://127.0.0.1:$PROXY_PORT/bytes/$BIG")
+        read -r size speed <<<"$out"
+        [[ $size == "$BIG" ]] || { echo "download through $p: $size of $BIG bytes" >&2; exit 1; }
+        record "w5.$p.down" "$(awk -v s="$speed" 'BEGIN {printf "%.0f", s / 1048576}')"
+        peak_down=$(hwm_kib "$MEASURE_PIDS")
+        reset_hwm "$MEASURE_PIDS"
+        cmdlog "taskset -c $CPU_LG curl -sS -H 'Expect:' -X POST -T $WORK/big.bin -o $WORK/upload.json -w '%{http_code} %{size_upload} %{speed_upload}' http://127.0.0.1:$PROXY_PORT/upload"
+        out=$(pin "$CPU_LG" curl -sS -H 'Expect:' -X POST -T "$WORK/big.bin" -o "$WORK/upload.json" \
+            -w '%{http_code} %{size_upload} %{speed_upload}' "http://127.0.0.1:$PROXY_PORT/upload")
+        read -r code size speed <<<"$out"
+        if [[ $code != 200 ]] || ! grep -q "\"body_bytes\":$BIG," "$WORK/upload.json"; then
+            echo "upload through $p: status $code, upstream saw: $(cat "$WORK/upload.json")" >&2
+            exit 1
+        fi
+        record "w5.$p.up" "$(awk -v s="$speed" 'BEGIN {printf "%.0f", s / 1048576}')"
+        peak_up=$(hwm_kib "$MEASURE_PIDS")
+        if [[ $p != direct ]]; then
+            record "w5.$p.peak_mib" "$(awk -v a="$peak_down" -v b="$peak_up" 'BEGIN {printf "%.1f", (a > b ? a : b) / 1024}')"
+        fi
+        log "  $p: down $(med "w5.$p.down") MiB/s, up $(med "w5.$p.up") MiB/s (medians so far), peak RSS $peak_down/$peak_up KiB"
+        stop_proxy
+    done
+done
+fi
+
+# ---- workload 6: 10,000 routes, 100 updates ---------------------------------------------
+
+if todo w6; then
+log "workload 6: nginx reloads with 10,000 regex locations ($RELOADS updates)"
+begin nginx regex 1 "$CPU_PROXY" "$W2_PATH"
+cmdlog "kill -HUP <nginx master>; then curl http://127.0.0.1:$NG_PORT/webapp-01/ide-$LAST_ROUTE/x until the body has the new route's length"
+for u in $(seq "$RELOADS"); do
+    want=$((1000 + u))
+    gen_nginx regex "$WORK/nginx-regex.conf" "$want"
+    t0=$(date +%s%N)
+    kill -HUP "$PROXY_PID"
+    got=
+    for _ in $(seq 3000); do
+        got=$(pin "$CPU_LG" curl -s --max-time 2 -o /dev/null -w '%{size_download}' \
+            "http://127.0.0.1:$NG_PORT/webapp-01/ide-$LAST_ROUTE/x" || true)
+        [[ $got == "$want" ]] && break
+        sleep 0.005
+    done
+    t1=$(date +%s%N)
+    if [[ $got != "$want" ]]; then
+        INCIDENTS+=("workload 6: nginx update $u was not visible after 30 s (answer length '$got'); sample dropped.")
+        echo "${INCIDENTS[-1]}" >>"$WORK/incidents"
+        log "${INCIDENTS[-1]}"
+        ensure_upstream "workload 6 update $((u + 1))"
+        continue
+    fi
+    record w6.nginx.ms "$(((t1 - t0) / 1000000))"
+done
+record w6.nginx.total_s "$(awk -v m="$(med w6.nginx.ms)" -v n="$RELOADS" 'BEGIN {printf "%.1f", m * n / 1000}')"
+log "  nginx: median $(med w6.nginx.ms) ms per update"
+stop_proxy
+fi
+
+# ---- workload 7: idle with the demo config --------------------------------------------
+
+if todo w7; then
+gen_demo "$WORK/demo.yaml"
+for rep in $(seq "$REPS"); do
+    log "workload 7, repetition $rep/$REPS"
+    for conc in 2 1; do
+        ensure_upstream "workload 7"
+        port_free "$XP_PORT"
+        cmdlog "$XPBENCH ready --port $XP_ADMIN --path /ready -- taskset -c $CPU_PROXY $BIN/xproxy -c $WORK/demo.yaml --concurrency $conc   # demo.yaml: the static demo bootstrap (gen_demo in tests/bench/lib.sh) with the suite's ports"
+        out=$("$XPBENCH" ready --port "$XP_ADMIN" --path /ready -- \
+            ${CPU_PROXY:+taskset -c "$CPU_PROXY"} "$BIN/xproxy" -c "$WORK/demo.yaml" --concurrency "$conc" \
+            --log-level warning 2>>"$WORK/xproxy.log")
+        pid=$(awk '{print $4}' <<<"$out")
+        BG_PIDS+=("$pid")
+        record "w7.c$conc.ready_ms" "$(awk '{print $2}' <<<"$out")"
+        sleep 1
+        record "w7.c$conc.rss_mib" "$(awk -v r="$(rss_kib "$pid")" 'BEGIN {printf "%.2f", r / 1024}')"
+        PROXY_PID=$pid
+        stop_proxy
+    done
+    for p in nginx haproxy; do # the others idle, for context
+        begin "$p" plain
+        sleep 1
+        r=0
+        for q in $PROXY_PID $(pgrep -P "$PROXY_PID" || true); do r=$((r + $(rss_kib "$q"))); done
+        record "w7.$p.rss_mib" "$(awk -v r="$r" 'BEGIN {printf "%.2f", r / 1024}')"
+        stop_proxy
+    done
+done
+fi
+XP_SIZE=$(stat -c %s "$BIN/xproxy")
+strip -o "$WORK/xproxy.stripped" "$BIN/xproxy"
+XP_SIZE_STRIPPED=$(stat -c %s "$WORK/xproxy.stripped")
+mib() { awk -v b="$1" 'BEGIN {printf "%.2f", b / 1048576}'; }
+
+# ---- workload 8: --concurrency 2 vs 1 --------------------------------------------------
+
+cmdlog "$BIN/xproxy -c $WORK/xproxy-plain.yaml --concurrency 1|2 --log-level warning   # workload 8: not pinned"
+if todo w8; then
+for rep in $(seq "$REPS"); do
+    log "workload 8, repetition $rep/$REPS"
+    for conc in 1 2; do
+        begin xproxy plain "$conc" "" # unpinned: both cores
+        run_wrk "w8.c$conc" "$SMALL_PATH"
+        stop_proxy
+    done
+done
+fi
+uptime_end=$(uptime)
+
+# ---- the table ----------------------------------------------------------------------------
+
+# ratio X BEST: X / BEST with 2 decimals, "-" when either is missing
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+best() { # best HIGHER|LOWER values...: the best of the non-"-" values
+    local dir=$1
+    shift
+    printf '%s\n' "$@" | awk -v d="$dir" '$1 != "-" { v = $1 + 0; if (!n++ || (d == "HIGHER" ? v > b : v < b)) b = v }
+        END { if (n) print b; else print "-" }'
+}
+verdict() { # verdict VALUE OP LIMIT
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { if (v == "-") { print "n/a"; exit }
+        ok = (op == ">=") ? v >= l : v <= l; print ok ? "met" : "**missed**" }'
+}
+fmt0() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }'; }
+fmt2() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }'; }
+
+TABLE=$WORK/table.md
+row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 | $9 |" >>"$TABLE"; }
+cat >"$TABLE" <<'EOF'
+| # | metric | direct | xproxy | nginx | HAProxy | xproxy / best other | target | |
+|---|---|---:|---:|---:|---:|---:|---|---|
+EOF
+# Workload 1
+x=$(med w1.xproxy.rps) b=$(best HIGHER "$(med w1.nginx.rps)" "$(med w1.haproxy.rps)")
+r=$(ratio "$x" "$b")
+row 1 "keep-alive GET, 64 conns: req/s" "$(fmt0 "$(med w1.direct.rps)")" "$(fmt0 "$x")" "$(fmt0 "$(med w1.nginx.rps)")" "$(fmt0 "$(med w1.haproxy.rps)")" "$r" "≥ 1.15" "$(verdict "$r" ">=" 1.15)"
+x=$(med w1.xproxy.p50) b=$(best LOWER "$(med w1.nginx.p50)" "$(med w1.haproxy.p50)")
+row 1 "p50 latency (ms)" "$(med w1.direct.p50)" "$x" "$(med w1.nginx.p50)" "$(med w1.haproxy.p50)" "$(ratio "$x" "$b")" "" ""
+x=$(med w1.xproxy.p99) b=$(best LOWER "$(med w1.nginx.p99)" "$(med w1.haproxy.p99)")
+r=$(ratio "$x" "$b")
+row 1 "p99 latency (ms)" "$(med w1.direct.p99)" "$x" "$(med w1.nginx.p99)" "$(med w1.haproxy.p99)" "$r" "≤ 1.00 (no worse)" "$(verdict "$r" "<=" 1.0)"
+x=$(med w1.xproxy.us_req) b=$(best LOWER "$(med w1.nginx.us_req)" "$(med w1.haproxy.us_req)")
+row 1 "proxy CPU per request (µs), lower is better" "-" "$x" "$(med w1.nginx.us_req)" "$(med w1.haproxy.us_req)" "$(ratio "$x" "$b")" "" ""
+row 1 "proxy CPU (% of one core)" "$(med w1.direct.cpu) (upstream)" "$(med w1.xproxy.cpu)" "$(med w1.nginx.cpu)" "$(med w1.haproxy.cpu)" "" "" ""
+# Workload 2
+x1=$(med w1.xproxy.rps)
+for mode in prefix regex; do
+    x=$(med "w2$mode.xproxy.rps")
+    r=$(ratio "$x" "$x1")
+    row 2 "10,000 $mode routes, last one hit: req/s (xproxy / own workload 1)" "-" "$(fmt0 "$x")" "$(fmt0 "$(med "w2$mode.nginx.rps")") ($(ratio "$(med "w2$mode.nginx.rps")" "$(med w1.nginx.rps)")× its w1)" "-" "$r" "≥ 0.95" "$(verdict "$r" ">=" 0.95)"
+    row 2 "… p99 latency (ms)" "-" "$(med "w2$mode.xproxy.p99")" "$(med "w2$mode.nginx.p99")" "-" "" "" ""
+done
+# Workload 3
+x=$(med w3.xproxy.kib_per_ws) b=$(best LOWER "$(med w3.nginx.kib_per_ws)" "$(med w3.haproxy.kib_per_ws)")
+row 3 "$WS_IDLE idle WebSockets: proxy RSS added per connection (KiB)" "-" "$x" "$(med w3.nginx.kib_per_ws)" "$(med w3.haproxy.kib_per_ws)" "$(ratio "$x" "$b")" "≤ 2 KiB" "$(verdict "$x" "<=" 2)"
+# Workload 4
+x=$(med w4.xproxy.mps) b=$(best HIGHER "$(med w4.nginx.mps)" "$(med w4.haproxy.mps)")
+r=$(ratio "$x" "$b")
+row 4 "$WS_ECHO_N WebSockets echoing $WS_ECHO_SIZE-byte messages: messages/s" "$(fmt0 "$(med w4.direct.mps)")" "$(fmt0 "$x")" "$(fmt0 "$(med w4.nginx.mps)")" "$(fmt0 "$(med w4.haproxy.mps)")" "$r" "≥ 1.15" "$(verdict "$r" ">=" 1.15)"
+row 4 "proxy CPU (% of one core)" "$(med w4.direct.cpu) (upstream)" "$(med w4.xproxy.cpu)" "$(med w4.nginx.cpu)" "$(med w4.haproxy.cpu)" "" "" ""
+# Workload 5
+for dir in down up; do
+    x=$(med "w5.xproxy.$dir") b=$(best HIGHER "$(med "w5.nginx.$dir")" "$(med "w5.haproxy.$dir")")
+    r=$(ratio "$x" "$b")
+    label=$([[ $dir == down ]] && echo download || echo upload)
+    row 5 "$BIG_MIB MiB $label (MiB/s)" "$(med "w5.direct.$dir")" "$x" "$(med "w5.nginx.$dir")" "$(med "w5.haproxy.$dir")" "$r" "≥ 1.0" "$(verdict "$r" ">=" 1.0)"
+done
+x=$(med w5.xproxy.peak_mib) b=$(best LOWER "$(med w5.nginx.peak_mib)" "$(med w5.haproxy.peak_mib)")
+row 5 "proxy peak RSS during the transfers (MiB)" "-" "$x" "$(med w5.nginx.peak_mib)" "$(med w5.haproxy.peak_mib)" "$(ratio "$x" "$b")" "< 32 MiB" "$(verdict "$x" "<=" 31.99)"
+# Workload 6
+row 6 "10,000 routes, one update visible (ms, median of $RELOADS)" "-" "n/a (not measured: the suite predates the xDS client)" "$(med w6.nginx.ms) (reload)" "-" "-" "" ""
+row 6 "… $RELOADS updates in total (s)" "-" "n/a (not measured: the suite predates the xDS client)" "$(med w6.nginx.total_s)" "-" "-" "" ""
+# Workload 7
+x=$(med w7.c2.rss_mib)
+row 7 "idle RSS, demo config (MiB)" "-" "$x (2 workers, as demo.sh); $(med w7.c1.rss_mib) (1)" "$(med w7.nginx.rss_mib) (master + worker)" "$(med w7.haproxy.rss_mib)" "" "≤ 8 MiB" "$(verdict "$x" "<=" 8)"
+x=$(med w7.c2.ready_ms)
+row 7 "start to admin /ready 200 (ms)" "-" "$x (2 workers); $(med w7.c1.ready_ms) (1)" "-" "-" "" "≤ 100 ms" "$(verdict "$x" "<=" 100)"
+row 7 "binary size (MiB)" "-" "$(mib "$XP_SIZE") ($(mib "$XP_SIZE_STRIPPED") stripped)" "$(mib "$(stat -c %s "$(command -v nginx)")") (dynamic)" "$(mib "$(stat -c %s "$(command -v haproxy)")") (dynamic)" "" "" ""
+# Workload 8
+c1=$(med w8.c1.rps) c2=$(med w8.c2.rps)
+row 8 "--concurrency 2 vs 1, workload 1 unpinned: req/s" "-" "$(fmt0 "$c2") vs $(fmt0 "$c1")" "-" "-" "$(ratio "$c2" "$c1") (scaling)" "" ""
+
+# ---- docs/benchmarks.md ----------------------------------------------------------------
+
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+MEM=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+{
+    cat <<EOF
+# Benchmarks: xproxy vs nginx vs HAProxy
+
+Generated by \`bash tests/bench/run.sh$( ((QUICK)) && echo " --quick")\` — do not edit by hand; rerun it.
+$( ((QUICK)) && echo "**Quick smoke run: one repetition, short durations. Not a measurement.**")
+
+- date: $(date -u '+%Y-%m-%d %H:%M UTC')
+- machine: \`$(uname -a)\`
+- cpu: $CPU_MODEL, $NCPU cores; memory $MEM
+- xproxy: commit $XP_COMMIT, \`bazel build -c opt\` (-O2, not stripped)
+- nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'); HAProxy: $(haproxy -v | head -1 | awk '{print $3}'); wrk: $(wrk -v 2>&1 | head -1 | awk '{print $2}'); curl $(curl -V | head -1 | awk '{print $2}')
+- repetitions: $REPS per measurement, medians shown; wrk and echo runs ${DUR} s each after a 1 s warm-up
+- load average at start: ${uptime_start##*load average: }; at end: ${uptime_end##*load average: }$( [[ -n $busy_start ]] && echo "; busy processes at start: $busy_start")
+
+## Results
+
+"xproxy / best other" divides xproxy's median by the best median of nginx
+and HAProxy: above 1 is better for rates, below 1 is better for latency,
+memory and CPU. "direct" is wrk or the client talking to the upstream
+itself: it shows the upstream is not the bottleneck.
+
+EOF
+    cat "$TABLE"
+    cat <<EOF
+
+## Setup
+
+- One upstream for everything: \`xp_upstream\` (//tests/tools), one libuv
+  thread. Workload 1 fetches \`$SMALL_PATH\` (a $SMALL_LEN-byte body); the
+  WebSocket workloads use its \`/ws\` echo; workload 5 downloads
+  \`/bytes/$BIG\` and uploads to \`/upload\` (which counts and hashes the body
+  and answers with its length, checked).
+- One worker each: xproxy \`--concurrency 1\`, nginx \`worker_processes 1\`,
+  HAProxy \`nbthread 1\`. Equivalent configs, generated by
+  tests/bench/lib.sh: keep-alive to the upstream (nginx \`keepalive 128\`,
+  HAProxy \`http-reuse always\`, xproxy's pool), bodies streamed both ways
+  (nginx \`proxy_buffering off\`, \`proxy_request_buffering off\`), WebSocket
+  upgrades on, no access logs, keep-alive request limits lifted. Every proxy
+  is started fresh for every measurement and must answer a GET (body
+  compared with the upstream's) and a WebSocket echo first.
+- CPUs ($NCPU cores): the proxy runs on cpu $CPU_PROXY, the load generator
+  (wrk, xpbench, curl) on cpu $CPU_LG, and the upstream on cpu $CPU_UP —
+  **sharing the proxy's core**. With only two cores something has to
+  share; with the upstream beside the load generator instead, wrk + upstream
+  saturate cpu 1 at about the rate the proxies reach and every proxy
+  measures the same. Sharing the proxy's core makes the proxy the
+  bottleneck (its cost adds to a fixed upstream cost, so differences
+  between proxies are diluted, not hidden); the "direct" column is the
+  upstream alone on cpu $CPU_UP with the client on cpu $CPU_LG. "Proxy CPU
+  per request" is the proxy's own CPU time (utime + stime from /proc)
+  divided by the requests served: the undiluted efficiency figure.
+- Workload 2: 10,000 routes in one virtual host, the request hits the last
+  (\`$W2_PATH\`). Prefix routes are \`/webapp-01/ide-<i>/\` with
+  \`prefix_rewrite: /\` (nginx: \`location /webapp-01/ide-<i>/ { proxy_pass http://up/; }\`);
+  regex routes are ingress-nginx's shape, \`safe_regex\`
+  \`^/webapp-01/ide-<i>(/|$)(.*)\` with \`regex_rewrite\` to \`/\\2\`
+  (nginx: \`location ~ "^/webapp-01/ide-<i>(/|$)(.*)" { rewrite ... /\$2 break; proxy_pass http://up; }\`,
+  \`pcre_jit on\`). HAProxy is not configured with 10,000 routes.
+- Workload 3: $WS_IDLE WebSockets through the proxy, opened by
+  \`xpbench ws-idle\` and then left idle; the figure is the proxy's VmRSS
+  after minus before, divided by the connections opened (nginx: the worker
+  process). The issue asks for 10,000: a proxied WebSocket costs the proxy
+  two descriptors and this machine's hard \`ulimit -n\` is $NOFILE_HARD,
+  which a process cannot raise, so the suite opens as many as fit.
+- Workload 4: \`xpbench ws-echo\`, one epoll thread, $WS_ECHO_N connections,
+  each with exactly one $WS_ECHO_SIZE-byte binary message in flight (send,
+  wait for the echo, check it, send again).
+- Workload 5: curl with \`-o /dev/null\` and \`-T\` from a sparse file;
+  peak RSS is VmHWM, reset (\`/proc/PID/clear_refs\`) before each transfer.
+- Workload 6: the suite was written before xproxy's xDS client existed
+  (it landed in commit 9340c18 while the suite was being written) and does
+  not measure xproxy here yet. nginx: 10,000 regex locations
+  (as workload 2); each update rewrites the config so that the last
+  location answers a body of a new length, sends SIGHUP to the master and
+  polls until a request sees the new length. Every nginx reload also
+  replaces its worker, which closes every WebSocket (not measured here).
+- Workload 7: the static demo bootstrap (examples/demo/bootstrap.yaml
+  until commit d080284 moved the demo to xDS; kept as \`gen_demo\` in
+  tests/bench/lib.sh) with the suite's ports, started
+  by \`xpbench ready\`, which forks the proxy and polls admin \`/ready\`
+  every 0.5 ms; RSS is read 1 s after it answered 200. nginx and HAProxy
+  idle RSS (workload-1 config) is there for context.
+- Workload 8: xproxy with 1 and then 2 workers, not pinned, wrk on cpu
+  $CPU_LG and the upstream on cpu $CPU_UP. The machine has only $NCPU cores and
+  the load generator and upstream share them with the proxy, so this shows
+  whether a second worker helps at all, not how xproxy scales.
+
+## Notes
+
+- $SIGPIPE_NOTE
+$([[ -s $WORK/incidents ]] && sed 's/^/- Incident: /' "$WORK/incidents")
+- Other processes on the machine (other builds and tests) can disturb the
+  figures; the load averages above say how busy it was.
+
+## Exact commands
+
+\`\`\`
+bash tests/bench/run.sh$( ((QUICK)) && echo " --quick")
+bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream //tests/tools:xp_wsclient
+gcc -O2 -Wall -Wextra -o $XPBENCH tests/bench/xpbench.c
+$(cat "$CMDS")
+\`\`\`
+
+<details><summary>Workload-1 configs (generated)</summary>
+
+xproxy:
+\`\`\`yaml
+$(cat "$WORK/xproxy-plain.yaml")
+\`\`\`
+
+nginx:
+\`\`\`nginx
+$(cat "$WORK/nginx-plain.conf")
+\`\`\`
+
+HAProxy:
+\`\`\`
+$(cat "$WORK/haproxy.cfg")
+\`\`\`
+</details>
+EOF
+} >"$OUT"
+
+echo
+cat "$TABLE"
+echo
+log "wrote $OUT"
