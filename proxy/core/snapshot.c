@@ -68,6 +68,11 @@ static void xp__cluster_stats_init(xp_cluster_stats_t *cs, xp_stats_t *st, const
 #undef G
     for (int i = 1; i <= 5; i++)
         cs->upstream_rq_xx[i] = xp_stats_counterf(st, "cluster.%s.upstream_rq_%dxx", n, i);
+    cs->rq_retry_open = xp_stats_gaugef(st, "cluster.%s.circuit_breakers.default.rq_retry_open", n);
+    cs->rq_pending_open =
+        xp_stats_gaugef(st, "cluster.%s.circuit_breakers.default.rq_pending_open", n);
+    cs->cx_open = xp_stats_gaugef(st, "cluster.%s.circuit_breakers.default.cx_open", n);
+    cs->rq_open = xp_stats_gaugef(st, "cluster.%s.circuit_breakers.default.rq_open", n);
     cs->upstream_rq_xx[0] = NULL;
 }
 

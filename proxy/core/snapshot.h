@@ -34,6 +34,10 @@ typedef struct xp_cluster_stats {
     xp_stat_t *upstream_rq_xx[6]; /* [1]..[5]: upstream_rq_1xx..5xx */
     xp_stat_t *membership_total, *membership_healthy, *membership_change;
     xp_stat_t *update_success, *update_attempt;
+    /* Retries in flight (the max_retries breaker); not a stat itself. */
+    _Atomic int64_t retries_open;
+    xp_stat_t *rq_retry_open; /* circuit_breakers.default.rq_retry_open: 1 at capacity */
+    xp_stat_t *rq_pending_open, *cx_open, *rq_open;
     char *name;
     struct xp_cluster_stats *next;
 } xp_cluster_stats_t;

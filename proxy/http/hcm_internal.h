@@ -92,7 +92,9 @@ struct xp_hstream {
     xp_host_t *host_sel; /* reference */
     const xp_retry_policy_t *retry;
     uint32_t attempts;
-    bool upgrade; /* an allowed upgrade request */
+    bool pending;    /* counted in upstream_rq_pending_active */
+    bool retry_open; /* holds a slot of the max_retries breaker */
+    bool upgrade;    /* an allowed upgrade request */
     uint64_t hash;
     bool has_hash;
 

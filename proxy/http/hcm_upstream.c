@@ -6,11 +6,13 @@
 #include "proxy/common/mem.h"
 #include "proxy/http/hcm_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void xp__attempt(xp_hstream_t *s);
+static void xp__pending_done(xp_hstream_t *s);
 static void xp__send_request(xp_hstream_t *s);
 static const xp_sock_ops_t xp__up_ops;
 
@@ -48,6 +50,7 @@ static void xp__drop_upstream(xp_hstream_t *s, bool reusable)
         return;
     xp_uconn_t *u = s->up;
     s->up = NULL;
+    xp__pending_done(s);
     if (u->state == XP_UCONN_CONNECTING) {
         xp_uconn_close(u);
     } else {
@@ -77,6 +80,12 @@ void xp_hstream_abort_upstream(xp_hstream_t *s)
 void xp_hstream_release(xp_hstream_t *s)
 {
     xp__drop_upstream(s, false);
+    if (s->retry_open) {
+        xp_cluster_stats_t *cst = s->cluster->stats;
+        atomic_fetch_sub_explicit(&cst->retries_open, 1, memory_order_relaxed);
+        xp_stat_set(cst->rq_retry_open, 0);
+        s->retry_open = false;
+    }
     for (size_t i = 0; i < s->n_retained; i++)
         xp_chunk_unref(s->retained[i].chunk);
     free(s->retained);
@@ -183,6 +192,18 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status)
     if (s->attempts > p->num_retries) {
         s->flags |= XP_RF_URX;
         return false;
+    }
+    /* max_retries: retries in flight across the cluster (all workers). */
+    xp_cluster_stats_t *cst = s->cluster->stats;
+    if (!s->retry_open) {
+        if (atomic_load_explicit(&cst->retries_open, memory_order_relaxed) >=
+            (int64_t)s->cluster->cfg->cb.max_retries) {
+            xp_stat_inc(cst->upstream_rq_retry_overflow);
+            xp_stat_set(cst->rq_retry_open, 1);
+            return false;
+        }
+        atomic_fetch_add_explicit(&cst->retries_open, 1, memory_order_relaxed);
+        s->retry_open = true;
     }
     xp_stat_inc(s->cluster->stats->upstream_rq_retry);
     xp__drop_upstream(s, false);
@@ -426,9 +447,19 @@ static void xp__connect_failed(xp_hstream_t *s, int status)
                            XP_RF_UF, "upstream_reset_before_response_started{connection_failure}");
 }
 
+static void xp__pending_done(xp_hstream_t *s)
+{
+    if (!s->pending)
+        return;
+    s->pending = false;
+    xp_stat_dec(s->cluster->stats->upstream_rq_pending_active);
+    xp_stat_set(s->cluster->stats->rq_pending_open, 0);
+}
+
 static void xp__connected(void *ctx, xp_uconn_t *u, int status)
 {
     xp_hstream_t *s = ctx;
+    xp__pending_done(s);
     if (status != 0) {
         s->up = NULL;
         if (s->host_sel)
@@ -474,6 +505,25 @@ static void xp__attempt(xp_hstream_t *s)
         xp_stat_dec(s->cluster->stats->upstream_rq_active);
         xp__connect_failed(s, rc);
         return;
+    }
+    if (rc == 0) {
+        /* Waiting for a new connection: a pending request (Envoy's
+         * max_pending_requests breaker). */
+        const xp_cluster_cfg_t *cfg = s->cluster->cfg;
+        xp_cluster_stats_t *st = s->cluster->stats;
+        if ((uint64_t)xp_stat_get(st->upstream_rq_pending_active) >= cfg->cb.max_pending_requests) {
+            xp_stat_inc(st->upstream_rq_pending_overflow);
+            xp_stat_set(st->rq_pending_open, 1);
+            s->up = u;
+            xp_hstream_local_reply(s, 503,
+                                   "upstream connect error or disconnect/reset before headers. "
+                                   "reset reason: overflow",
+                                   XP_RF_UO, "overflow");
+            return;
+        }
+        s->pending = true;
+        xp_stat_inc(st->upstream_rq_pending_total);
+        xp_stat_inc(st->upstream_rq_pending_active);
     }
     s->up = u;
     xp__arm_timeout(s);

@@ -633,6 +633,13 @@ static void xp__dispatch(xp_wlistener_t *wl, int fd, const struct sockaddr_stora
         close(fd);
         return;
     }
+    if (wl->cfg->max_connections &&
+        (uint64_t)xp_stat_get(wl->stats->downstream_cx_active) >= wl->cfg->max_connections) {
+        /* The listener's connection limit (all workers together). */
+        xp_stat_inc(wl->stats->downstream_cx_overflow);
+        close(fd);
+        return;
+    }
     xp_stat_inc(wl->stats->downstream_cx_total);
     xp_stat_inc(wl->stats->downstream_cx_active);
     xp_listener_cfg_ref(wl->cfg);

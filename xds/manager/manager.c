@@ -468,6 +468,8 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
         size_t e0 = d.nerrors;
         int unknown = xp_codec_check_unknown_fields(x->msg, root, &d);
         void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, &d);
+        if (obj && t == XP__LDS)
+            xp_bootstrap_listener_limits(m->bs, obj);
         if (obj == NULL || d.nerrors != e0) {
             /* Invalid: NACKed; the last accepted version (if any) stays. */
             xp__obj_unref(t, obj);
