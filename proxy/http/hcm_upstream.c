@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void xp__attempt(xp_hstream_t *s);
 static void xp__pending_done(xp_hstream_t *s);
@@ -228,9 +229,54 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status)
 
 /* ---- routing -------------------------------------------------------------- */
 
+/* The trusted client address (Envoy's rules). With use_remote_address and
+ * xff_num_trusted_hops N: the Nth address from the right of the incoming
+ * x-forwarded-for (N = 0: the connection's peer). Without use_remote_address:
+ * the (N+1)th from the right. Fewer addresses than that: the peer. A view
+ * into the request head or the connection. */
+static xp_str_t xp__client_ip(const xp_hstream_t *s)
+{
+    const xp_hconn_t *h = s->conn;
+    uint32_t n = h->hcm->xff_num_trusted_hops + (h->hcm->use_remote_address ? 0 : 1);
+    const xp_header_t *xff = xp__find(s->req.headers, s->req.num_headers, "x-forwarded-for");
+    if (n == 0 || xff == NULL)
+        return xp_str_c(h->peer_ip);
+    /* Walk the list from the right. */
+    const char *p = xff->value.p, *end = p + xff->value.len;
+    uint32_t k = 0;
+    while (end > p) {
+        const char *comma = end;
+        while (comma > p && comma[-1] != ',')
+            comma--;
+        const char *a = comma, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (++k == n)
+            return b > a ? xp_str(a, (size_t)(b - a)) : xp_str_c(h->peer_ip);
+        end = comma > p ? comma - 1 : p;
+    }
+    return xp_str_c(h->peer_ip); /* fewer hops than trusted: the peer */
+}
+
+/* Loopback, RFC 1918 and unique-local addresses are internal (Envoy's
+ * default internal_address_config). */
+static bool xp__internal_ip(xp_str_t ip)
+{
+    char buf[64];
+    if (ip.len == 0 || ip.len >= sizeof(buf))
+        return false;
+    memcpy(buf, ip.p, ip.len);
+    buf[ip.len] = '\0';
+    unsigned a, b;
+    if (sscanf(buf, "%u.%u.", &a, &b) == 2)
+        return a == 10 || a == 127 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168);
+    return strcmp(buf, "::1") == 0 || (strncasecmp(buf, "fd", 2) == 0 && strchr(buf, ':'));
+}
+
 static void xp__route_request(xp_hstream_t *s, xp_route_request_t *rr)
 {
-    xp_hconn_t *h = s->conn;
     memset(rr, 0, sizeof(*rr));
     rr->method = s->req.method;
     rr->path = s->path;
@@ -238,7 +284,7 @@ static void xp__route_request(xp_hstream_t *s, xp_route_request_t *rr)
     rr->scheme = XP_STR_LIT("http");
     rr->headers = s->req.headers;
     rr->nheaders = s->req.num_headers;
-    rr->source_ip = xp_str_c(h->peer_ip);
+    rr->source_ip = xp__client_ip(s);
 }
 
 /* normalize_path / merge_slashes: the path part of the target (not the
@@ -649,6 +695,12 @@ static void xp__send_request(xp_hstream_t *s)
         xp__hl_set(&hl, XP_STR_LIT("x-forwarded-for"), xp_str(xff, (size_t)n));
     }
     xp__hl_set(&hl, XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http"));
+    /* x-envoy-external-address: the trusted client, for external clients of
+     * an edge proxy (use_remote_address); never taken from the client. */
+    xp__hl_remove(&hl, XP_STR_LIT("x-envoy-external-address"));
+    xp_str_t client = xp__client_ip(s);
+    if (h->hcm->use_remote_address && !xp__internal_ip(client))
+        xp__hl_add(&hl, XP_STR_LIT("x-envoy-external-address"), client);
     if (h->hcm->generate_request_id && !xp__find(rh, nrh, "x-request-id")) {
         if (!s->has_request_id) {
             uint64_t a = xp__rand(), b = xp__rand();

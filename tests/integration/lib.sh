@@ -80,3 +80,8 @@ finish() {
     [ "$XP_FAILED" -eq 0 ] && [ "$XP_CHECKS" -gt 0 ]
     exit $?
 }
+
+# not_contains HAYSTACK NEEDLE
+not_contains() {
+    ! contains "$1" "$2"
+}
