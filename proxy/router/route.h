@@ -337,6 +337,10 @@ typedef struct xp_route {
     xp_redirect_t redirect;      /* XP_ROUTE_REDIRECT */
     xp_direct_response_t direct; /* XP_ROUTE_DIRECT */
     xp_header_edits_t request_headers, response_headers;
+    /* Digest of the Route message it was translated from (0 = none): a new
+     * table generation reuses the route object when the bytes match. */
+    uint64_t source_hash;
+    size_t source_len;
 } xp_route_t;
 
 typedef enum {

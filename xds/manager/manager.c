@@ -151,14 +151,18 @@ static int xp__type_of(const char *url)
     return -1;
 }
 
-static void *xp__translate(int t, const ProtobufCMessage *msg, xp_path_t *path, xp_diag_t *d)
+/* prev: the accepted object of the same name, if any (route tables share
+ * their unchanged routes with it). */
+static void *xp__translate(int t, const ProtobufCMessage *msg, xp_path_t *path, xp_diag_t *d,
+                           void *prev)
 {
     switch (t) {
     case XP__LDS:
         return xp_translate_listener((const Envoy__Config__Listener__V3__Listener *)msg, path, d);
     case XP__RDS:
-        return xp_translate_route_config((const Envoy__Config__Route__V3__RouteConfiguration *)msg,
-                                         xp_path_str(path), d);
+        return xp_translate_route_config_reuse(
+            (const Envoy__Config__Route__V3__RouteConfiguration *)msg, xp_path_str(path), d, prev,
+            NULL);
     case XP__CDS:
         return xp_translate_cluster((const Envoy__Config__Cluster__V3__Cluster *)msg, path, d);
     case XP__EDS:
@@ -467,7 +471,7 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
         xp_path_init(&path, root);
         size_t e0 = d.nerrors;
         int unknown = xp_codec_check_unknown_fields(x->msg, root, &d);
-        void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, &d);
+        void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, &d, r ? r->obj : NULL);
         if (obj && t == XP__LDS)
             xp_bootstrap_listener_limits(m->bs, obj);
         if (obj == NULL || d.nerrors != e0) {

@@ -10,6 +10,8 @@
 #include "proxy/common/error.h"
 #include "proxy/common/mem.h"
 
+#include "proxy/common/xxhash.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,11 @@ typedef struct {
     xp_diag_t *diag;
     size_t errors;
     uint32_t max_body; /* max_direct_response_body_size_bytes */
+    /* The previous generation of this table: unchanged routes are shared
+     * with it instead of translated again (sorted by source_hash). */
+    xp_route_t **prev;
+    size_t nprev;
+    size_t reused;
 } xp__tr_t;
 
 static void xp__msg(xp__tr_t *t, xp_diag_sev_t sev, const char *field, const char *fmt, va_list ap)
@@ -894,6 +901,39 @@ static xp_route_t *xp__route(xp__tr_t *t, const Envoy__Config__Route__V3__Route 
     return r;
 }
 
+static int xp__by_hash(const void *a, const void *b)
+{
+    uint64_t x = (*(xp_route_t *const *)a)->source_hash, y = (*(xp_route_t *const *)b)->source_hash;
+    return (x > y) - (x < y);
+}
+
+/* The route for pr: the previous generation's object when pr's bytes are
+ * the same (no copy, no regex compiled again), else a new translation. */
+static xp_route_t *xp__route_reuse(xp__tr_t *t, const Envoy__Config__Route__V3__Route *pr)
+{
+    size_t len = protobuf_c_message_get_packed_size(&pr->base);
+    uint8_t stack[512];
+    uint8_t *buf = len <= sizeof(stack) ? stack : xp_malloc(len);
+    protobuf_c_message_pack(&pr->base, buf);
+    uint64_t h = xp_xxh64(buf, len, 0x78707274ull);
+    if (buf != stack)
+        free(buf);
+    if (t->nprev) {
+        xp_route_t key = {0};
+        key.source_hash = h;
+        xp_route_t *kp = &key;
+        xp_route_t **hit = bsearch(&kp, t->prev, t->nprev, sizeof(*t->prev), xp__by_hash);
+        if (hit && (*hit)->source_len == len) {
+            t->reused++;
+            return xp_route_ref(*hit);
+        }
+    }
+    xp_route_t *r = xp__route(t, pr);
+    r->source_hash = h;
+    r->source_len = len;
+    return r;
+}
+
 static void xp__vhost(xp__tr_t *t, const Envoy__Config__Route__V3__VirtualHost *pv, xp_vhost_t *vh)
 {
     xp__unknown(t, &pv->base);
@@ -904,7 +944,7 @@ static void xp__vhost(xp__tr_t *t, const Envoy__Config__Route__V3__VirtualHost *
     for (size_t i = 0; i < pv->n_routes; i++) {
         size_t m = xp_path_push_field(&t->path, "routes");
         xp_path_push_index(&t->path, i);
-        xp_vhost_add_route(vh, xp__route(t, pv->routes[i]));
+        xp_vhost_add_route(vh, xp__route_reuse(t, pv->routes[i]));
         xp_path_pop(&t->path, m);
     }
     switch (pv->require_tls) {
@@ -950,10 +990,46 @@ static void xp__vhost(xp__tr_t *t, const Envoy__Config__Route__V3__VirtualHost *
         XP__UNSUPPORTED(t, "request_mirror_policies");
 }
 
+static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
+                                             const Envoy__Config__Route__V3__RouteConfiguration *rc,
+                                             const char *path);
+
 xp_route_table_t *xp_translate_route_config(const Envoy__Config__Route__V3__RouteConfiguration *rc,
                                             const char *path, xp_diag_t *diag)
 {
+    return xp_translate_route_config_reuse(rc, path, diag, NULL, NULL);
+}
+
+xp_route_table_t *
+xp_translate_route_config_reuse(const Envoy__Config__Route__V3__RouteConfiguration *rc,
+                                const char *path, xp_diag_t *diag, const xp_route_table_t *prev,
+                                size_t *reused)
+{
     xp__tr_t t = {.diag = diag, .max_body = 4096};
+    if (prev) {
+        for (size_t v = 0; v < prev->nvhosts; v++)
+            t.nprev += prev->vhosts[v]->nroutes;
+        t.prev = xp_malloc((t.nprev + 1) * sizeof(*t.prev));
+        size_t k = 0;
+        for (size_t v = 0; v < prev->nvhosts; v++)
+            for (size_t i = 0; i < prev->vhosts[v]->nroutes; i++)
+                if (prev->vhosts[v]->routes[i]->source_hash)
+                    t.prev[k++] = prev->vhosts[v]->routes[i];
+        t.nprev = k;
+        qsort(t.prev, t.nprev, sizeof(*t.prev), xp__by_hash);
+    }
+    xp_route_table_t *tab = xp__translate_table(&t, rc, path);
+    free(t.prev);
+    if (reused)
+        *reused = t.reused;
+    return tab;
+}
+
+static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
+                                             const Envoy__Config__Route__V3__RouteConfiguration *rc,
+                                             const char *path)
+{
+    xp__tr_t t = *tp;
     xp_path_init(&t.path, path);
     if (rc == NULL) {
         xp__err(&t, NULL, "a route configuration is required");
@@ -1002,7 +1078,8 @@ xp_route_table_t *xp_translate_route_config(const Envoy__Config__Route__V3__Rout
     /* domain checks and index compilation (also when errors were found, so
      * duplicate domains are reported in the same pass) */
     xp_path_init(&t.path, path);
-    if (xp_route_table_build(tab, path, diag) != XP_OK || t.errors) {
+    tp->reused = t.reused;
+    if (xp_route_table_build(tab, path, t.diag) != XP_OK || t.errors) {
         xp_route_table_unref(tab);
         return NULL;
     }

@@ -15,4 +15,13 @@
 xp_route_table_t *xp_translate_route_config(const Envoy__Config__Route__V3__RouteConfiguration *rc,
                                             const char *path, xp_diag_t *diag);
 
+/* Same, sharing with prev (the previous generation of this table, may be
+ * NULL) every route whose Route message is byte-for-byte unchanged: an
+ * update that touches one route translates one route. *reused (may be NULL)
+ * gets how many were shared. */
+xp_route_table_t *
+xp_translate_route_config_reuse(const Envoy__Config__Route__V3__RouteConfiguration *rc,
+                                const char *path, xp_diag_t *diag, const xp_route_table_t *prev,
+                                size_t *reused);
+
 #endif
