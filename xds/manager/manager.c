@@ -68,6 +68,7 @@ struct xp_xds_manager {
     time_t start_wall;
     uv_timer_t timer;
     bool timer_on;
+    uint64_t timer_due;
     bool live;
 };
 
@@ -223,37 +224,67 @@ static bool xp__listener_ready(xp_xds_manager_t *m, const xp_listener_cfg_t *l)
     return ok;
 }
 
-static bool xp__cluster_warming(xp_xds_manager_t *m, xp_str_t name)
+/* 1: the cluster is warming; 2: no such cluster (yet); 0: usable. */
+static int xp__cluster_state(xp_xds_manager_t *m, xp_str_t name)
 {
     for (const xp__res_t *r = m->res[XP__CDS]; r; r = r->next)
         if (strlen(r->name) == name.len && memcmp(r->name, name.p, name.len) == 0)
-            return !r->warm;
+            return r->warm ? 0 : 1;
+    size_t n;
+    xp_cluster_cfg_t *const *sc = xp_bootstrap_clusters(m->bs, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strlen(sc[i]->name) == name.len && memcmp(sc[i]->name, name.p, name.len) == 0)
+            return 0;
+    return 2;
+}
+
+static bool xp__table_has_route(const xp_route_table_t *t, const xp_route_t *r)
+{
+    for (size_t v = 0; t && v < t->nvhosts; v++)
+        for (size_t i = 0; i < t->vhosts[v]->nroutes; i++)
+            if (t->vhosts[v]->routes[i] == r)
+                return true;
     return false;
 }
 
-/* A route configuration waits while a cluster it routes to is still warming
- * (make-before-break at the route level: no 503 for a route that arrived
- * before its cluster's endpoints, whatever order the server pushed in).
- * Clusters nobody defined do not hold it back: those routes answer 503 NC,
- * as in Envoy. */
-static bool xp__routes_ready(xp_xds_manager_t *m, const xp_route_table_t *t)
+/* Make-before-break at the route level: a route configuration waits while a
+ * new or changed route in it points at a cluster that is still warming (up
+ * to initial_fetch_timeout), or at one not known yet (a short grace: with
+ * per-type streams the route can arrive just before its cluster). Routes
+ * carried over from the previous version never hold it back, and after the
+ * grace a route to a missing cluster answers 503 NC, as in Envoy. Sets
+ * *grace_wait when only the grace keeps it back. */
+#define XP__UNKNOWN_CLUSTER_GRACE_MS 1000
+static bool xp__routes_ready(xp_xds_manager_t *m, const xp__res_t *res, uint64_t now,
+                             bool *grace_wait)
 {
+    const xp_route_table_t *t = res->obj, *prev = res->applied;
+    *grace_wait = false;
+    bool ready = true;
     for (size_t v = 0; v < t->nvhosts; v++) {
         const xp_vhost_t *vh = t->vhosts[v];
         for (size_t i = 0; i < vh->nroutes; i++) {
             const xp_route_t *r = vh->routes[i];
-            if (r->kind != XP_ROUTE_FORWARD)
+            if (r->kind != XP_ROUTE_FORWARD || xp__table_has_route(prev, r))
                 continue;
-            if (r->action.cluster_kind == XP_CLUSTER_NAME &&
-                xp__cluster_warming(m, r->action.cluster))
-                return false;
-            if (r->action.cluster_kind == XP_CLUSTER_WEIGHTED)
-                for (size_t k = 0; k < r->action.nweighted; k++)
-                    if (xp__cluster_warming(m, r->action.weighted[k].name))
-                        return false;
+            for (size_t k = 0; k < (r->action.cluster_kind == XP_CLUSTER_WEIGHTED
+                                        ? r->action.nweighted
+                                        : (r->action.cluster_kind == XP_CLUSTER_NAME ? 1 : 0));
+                 k++) {
+                xp_str_t name = r->action.cluster_kind == XP_CLUSTER_WEIGHTED
+                                    ? r->action.weighted[k].name
+                                    : r->action.cluster;
+                int st = xp__cluster_state(m, name);
+                if (st == 1)
+                    return false;
+                if (st == 2 && now < res->since_ms + XP__UNKNOWN_CLUSTER_GRACE_MS) {
+                    *grace_wait = true;
+                    ready = false;
+                }
+            }
         }
     }
-    return true;
+    return ready;
 }
 
 static void xp__apply(xp_xds_manager_t *m);
@@ -354,9 +385,15 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
                 bool ready;
                 if (t == XP__LDS)
                     ready = xp__listener_ready(m, r->obj);
-                else if (t == XP__RDS)
-                    ready = xp__routes_ready(m, r->obj);
-                else
+                else if (t == XP__RDS) {
+                    bool grace = false;
+                    ready = xp__routes_ready(m, r, now, &grace);
+                    if (!ready && grace) {
+                        uint64_t g = r->since_ms + XP__UNKNOWN_CLUSTER_GRACE_MS;
+                        if (next_deadline == 0 || g < next_deadline)
+                            next_deadline = g;
+                    }
+                } else
                     ready = ((xp_cluster_cfg_t *)r->obj)->type != XP_CLUSTER_EDS ||
                             xp__find(m, XP__EDS, ((xp_cluster_cfg_t *)r->obj)->eds_service_name);
                 if (ready || now >= r->since_ms + m->init_timeout_ms) {
@@ -392,8 +429,9 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
     free(rs);
     free(as);
 
-    if (next_deadline && !m->timer_on) {
+    if (next_deadline && (!m->timer_on || next_deadline < m->timer_due)) {
         m->timer_on = true;
+        m->timer_due = next_deadline;
         uv_timer_start(&m->timer, xp__on_timer, next_deadline > now ? next_deadline - now : 0, 0);
     }
     /* Ready: the first LDS and CDS are in and warm, or the initial fetch
@@ -411,8 +449,9 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
             m->live = true;
             if (m->s->state != XP_SERVER_DRAINING)
                 xp_server_set_state(m->s, XP_SERVER_LIVE);
-        } else if (!m->timer_on) {
+        } else if (!m->timer_on || m->start_ms + m->init_timeout_ms < m->timer_due) {
             m->timer_on = true;
+            m->timer_due = m->start_ms + m->init_timeout_ms;
             uv_timer_start(&m->timer, xp__on_timer, m->start_ms + m->init_timeout_ms - now, 0);
         }
     }
