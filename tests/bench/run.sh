@@ -233,7 +233,7 @@ XPB_XPROXY_SIGPIPE=default begin xproxy plain
 pin "$CPU_LG" wrk -t1 -c64 -d1s "http://127.0.0.1:$PROXY_PORT$SMALL_PATH" >/dev/null
 sleep 0.3
 if kill -0 "$PROXY_PID" 2>/dev/null; then
-    SIGPIPE_NOTE="xproxy survived a 1 s wrk run with SIGPIPE at its default disposition this time (builds before commit 8e0fb21 died of it, exit status 141). It still sets no SIGPIPE disposition of its own, so every xproxy measurement starts it with SIGPIPE ignored (inherited across exec), as nginx and HAProxy ignore it themselves."
+    SIGPIPE_NOTE="xproxy survived a 1 s wrk run started with the default SIGPIPE disposition: since commit 8e99a08 it ignores SIGPIPE itself (proxy/main.c), as nginx and HAProxy do (builds before it could die of it, exit status 141). The measurements below also start it with SIGPIPE ignored (inherited across exec), which changes nothing now."
     stop_proxy
 else
     wait "$PROXY_PID" 2>/dev/null && rc=0 || rc=$?
