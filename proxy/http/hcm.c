@@ -267,7 +267,7 @@ void xp_hconn_close(xp_hconn_t *h, bool local)
         uv_timer_start(&h->idle_timer, xp__linger_done, 2000, 0);
         return;
     }
-    if (local && !h->sock.closing && (h->sock.wpending > 0 || h->sock.ncork > 0)) {
+    if (local && !h->sock.closing && h->sock.wpending > 0) {
         /* The peer is gone for reading but may still read: send what is
          * queued (gathered writes too), then close. */
         xp_sock_shutdown(&h->sock);

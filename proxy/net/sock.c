@@ -6,16 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+/* Writes waiting for the kernel: up to 16 buffers, each holding a
+ * reference to its chunk (NULL for static bytes and for chunked framing,
+ * which lives in hdrs). Gathered as the socket's batch, then handed to libuv
+ * as the write request for whatever the kernel did not take at once. */
+struct xp_sock_batch {
     uv_write_t req;
-    xp_chunk_t *chunk;
-    size_t len;
-    char hdr[24]; /* chunked framing written with the data */
-    /* An uncorked batch: the chunks and framing it references. */
-    unsigned nchunks;
+    size_t len; /* bytes not yet written */
+    unsigned n;
+    uv_buf_t bufs[16];
     xp_chunk_t *chunks[16];
     char hdrs[16][20];
-} xp__wreq_t;
+};
+
+#define XP__BATCH_MAX 16
 
 static void xp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -70,17 +74,20 @@ void xp_sock_read_stop(xp_sock_t *s)
     s->reading = false;
 }
 
-static void xp__written(uv_write_t *req, int status)
+static void xp__batch_free(xp_sock_batch_t *w)
 {
-    xp__wreq_t *w = (xp__wreq_t *)req;
-    xp_sock_t *s = (xp_sock_t *)req->handle;
-    s->wpending -= w->len;
-    if (w->chunk)
-        xp_chunk_unref(w->chunk);
-    for (unsigned i = 0; i < w->nchunks; i++)
+    for (unsigned i = 0; i < w->n; i++)
         if (w->chunks[i])
             xp_chunk_unref(w->chunks[i]);
     free(w);
+}
+
+static void xp__written(uv_write_t *req, int status)
+{
+    xp_sock_batch_t *w = (xp_sock_batch_t *)req;
+    xp_sock_t *s = (xp_sock_t *)req->handle;
+    s->wpending -= w->len;
+    xp__batch_free(w);
     if (status == UV_ECANCELED || s->closing)
         return;
     if (status < 0) {
@@ -90,78 +97,84 @@ static void xp__written(uv_write_t *req, int status)
     s->ops->on_written(s);
 }
 
-static void xp__wreq_free(xp__wreq_t *w)
+/* Sends the batch: the kernel first, what it does not take is queued with
+ * libuv (which keeps the order behind earlier queued writes). */
+static int xp__flush(xp_sock_t *s)
 {
+    xp_sock_batch_t *w = s->batch;
     if (w == NULL)
-        return;
-    for (unsigned i = 0; i < w->nchunks; i++)
-        if (w->chunks[i])
-            xp_chunk_unref(w->chunks[i]);
-    free(w);
-}
-
-/* Writes bufs (at most 16), trying the kernel first; what is left is queued
- * with a request that holds a reference to c. w, when given, is a request
- * the caller prepared (its hdr or hdrs may be among bufs); it is used or
- * freed. */
-static int xp__writev(xp_sock_t *s, xp_chunk_t *c, const uv_buf_t *bufs, unsigned n, xp__wreq_t *w)
-{
-    size_t total = 0;
-    for (unsigned i = 0; i < n; i++)
-        total += bufs[i].len;
-    if (s->closing || n > 16 || total == 0) {
-        xp__wreq_free(w);
-        return s->closing ? UV_ECANCELED : (n > 16 ? UV_EINVAL : 0);
+        return 0;
+    s->batch = NULL;
+    if (s->closing) {
+        s->wpending -= w->len;
+        xp__batch_free(w);
+        return UV_ECANCELED;
     }
-    uv_buf_t local[16];
-    memcpy(local, bufs, n * sizeof(*bufs));
+    uv_buf_t local[XP__BATCH_MAX];
+    unsigned n = w->n;
+    memcpy(local, w->bufs, n * sizeof(*local));
     uv_buf_t *v = local;
-    if (s->wpending == 0) {
-        int wr = uv_try_write((uv_stream_t *)&s->tcp, v, n);
-        if (wr == (int)total) {
-            xp__wreq_free(w);
-            return 0;
-        }
-        if (wr < 0 && wr != UV_EAGAIN && wr != UV_ENOSYS) {
-            xp__wreq_free(w);
-            return wr;
-        }
-        size_t done = wr > 0 ? (size_t)wr : 0;
-        total -= done;
-        while (done && done >= v->len) {
-            done -= v->len;
-            v++;
-            n--;
-        }
-        v->base += done;
-        v->len -= done;
+    int wr = uv_try_write((uv_stream_t *)&s->tcp, v, n);
+    if (wr == (int)w->len) {
+        s->wpending -= w->len;
+        xp__batch_free(w);
+        return 0;
     }
-    if (w == NULL) {
-        w = xp_malloc(sizeof(*w));
-        w->nchunks = 0;
+    if (wr < 0 && wr != UV_EAGAIN && wr != UV_ENOSYS) {
+        s->wpending -= w->len;
+        xp__batch_free(w);
+        return wr;
     }
-    w->chunk = c ? xp_chunk_ref(c) : NULL;
-    w->len = total;
+    size_t done = wr > 0 ? (size_t)wr : 0;
+    s->wpending -= done;
+    w->len -= done;
+    while (done && done >= v->len) {
+        done -= v->len;
+        v++;
+        n--;
+    }
+    v->base += done;
+    v->len -= done;
     int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, v, n, xp__written);
     if (rc) {
-        if (w->chunk)
-            xp_chunk_unref(w->chunk);
-        xp__wreq_free(w);
-        return rc;
+        s->wpending -= w->len;
+        xp__batch_free(w);
     }
-    s->wpending += total;
+    return rc;
+}
+
+/* Makes room for k more buffers in the batch, sending a full one first. */
+static int xp__room(xp_sock_t *s, unsigned k)
+{
+    if (s->closing)
+        return UV_ECANCELED;
+    if (s->batch && s->batch->n + k > XP__BATCH_MAX) {
+        int rc = xp__flush(s);
+        if (rc)
+            return rc;
+    }
+    if (s->batch == NULL) {
+        s->batch = xp_malloc(sizeof(*s->batch));
+        s->batch->len = 0;
+        s->batch->n = 0;
+    }
     return 0;
 }
 
-/* Appends to the cork batch; false when it is full (the caller flushes). */
-static bool xp__gather(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
+static void xp__put(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
 {
-    if (s->ncork == XP_ARRAY_SIZE(s->cork_bufs))
-        return false;
-    s->cork_bufs[s->ncork] = uv_buf_init((char *)p, (unsigned)len);
-    s->cork_chunks[s->ncork] = c ? xp_chunk_ref(c) : NULL;
-    s->ncork++;
-    return true;
+    xp_sock_batch_t *w = s->batch;
+    w->bufs[w->n] = uv_buf_init((char *)p, (unsigned)len);
+    w->chunks[w->n] = c ? xp_chunk_ref(c) : NULL;
+    w->n++;
+    w->len += len;
+    s->wpending += len;
+}
+
+/* The batch goes now, or at the outermost uncork. */
+static int xp__submit(xp_sock_t *s)
+{
+    return s->corked ? 0 : xp__flush(s);
 }
 
 void xp_sock_cork(xp_sock_t *s)
@@ -169,87 +182,75 @@ void xp_sock_cork(xp_sock_t *s)
     s->corked++;
 }
 
-static int xp__flush_cork(xp_sock_t *s)
-{
-    unsigned n = s->ncork;
-    if (n == 0)
-        return 0;
-    s->ncork = 0;
-    xp__wreq_t *w = xp_malloc(sizeof(*w));
-    w->nchunks = n;
-    uv_buf_t bufs[16];
-    for (unsigned i = 0; i < n; i++) {
-        w->chunks[i] = s->cork_chunks[i];
-        bufs[i] = s->cork_bufs[i];
-        /* framing lives in the socket's scratch: move it into the request */
-        if (bufs[i].base >= s->cork_hdr[0] && bufs[i].base < s->cork_hdr[0] + sizeof(s->cork_hdr)) {
-            size_t k = (size_t)(bufs[i].base - s->cork_hdr[0]) / sizeof(s->cork_hdr[0]);
-            memcpy(w->hdrs[k], s->cork_hdr[k], sizeof(w->hdrs[k]));
-            bufs[i].base = w->hdrs[k] + (bufs[i].base - s->cork_hdr[k]);
-        }
-    }
-    return xp__writev(s, NULL, bufs, n, w);
-}
-
 int xp_sock_uncork(xp_sock_t *s)
 {
     if (s->corked > 0 && --s->corked > 0)
         return 0;
-    if (s->closing) {
-        for (unsigned i = 0; i < s->ncork; i++)
-            if (s->cork_chunks[i])
-                xp_chunk_unref(s->cork_chunks[i]);
-        s->ncork = 0;
-        return UV_ECANCELED;
+    if (s->batch == NULL)
+        return 0;
+    return xp__submit(s);
+}
+
+/* An uncorked write with nothing gathered: the kernel first, and only what
+ * it does not take costs a request. */
+static int xp__write1(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+    int wr = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (wr == (int)len)
+        return 0;
+    if (wr < 0 && wr != UV_EAGAIN && wr != UV_ENOSYS)
+        return wr;
+    size_t done = wr > 0 ? (size_t)wr : 0;
+    xp_sock_batch_t *w = xp_malloc(sizeof(*w));
+    w->bufs[0] = uv_buf_init((char *)p + done, (unsigned)(len - done));
+    w->chunks[0] = c ? xp_chunk_ref(c) : NULL;
+    w->n = 1;
+    w->len = len - done;
+    int rc = uv_write(&w->req, (uv_stream_t *)&s->tcp, w->bufs, 1, xp__written);
+    if (rc) {
+        xp__batch_free(w);
+        return rc;
     }
-    return xp__flush_cork(s);
+    s->wpending += w->len;
+    return 0;
 }
 
 int xp_sock_write(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
 {
-    if (s->corked && !s->closing && len) {
-        if (xp__gather(s, c, p, len))
-            return 0;
-        int rc = xp__flush_cork(s);
-        if (rc == 0 && xp__gather(s, c, p, len))
-            return 0;
-        if (rc)
-            return rc;
-    }
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
-    return xp__writev(s, c, &b, 1, NULL);
+    if (s->closing)
+        return UV_ECANCELED;
+    if (len == 0)
+        return 0;
+    if (!s->corked && s->batch == NULL)
+        return xp__write1(s, c, p, len);
+    int rc = xp__room(s, 1);
+    if (rc)
+        return rc;
+    xp__put(s, c, p, len);
+    return xp__submit(s);
 }
 
 int xp_sock_write_chunked(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
 {
     if (len == 0)
         return 0;
-    if (s->corked && !s->closing) {
-        if (s->ncork + 3 > XP_ARRAY_SIZE(s->cork_bufs)) {
-            int rc = xp__flush_cork(s);
-            if (rc)
-                return rc;
-        }
-        char *hdr = s->cork_hdr[s->ncork];
-        int hl = snprintf(hdr, sizeof(s->cork_hdr[0]), "%zx\r\n", len);
-        xp__gather(s, NULL, hdr, (size_t)hl);
-        xp__gather(s, c, p, len);
-        xp__gather(s, NULL, "\r\n", 2);
-        return 0;
-    }
-    xp__wreq_t *w = xp_malloc(sizeof(*w));
-    w->nchunks = 0;
-    int hl = snprintf(w->hdr, sizeof(w->hdr), "%zx\r\n", len);
-    uv_buf_t v[3] = {uv_buf_init(w->hdr, (unsigned)hl), uv_buf_init((char *)p, (unsigned)len),
-                     uv_buf_init((char *)"\r\n", 2)};
-    return xp__writev(s, c, v, 3, w);
+    int rc = xp__room(s, 3);
+    if (rc)
+        return rc;
+    char *hdr = s->batch->hdrs[s->batch->n];
+    int hl = snprintf(hdr, sizeof(s->batch->hdrs[0]), "%zx\r\n", len);
+    xp__put(s, NULL, hdr, (size_t)hl);
+    xp__put(s, c, p, len);
+    xp__put(s, NULL, "\r\n", 2);
+    return xp__submit(s);
 }
 
 int xp_sock_write_copy(xp_sock_t *s, const char *p, size_t len)
 {
     if (s->closing)
         return UV_ECANCELED;
-    if (s->wpending == 0 && len && !s->corked) {
+    if (s->batch == NULL && !s->corked && len) {
         /* Skip the copy when the kernel takes it all. */
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
         int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
@@ -282,7 +283,7 @@ void xp_sock_shutdown(xp_sock_t *s)
     if (s->shut || s->closing)
         return;
     /* FIN goes after everything written so far, gathered writes included. */
-    xp__flush_cork(s);
+    xp__flush(s);
     s->shut = true;
     uv_shutdown_t *req = xp_malloc(sizeof(*req));
     if (uv_shutdown(req, (uv_stream_t *)&s->tcp, xp__shut) != 0)
@@ -300,11 +301,9 @@ void xp_sock_close(xp_sock_t *s)
 {
     if (s->closing)
         return;
+    /* What was gathered gets the chance a direct write would have had. */
+    xp__flush(s);
     s->closing = true;
-    for (unsigned i = 0; i < s->ncork; i++)
-        if (s->cork_chunks[i])
-            xp_chunk_unref(s->cork_chunks[i]);
-    s->ncork = 0;
     s->reading = false;
     uv_close((uv_handle_t *)&s->tcp, xp__closed);
 }

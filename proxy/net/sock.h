@@ -29,20 +29,22 @@ typedef struct {
     void (*on_close)(xp_sock_t *s);
 } xp_sock_ops_t;
 
+typedef struct xp_sock_batch xp_sock_batch_t;
+
 struct xp_sock {
     uv_tcp_t tcp; /* first: a uv handle pointer is the socket pointer */
     const xp_sock_ops_t *ops;
     void *owner;
-    size_t wpending; /* bytes handed to write but not yet written */
+    /* Bytes handed to a write call and not yet taken by the kernel: those
+     * gathered while corked plus those libuv still queues. */
+    size_t wpending;
     bool reading;
     bool closing;
     bool shut; /* our FIN queued */
-    /* Cork: writes gathered while > 0 go out in one writev at uncork. */
     int corked;
-    unsigned ncork;
-    uv_buf_t cork_bufs[16];
-    xp_chunk_t *cork_chunks[16];
-    char cork_hdr[16][20];
+    /* Writes gathered while corked (NULL while none: an idle socket holds
+     * no write state). */
+    xp_sock_batch_t *batch;
 };
 
 /* Initialises s on loop (handle only; no socket yet). */
@@ -60,12 +62,14 @@ int xp_sock_write_chunked(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len
 int xp_sock_write_copy(xp_sock_t *s, const char *p, size_t len);
 /* Gathers writes until the matching uncork, which sends them with one
  * writev (a response head and the body bytes that came with it cost one
- * syscall, not two). Nests. Writes past the gather capacity flush early. */
+ * syscall, not two). Nests. Writes past the gather capacity (16 buffers)
+ * are sent early. */
 void xp_sock_cork(xp_sock_t *s);
 int xp_sock_uncork(xp_sock_t *s);
 /* Sends FIN once queued writes are done. */
 void xp_sock_shutdown(xp_sock_t *s);
-/* Closes (pending writes are dropped); on_close runs later. Idempotent. */
+/* Closes; gathered writes are offered to the kernel first, writes libuv
+ * still queues are dropped. on_close runs later. Idempotent. */
 void xp_sock_close(xp_sock_t *s);
 /* Disables Nagle; call once connected or accepted. */
 void xp_sock_nodelay(xp_sock_t *s);
