@@ -14,7 +14,6 @@ DIR=$(dirname "$0")
 XP_PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$XP_TMP/up.port" ] && break; sleep 0.05; done
 UP=$(head -1 "$XP_TMP/up.port")
-P=$(((RANDOM % 10000) + 50000))
 
 lds() { # version stat_prefix
     cat >"$XP_TMP/lds.new" <<EOF2
@@ -22,7 +21,7 @@ version_info: "$1"
 resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
   name: ide
-  address: { socket_address: { address: 127.0.0.1, port_value: $P } }
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
   filter_chains:
   - filters:
     - name: hcm
@@ -50,6 +49,7 @@ resources:
   load_assignment: { cluster_name: up, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } }] }] }
 EOF4
 start_xproxy -c "$XP_TMP/boot.yaml" --concurrency 2 --drain-time-s 30 || exit 1
+P=$(listener_port ide) || { not_ok "listener 'ide' bound"; finish; }
 stat() { curl -s "http://$XP_ADMIN/stats?filter=$1" | sed -n "s/^$1: //p"; }
 wait_stat() { # name value
     for _ in $(seq 1 100); do [ "$(stat "$1")" = "$2" ] && return 0; sleep 0.05; done

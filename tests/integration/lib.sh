@@ -2,8 +2,7 @@
 # checks and exits non-zero if any failed; everything it starts is stopped on
 # exit.
 set -u
-XP_CHECKS=0
-XP_FAILED=0
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 XP_PIDS=()
 XP_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/xp.XXXXXX")
 
@@ -14,30 +13,6 @@ xp_cleanup() {
     rm -rf "$XP_TMP"
 }
 trap xp_cleanup EXIT
-
-ok() {
-    XP_CHECKS=$((XP_CHECKS + 1))
-    echo "ok - $*"
-}
-
-not_ok() {
-    XP_CHECKS=$((XP_CHECKS + 1))
-    XP_FAILED=$((XP_FAILED + 1))
-    echo "FAIL - $*"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-# contains HAYSTACK NEEDLE
-contains() {
-    case "$1" in *"$2"*) return 0 ;; esac
-    return 1
-}
 
 # Starts xproxy in the background with an admin address file; sets XP_PID and
 # XP_ADMIN (host:port). Extra arguments go to xproxy.
@@ -76,12 +51,18 @@ wait_exit() {
 }
 
 finish() {
-    echo "$((XP_CHECKS - XP_FAILED)) passed, $XP_FAILED failed"
-    [ "$XP_FAILED" -eq 0 ] && [ "$XP_CHECKS" -gt 0 ]
+    check_summary
     exit $?
 }
 
-# not_contains HAYSTACK NEEDLE
-not_contains() {
-    ! contains "$1" "$2"
+# listener_port NAME: waits up to 5 s for listener NAME to be bound (every
+# listener asks for port 0) and prints its port.
+listener_port() {
+    local p
+    for _ in $(seq 1 100); do
+        p=$(admin_listener_port "$XP_ADMIN" "$1")
+        [ -n "$p" ] && { echo "$p"; return 0; }
+        sleep 0.05
+    done
+    return 1
 }

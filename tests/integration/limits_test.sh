@@ -11,8 +11,6 @@ DIR=$(dirname "$0")
 XP_PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$XP_TMP/up.port" ] && break; sleep 0.05; done
 UP=$(head -1 "$XP_TMP/up.port")
-P1=$(((RANDOM % 10000) + 40000))
-P2=$((P1 + 1))
 
 hcm() { # stat_prefix cluster retry
     cat <<EOF2
@@ -40,12 +38,12 @@ layered_runtime:
 static_resources:
   listeners:
   - name: limited
-    address: { socket_address: { address: 127.0.0.1, port_value: $P1 } }
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     filter_chains:
     - filters:
 $(hcm lim nopend "")
   - name: retries
-    address: { socket_address: { address: 127.0.0.1, port_value: $P2 } }
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     filter_chains:
     - filters:
 $(hcm ret noretry ", retry_policy: { retry_on: 5xx, num_retries: 3 }")
@@ -58,6 +56,8 @@ $(hcm ret noretry ", retry_policy: { retry_on: 5xx, num_retries: 3 }")
     load_assignment: { cluster_name: noretry, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } }] }] }
 EOF3
 start_xproxy -c "$XP_TMP/b.yaml" --concurrency 2 || exit 1
+P1=$(listener_port limited) || { not_ok "listener 'limited' bound"; finish; }
+P2=$(listener_port retries) || { not_ok "listener 'retries' bound"; finish; }
 stat() { curl -s "http://$XP_ADMIN/stats?filter=$1" | sed -n "s/^$1: //p"; }
 
 # max_pending_requests 0: a request that needs a new connection overflows.

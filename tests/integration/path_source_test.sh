@@ -6,13 +6,13 @@ XPROXY=$1
 DIR=$(dirname "$0")
 . "$DIR/lib.sh"
 
-lds() { # version body port
+lds() { # version body
     cat >"$XP_TMP/lds.new" <<EOF2
 version_info: "$1"
 resources:
 - "@type": type.googleapis.com/envoy.config.listener.v3.Listener
   name: l1
-  address: { socket_address: { address: 127.0.0.1, port_value: $3 } }
+  address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
   filter_chains:
   - filters:
     - name: hcm
@@ -33,14 +33,14 @@ wait_body() {
     return 1
 }
 
-port=$(((RANDOM % 20000) + 30000))
-lds 1 one "$port"
+lds 1 one
 cat >"$XP_TMP/boot.yaml" <<EOF3
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
 dynamic_resources:
   lds_config: { path_config_source: { path: $XP_TMP/lds.yaml } }
 EOF3
 start_xproxy -c "$XP_TMP/boot.yaml" --concurrency 2 || exit 1
+port=$(listener_port l1) || { not_ok "listener 'l1' from the file bound"; cat "$XP_TMP/xproxy.log"; finish; }
 if wait_body "$port" one; then
     ok "listener from the file serves"
 else
@@ -55,7 +55,7 @@ printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' >&3
 read -r -t 5 line <&3
 check "keep-alive connection answered before the change" contains "$line" "200"
 
-lds 2 two "$port"
+lds 2 two
 check "replaced file applied in place" wait_body "$port" two
 
 echo "not: [valid" >"$XP_TMP/lds.new" && mv "$XP_TMP/lds.new" "$XP_TMP/lds.yaml"
@@ -63,7 +63,7 @@ sleep 0.5
 check "broken file: last good config keeps serving" [ "$(curl -s --max-time 2 "http://127.0.0.1:$port/")" = two ]
 check "broken file is reported with its path" contains "$(cat "$XP_TMP/xproxy.log")" "lds.yaml is invalid"
 
-lds 3 three "$port"
+lds 3 three
 check "a fixed file is applied again" wait_body "$port" three
 exec 3>&-
 

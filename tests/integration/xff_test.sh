@@ -12,13 +12,12 @@ DIR=$(dirname "$0")
 XP_PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$XP_TMP/up.port" ] && break; sleep 0.05; done
 UP=$(head -1 "$XP_TMP/up.port")
-P=$(((RANDOM % 10000) + 45000))
 cat >"$XP_TMP/b.yaml" <<EOF2
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
 static_resources:
   listeners:
   - name: l
-    address: { socket_address: { address: 127.0.0.1, port_value: $P } }
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     filter_chains:
     - filters:
       - name: hcm
@@ -34,6 +33,7 @@ static_resources:
     load_assignment: { cluster_name: up, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } }] }] }
 EOF2
 start_xproxy -c "$XP_TMP/b.yaml" --concurrency 1 || exit 1
+P=$(listener_port l) || { not_ok "listener 'l' bound"; finish; }
 
 out=$(curl -s -H 'x-forwarded-for: 10.0.0.9, 203.0.113.7' "http://127.0.0.1:$P/x")
 check "external trusted client sent as x-envoy-external-address" contains "$out" '"x-envoy-external-address":"203.0.113.7"'

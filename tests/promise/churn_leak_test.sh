@@ -23,7 +23,7 @@ DIR=$(dirname "$0")
 . "$DIR/promise_lib.sh"
 
 # Checks that expose bugs not fixed yet (descriptions, exactly).
-PR_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 NUPD=${PROMISE_CHURN_UPDATES:-2000}
 WARMUP=${PROMISE_CHURN_WARMUP:-200}

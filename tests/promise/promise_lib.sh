@@ -8,7 +8,7 @@
 # Arguments of every promise test: XPROXY XDS_SERVER XP_UPSTREAM XP_WSCLIENT
 # WS_LOAD CONCURRENCY.
 #
-# Known failures: a test lists, in PR_KNOWN_FAILURES, the descriptions of
+# Known failures: a test lists, in KNOWN_FAILURES, the descriptions of
 # checks that expose a bug not fixed yet. Such a check failing prints
 # "KNOWN FAIL" and does not fail the test; passing, it says the entry can go.
 #
@@ -26,6 +26,7 @@
 #     timeout 0, to EDS cluster grp-<g>;
 #   - cluster grp-<g> (EDS, ADS) whose assignment names one xp_upstream.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 export LC_ALL=C
 XPROXY=$1
 XDS_SERVER=$2
@@ -33,11 +34,7 @@ XP_UPSTREAM=$3
 XP_WSCLIENT=$4
 WS_LOAD=$5
 CONC=$6
-PR_CHECKS=0
-PR_FAILED=0
-PR_KNOWN=0
 PR_PIDS=()
-PR_KNOWN_FAILURES=()
 PR_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/promise.XXXXXX")
 XDS_DIR=$PR_TMP/xds
 mkdir -p "$XDS_DIR"
@@ -57,80 +54,13 @@ pr_cleanup() {
 }
 trap pr_cleanup EXIT
 
-pr_is_known() {
-    local k
-    for k in "${PR_KNOWN_FAILURES[@]:-}"; do
-        [ -n "$k" ] && [ "$k" = "$1" ] && return 0
-    done
-    return 1
-}
-
-ok() {
-    PR_CHECKS=$((PR_CHECKS + 1))
-    if pr_is_known "$*"; then
-        echo "ok - $* (listed as a known failure: it passes now, remove it from the list)"
-    else
-        echo "ok - $*"
-    fi
-}
-
-not_ok() {
-    PR_CHECKS=$((PR_CHECKS + 1))
-    if pr_is_known "$*"; then
-        PR_KNOWN=$((PR_KNOWN + 1))
-        echo "KNOWN FAIL - $*"
-        return
-    fi
-    PR_FAILED=$((PR_FAILED + 1))
-    echo "FAIL - $*"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-contains() {
-    case "$1" in *"$2"*) return 0 ;; esac
-    echo "  '$2' not in: ${1:0:600}"
-    return 1
-}
-
-eq() {
-    [ "$1" = "$2" ] && return 0
-    echo "  got '$1', want '$2'"
-    return 1
-}
-
-# le GOT MAX
-le() {
-    [ "$1" -le "$2" ] && return 0
-    echo "  $1 > $2"
-    return 1
-}
-
 finish() {
-    [ "$PR_KNOWN" -gt 0 ] && echo "$PR_KNOWN known failure(s) (bugs listed in PR_KNOWN_FAILURES, not counted below)"
-    echo "$((PR_CHECKS - PR_FAILED - PR_KNOWN)) passed, $PR_FAILED failed"
-    [ "$PR_FAILED" -eq 0 ] && [ "$PR_CHECKS" -gt 0 ]
+    check_summary
     exit $?
 }
 
 # now_us: sets NOW_US (monotonic enough: wall clock in microseconds, no fork).
 now_us() { NOW_US=${EPOCHREALTIME/./}; }
-
-# wait_file FILE PID [SECONDS]: waits for FILE to be non-empty.
-wait_file() {
-    local n=$((${3:-10} * 20))
-    for _ in $(seq 1 "$n"); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
 
 # start_upstream NAME: an xp_upstream on a free port; sets UPORT[NAME].
 declare -A UPORT
@@ -209,11 +139,7 @@ EOF
 }
 
 # listener_port NAME: the bound port of a listener (empty if none yet).
-listener_port() {
-    curl -s --max-time 5 "http://$XP_ADMIN/listeners?format=json" |
-        grep -o "\"name\":\"$1\",\"local_address\":{\"socket_address\":{\"address\":\"[^\"]*\",\"port_value\":[0-9]*" |
-        grep -o '[0-9]*$'
-}
+listener_port() { admin_listener_port "$XP_ADMIN" "$1"; }
 
 # xstat NAME: the value of one stat (empty if it does not exist).
 xstat() {

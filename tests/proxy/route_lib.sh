@@ -2,21 +2,19 @@
 # in front of xp_upstream instances on loopback; every listener and the admin
 # use port 0 and are read back; bootstraps are rendered from route_*.yaml
 # templates (@NAME@ placeholders) into a temporary directory; everything
-# started is stopped. Same conventions as tests/integration/lib.sh (which is
-# not visible outside its package, so not sourced here).
+# started is stopped. Checks and their count come from tests/lib/check.sh.
 #
 # Arguments of every route test: XPROXY XP_UPSTREAM CONCURRENCY.
 #
-# Known failures: a test sets RT_KNOWN_FAILURES to the descriptions of checks
+# Known failures: a test sets KNOWN_FAILURES to the descriptions of checks
 # that expose an xproxy bug not fixed yet. Such a check failing prints
 # "KNOWN FAIL" and does not fail the test; passing, it says the entry can go.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 XPROXY=$1
 XP_UPSTREAM=$2
 CONC=$3
 RT_DIR=$(dirname "$0")
-XP_CHECKS=0
-XP_FAILED=0
 XP_PIDS=()
 XP_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/rt.XXXXXX")
 
@@ -28,13 +26,6 @@ rt_cleanup() {
     rm -rf "$XP_TMP"
 }
 trap rt_cleanup EXIT
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
 
 # wait_exit PID SECONDS: waits for the process, sets XP_RC; 1 if it hung.
 wait_exit() {
@@ -50,83 +41,8 @@ wait_exit() {
     return 1
 }
 
-RT_KNOWN=0
-RT_KNOWN_FAILURES=()
 UNDER_ASAN=0
 [ -n "${ASAN_OPTIONS:-}" ] && UNDER_ASAN=1
-
-rt_is_known() {
-    local k
-    for k in "${RT_KNOWN_FAILURES[@]:-}"; do
-        [ -n "$k" ] && [ "$k" = "$1" ] && return 0
-    done
-    return 1
-}
-
-ok() {
-    XP_CHECKS=$((XP_CHECKS + 1))
-    if rt_is_known "$*"; then
-        echo "ok - $* (listed as a known failure but passes now: remove it from the list)"
-    else
-        echo "ok - $*"
-    fi
-}
-
-not_ok() {
-    XP_CHECKS=$((XP_CHECKS + 1))
-    if rt_is_known "$*"; then
-        RT_KNOWN=$((RT_KNOWN + 1))
-        echo "KNOWN FAIL - $*"
-        return
-    fi
-    XP_FAILED=$((XP_FAILED + 1))
-    echo "FAIL - $*"
-}
-
-contains() {
-    case "$1" in *"$2"*) return 0 ;; esac
-    echo "  '$2' not in: ${1:0:700}"
-    return 1
-}
-
-not_contains() {
-    case "$1" in *"$2"*)
-        echo "  '$2' unexpectedly in: ${1:0:700}"
-        return 1
-        ;;
-    esac
-    return 0
-}
-
-# eq GOT WANT
-eq() {
-    [ "$1" = "$2" ] && return 0
-    echo "  got '$1', want '$2'"
-    return 1
-}
-
-# between VALUE LOW HIGH (integers, inclusive)
-between() {
-    [ -n "$1" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ] && return 0
-    echo "  got '$1', want $2..$3"
-    return 1
-}
-
-# matches VALUE ERE
-matches() {
-    printf '%s' "$1" | grep -Eq "$2" && return 0
-    echo "  '$1' does not match /$2/"
-    return 1
-}
-
-rt_wait_file() {
-    for _ in $(seq 1 200); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
 
 # up_start NAME: an xp_upstream named NAME on a free port; sets UP_PORT.
 up_start() {
@@ -134,7 +50,7 @@ up_start() {
     "$XP_UPSTREAM" --listen 127.0.0.1:0 --name "$1" --port-file "$pf" >"$XP_TMP/$1.log" 2>&1 &
     local pid=$!
     XP_PIDS+=("$pid")
-    if ! rt_wait_file "$pf" "$pid"; then
+    if ! wait_file "$pf" "$pid"; then
         echo "xp_upstream $1 did not start:"; cat "$XP_TMP/$1.log"
         exit 1
     fi
@@ -146,7 +62,7 @@ closed_port() {
     local pf="$XP_TMP/port.closed.$RANDOM"
     "$XP_UPSTREAM" --listen 127.0.0.1:0 --name closed --port-file "$pf" >/dev/null 2>&1 &
     local pid=$!
-    rt_wait_file "$pf" "$pid"
+    wait_file "$pf" "$pid"
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     CLOSED_PORT=$(head -1 "$pf")
@@ -178,7 +94,7 @@ px_start() {
         >"$log" 2>&1 &
     local pid=$!
     XP_PIDS+=("$pid")
-    if ! rt_wait_file "$af" "$pid"; then
+    if ! wait_file "$af" "$pid"; then
         echo "xproxy $name did not start:"; cat "$log"
         exit 1
     fi
@@ -190,9 +106,7 @@ px_start() {
 # px_port NAME LISTENER: the bound port of a listener of instance NAME.
 px_port() {
     local a="PX_ADMIN_$1"
-    curl -s --max-time 5 "http://${!a}/listeners?format=json" |
-        grep -o "\"name\":\"$2\",\"local_address\":{\"socket_address\":{\"address\":\"[^\"]*\",\"port_value\":[0-9]*" |
-        grep -o '[0-9]*$'
+    admin_listener_port "${!a}" "$2"
 }
 
 # px_stat NAME STAT: one stat of instance NAME (empty when it does not exist).
@@ -285,8 +199,6 @@ rt_finish() {
     for p in "${XP_PIDS[@]:-}"; do
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
-    echo "concurrency $CONC: $RT_KNOWN known failures"
-    echo "$((XP_CHECKS - XP_FAILED - RT_KNOWN)) passed, $XP_FAILED failed"
-    [ "$XP_FAILED" -eq 0 ] && [ "$XP_CHECKS" -gt 0 ]
+    check_summary "concurrency $CONC"
     exit $?
 }

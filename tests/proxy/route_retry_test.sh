@@ -12,7 +12,7 @@
 . "$(dirname "$0")/route_lib.sh"
 
 # Checks that expose xproxy bugs not fixed yet (none now).
-RT_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 up_start up1
 UP1=$UP_PORT

@@ -8,7 +8,7 @@ DIR=$(dirname "$0")
 . "$DIR/stream_lib.sh"
 
 # Checks that expose xproxy bugs not fixed yet (descriptions, exactly).
-SX_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 # Peak RSS bound in KiB, the same under ASan: stream_lib.sh caps ASan's
 # quarantine at 16 MiB (measured: ~6 MiB plain, ~31 MiB under ASan).

@@ -11,7 +11,7 @@ DIR=$(dirname "$0")
 
 # Checks that expose xproxy bugs not fixed yet (descriptions, exactly).
 H10_NO_HOST="HTTP/1.0 request without Host: not sent upstream as HTTP/1.1 without Host"
-SX_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 start_upstream up
 start_xproxy

@@ -6,11 +6,12 @@
 # CONCURRENCY.
 #
 # Known failures: a test lists the descriptions of checks that expose an
-# xproxy bug not fixed yet in SX_KNOWN_FAILURES (before sourcing nothing
+# xproxy bug not fixed yet in KNOWN_FAILURES (before sourcing nothing
 # special is needed; set it after). Such a check failing is reported as
 # "KNOWN FAIL" and does not fail the test; if it passes, it says so, so the
 # entry can be removed.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 export LC_ALL=C
 XPROXY=$1
 XP_UPSTREAM=$2
@@ -18,11 +19,7 @@ XP_WSCLIENT=$3
 STREAM_RAW=$4
 TEMPLATE=$5
 CONC=$6
-SX_CHECKS=0
-SX_FAILED=0
-SX_KNOWN=0
 SX_PIDS=()
-SX_KNOWN_FAILURES=()
 SX_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/sx.XXXXXX")
 SX_LOGS=()
 UNDER_ASAN=0
@@ -35,74 +32,6 @@ sx_cleanup() {
     rm -rf "$SX_TMP"
 }
 trap sx_cleanup EXIT
-
-sx_is_known() {
-    local k
-    for k in "${SX_KNOWN_FAILURES[@]:-}"; do
-        [ -n "$k" ] && [ "$k" = "$1" ] && return 0
-    done
-    return 1
-}
-
-ok() {
-    SX_CHECKS=$((SX_CHECKS + 1))
-    if sx_is_known "$*"; then
-        echo "ok - $* (listed as a known failure: it passes now, remove it from the list)"
-    else
-        echo "ok - $*"
-    fi
-}
-
-not_ok() {
-    SX_CHECKS=$((SX_CHECKS + 1))
-    if sx_is_known "$*"; then
-        SX_KNOWN=$((SX_KNOWN + 1))
-        echo "KNOWN FAIL - $*"
-        return
-    fi
-    SX_FAILED=$((SX_FAILED + 1))
-    echo "FAIL - $*"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-# contains HAYSTACK NEEDLE (prints the haystack's start when it does not)
-contains() {
-    case "$1" in *"$2"*) return 0 ;; esac
-    echo "  '$2' not in: ${1:0:600}"
-    return 1
-}
-
-not_contains() {
-    case "$1" in *"$2"*)
-        echo "  '$2' unexpectedly in: ${1:0:600}"
-        return 1
-        ;;
-    esac
-    return 0
-}
-
-# eq GOT WANT
-eq() {
-    [ "$1" = "$2" ] && return 0
-    echo "  got '$1', want '$2'"
-    return 1
-}
-
-# wait_file FILE PID: waits up to 10 s for FILE to be non-empty.
-wait_file() {
-    for _ in $(seq 1 200); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
 
 # start_upstream NAME: an xp_upstream on a free port; sets UP_PID, UP_PORT.
 start_upstream() {
@@ -142,11 +71,7 @@ dead_port() {
 }
 
 # listener_port NAME: the bound port of a listener, from /listeners?format=json.
-listener_port() {
-    curl -s --max-time 5 "http://$XP_ADMIN/listeners?format=json" |
-        grep -o "\"name\":\"$1\",\"local_address\":{\"socket_address\":{\"address\":\"[^\"]*\",\"port_value\":[0-9]*" |
-        grep -o '[0-9]*$'
-}
+listener_port() { admin_listener_port "$XP_ADMIN" "$1"; }
 
 # start_xproxy: renders the template (UP_PORT, RAW_PORT, DEAD_PORT must be
 # set) and starts xproxy with --concurrency $CONC; sets XP_PID, XP_ADMIN,
@@ -265,8 +190,6 @@ sx_scan_log() {
 }
 
 finish() {
-    [ "$SX_KNOWN" -gt 0 ] && echo "$SX_KNOWN known failure(s) (xproxy bugs in SX_KNOWN_FAILURES, not counted below)"
-    echo "$((SX_CHECKS - SX_FAILED - SX_KNOWN)) passed, $SX_FAILED failed"
-    [ "$SX_FAILED" -eq 0 ] && [ "$SX_CHECKS" -gt 0 ]
+    check_summary
     exit $?
 }

@@ -8,7 +8,7 @@ DIR=$(dirname "$0")
 . "$DIR/stream_lib.sh"
 
 # Checks that expose xproxy bugs not fixed yet (descriptions, exactly).
-SX_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 start_upstream up
 start_xproxy

@@ -1,8 +1,7 @@
 # Shared helpers for the tools' tests (sourced). Each test counts its checks
 # and exits non-zero if any failed; everything it starts is stopped on exit.
 set -u
-T_CHECKS=0
-T_FAILED=0
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 T_PIDS=()
 T_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/xpt.XXXXXX")
 
@@ -13,31 +12,6 @@ t_cleanup() {
     rm -rf "$T_TMP"
 }
 trap t_cleanup EXIT
-
-ok() {
-    T_CHECKS=$((T_CHECKS + 1))
-    echo "ok - $*"
-}
-
-not_ok() {
-    T_CHECKS=$((T_CHECKS + 1))
-    T_FAILED=$((T_FAILED + 1))
-    echo "FAIL - $*"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-# contains HAYSTACK NEEDLE
-contains() {
-    case "$1" in *"$2"*) return 0 ;; esac
-    echo "  '$2' not in: ${1:0:400}"
-    return 1
-}
 
 # start_upstream BINARY NAME [ARGS...]: one listener on a free port; sets
 # UP_PID and UP_PORT.
@@ -81,7 +55,6 @@ stop_pid() {
 }
 
 finish() {
-    echo "$((T_CHECKS - T_FAILED)) passed, $T_FAILED failed"
-    [ "$T_FAILED" -eq 0 ] && [ "$T_CHECKS" -gt 0 ]
+    check_summary
     exit $?
 }

@@ -12,11 +12,12 @@
 #                RDS/EDS config_source the same api_config_source
 #   types_delta  the same with DELTA_GRPC
 #
-# Known failures: a test sets XT_KNOWN_FAILURES (after sourcing) to the exact
+# Known failures: a test sets KNOWN_FAILURES (after sourcing) to the exact
 # descriptions of checks that expose an xproxy bug not fixed yet. Such a check
 # failing prints "KNOWN FAIL" and does not fail the test; passing, it says the
 # entry can go.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
 export LC_ALL=C
 XPROXY=$1
 XDS_SERVER=$2
@@ -24,11 +25,7 @@ XP_UPSTREAM=$3
 XP_WSCLIENT=$4
 VARIANT=$5
 XT_DIR=$(cd "$(dirname "$0")" && pwd)
-XT_CHECKS=0
-XT_FAILED=0
-XT_KNOWN=0
 XT_PIDS=()
-XT_KNOWN_FAILURES=()
 XT_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/xdst.XXXXXX")
 UNDER_ASAN=0
 [ -n "${ASAN_OPTIONS:-}" ] && UNDER_ASAN=1
@@ -57,62 +54,6 @@ xt_cleanup() {
 }
 trap xt_cleanup EXIT
 
-xt_is_known() {
-    local k
-    for k in "${XT_KNOWN_FAILURES[@]:-}"; do
-        [ -n "$k" ] && [ "$k" = "$1" ] && return 0
-    done
-    return 1
-}
-
-ok() {
-    XT_CHECKS=$((XT_CHECKS + 1))
-    if xt_is_known "$*"; then
-        echo "ok - $* (listed as a known failure but passes now: remove it from the list)"
-    else
-        echo "ok - $*"
-    fi
-}
-
-not_ok() {
-    XT_CHECKS=$((XT_CHECKS + 1))
-    if xt_is_known "$*"; then
-        XT_KNOWN=$((XT_KNOWN + 1))
-        echo "KNOWN FAIL - $*"
-        return
-    fi
-    XT_FAILED=$((XT_FAILED + 1))
-    echo "FAIL - $*"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-contains() {
-    case "$1" in *"$2"*) return 0 ;; esac
-    echo "  '$2' not in: ${1:0:800}"
-    return 1
-}
-
-not_contains() {
-    case "$1" in *"$2"*)
-        echo "  '$2' unexpectedly in: ${1:0:800}"
-        return 1
-        ;;
-    esac
-    return 0
-}
-
-eq() {
-    [ "$1" = "$2" ] && return 0
-    echo "  got '$1', want '$2'"
-    return 1
-}
-
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # poll SECONDS COMMAND...: runs COMMAND every 50 ms until it succeeds (0) or
@@ -127,15 +68,6 @@ poll() {
         sleep 0.05
     done
     cat "$XT_TMP/poll.out"
-    return 1
-}
-
-wait_file() {
-    for _ in $(seq 1 200); do
-        [ -s "$1" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
     return 1
 }
 
@@ -385,11 +317,7 @@ px_start() {
 px_admin() { local a="PX_ADMIN_$1"; echo "${!a}"; }
 
 # px_port NAME LISTENER: the bound port of a listener (empty when not bound).
-px_port() {
-    curl -s --max-time 5 "http://$(px_admin "$1")/listeners?format=json" |
-        grep -o "\"name\":\"$2\",\"local_address\":{\"socket_address\":{\"address\":\"[^\"]*\",\"port_value\":[0-9]*" |
-        grep -o '[0-9]*$'
-}
+px_port() { admin_listener_port "$(px_admin "$1")" "$2"; }
 
 has_port() { [ -n "$(px_port "$1" "$2")" ]; }
 no_port() {
@@ -508,15 +436,13 @@ finish() {
     for p in "${XT_PIDS[@]:-}"; do
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
-    if [ "$XT_FAILED" -ne 0 ]; then
+    if [ "$CHK_FAILED" -ne 0 ]; then
         for p in "$XT_TMP"/px.*.log "$XDS_LOG"; do
             [ -f "$p" ] || continue
             echo "---- tail of $p"; tail -40 "$p"
         done
     fi
-    echo "variant $VARIANT: $XT_KNOWN known failure(s)"
-    echo "$((XT_CHECKS - XT_FAILED - XT_KNOWN)) passed, $XT_FAILED failed"
-    [ "$XT_FAILED" -eq 0 ] && [ "$XT_CHECKS" -gt 0 ]
+    check_summary "variant $VARIANT"
     exit $?
 }
 

@@ -11,7 +11,7 @@ DIR=$(cd "$(dirname "$0")" && pwd)
 . "$DIR/xds_lib.sh"
 
 # Checks that expose xproxy bugs not fixed yet (descriptions, exactly).
-XT_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 up_start up1
 up_start up2

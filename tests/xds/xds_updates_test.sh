@@ -11,7 +11,7 @@ DIR=$(cd "$(dirname "$0")" && pwd)
 . "$DIR/xds_lib.sh"
 
 # Checks that expose xproxy bugs not fixed yet (descriptions, exactly).
-XT_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 SLOW=1000 # ms for a change to reach new requests
 [ "$UNDER_ASAN" = 1 ] && SLOW=3000

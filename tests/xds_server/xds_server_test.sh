@@ -6,11 +6,10 @@
 # and a clean exit on SIGTERM with streams open (under ASan a leak makes
 # that exit non-zero).
 set -u
+. "$(dirname "$0")/../lib/check.sh"
 SERVER=$1
 CLIENT=$2
 
-CHECKS=0
-FAILED=0
 PIDS=()
 TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/xdss.XXXXXX")
 cleanup() {
@@ -20,22 +19,6 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-ok() { CHECKS=$((CHECKS + 1)); echo "ok - $*"; }
-not_ok() { CHECKS=$((CHECKS + 1)); FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-contains() {
-    case "$1" in *"$2"*) return 0 ;; esac
-    echo "  '$2' not in: ${1:0:600}"
-    return 1
-}
-lacks() {
-    case "$1" in *"$2"*) echo "  '$2' unexpectedly in: ${1:0:600}"; return 1 ;; esac
-    return 0
-}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # wait_for FILE PATTERN [SECONDS]: until grep -q finds it
 wait_for() {
@@ -123,7 +106,7 @@ out=$(cl --node n0 sub:route:r1 wait:route ack:route sub:route:r1,r2 wait:route)
 check "SotW re-subscribe with new names sends them" contains "$out" "resources=r1,r2"
 out=$(cl --node n0 --service cds sub:cluster wait:cluster ack:cluster quiet:cluster:300)
 check "per-type CDS service" contains "$out" "RESP sotw type=cluster version=1"
-check "ACK does not trigger a resend" lacks "$out" "UNEXPECTED"
+check "ACK does not trigger a resend" not_contains "$out" "UNEXPECTED"
 out=$(cl --node n0 --service lds --delta dsub:listener wait:listener)
 check "per-type Delta LDS service" contains "$out" "RESP delta type=listener version=1"
 
@@ -166,7 +149,7 @@ n1=$(grep -m1 'type=listener' "$TMP/push.out" | sed 's/.*nonce=\([0-9]*\).*/\1/'
 n2=$(grep 'version=2' "$TMP/push.out" | sed 's/.*nonce=\([0-9]*\).*/\1/')
 check "the push has a new nonce ($n1 -> $n2)" [ -n "$n2" ] && [ "$n1" != "$n2" ]
 check "the push carries every listener" contains "$(grep 'version=2' "$TMP/push.out")" "resources=l1,l2"
-check "Delta stream not pushed for a listener change" lacks "$(cat "$TMP/dpush.out")" "version=2"
+check "Delta stream not pushed for a listener change" not_contains "$(cat "$TMP/dpush.out")" "version=2"
 rm "$D/l2.json"
 wait_for "$TMP/push.out" "version=3" 3
 check "SotW: removed file -> response without it" contains "$(grep 'version=3' "$TMP/push.out")" "resources=l1"
@@ -184,7 +167,7 @@ res=$(get /resources)
 v1=$(grep '"type":"cluster"' <<<"$res" | grep -o '"name":"c1","version":"[0-9a-f]*"' |
     grep -o '[0-9a-f]\{16\}')
 out=$(cl --node n-delta --delta "dsub:cluster:init=c1=$v1,gone=0123")
-check "Delta: unchanged c1 not resent" lacks "$out" "c1@"
+check "Delta: unchanged c1 not resent" not_contains "$out" "c1@"
 check "Delta: c2 sent with its version" contains "$out" "resources=c2@"
 check "Delta: a resource the client has that is gone is removed" contains "$out" "removed=gone"
 out=$(cl --node n-delta --delta "dsub:cluster:init=c1=stale" wait:cluster)
@@ -193,7 +176,7 @@ out=$(cl --node n-delta --delta dsub:route:r2 wait:route dsub:route:r1 wait:rout
     dunsub:route:r2 quiet:route:300)
 check "Delta RDS by name" contains "$out" "resources=r2@"
 check "Delta subscribe adds r1 only" contains "$(grep -c 'resources=r1@' <<<"$out")" "1"
-check "Delta unsubscribe sends nothing" lacks "$out" "UNEXPECTED"
+check "Delta unsubscribe sends nothing" not_contains "$out" "UNEXPECTED"
 
 # --- admin API: PUT / DELETE ---
 bg adm --node node-adm sub:route:r9 wait:route ack:route mark:ready wait:route:5000 ack:route \
@@ -221,7 +204,7 @@ check "DELETE /resources/route/r9 is 200 ($c)" [ "$c" = 200 ]
 check "DELETE removed the file" [ ! -e "$D/route-r9.json" ]
 wait_for "$TMP/adm.out" "nonce=[0-9]* resources=$" 3
 check "DELETE pushed a response without it" [ "$(grep -c 'type=route' "$TMP/adm.out")" -ge 3 ]
-check "/resources no longer lists r9" lacks "$(get /resources)" '"name":"r9"'
+check "/resources no longer lists r9" not_contains "$(get /resources)" '"name":"r9"'
 c=$(code -X DELETE "http://$ADMIN/resources/route/r9")
 check "DELETE of a missing resource is 404 ($c)" [ "$c" = 404 ]
 c=$(code -X DELETE "http://$ADMIN/resources/route/r1")
@@ -268,9 +251,8 @@ wait_for "$TMP/last.out" "STATUS" 5
 check "open stream ended by the shutdown" contains "$(cat "$TMP/last.out")" "STATUS code="
 wait "$PID_last"
 check "the client saw its stream end (rc=$?)" contains "$(cat "$TMP/last.out")" "STREAM ENDED"
-if [ "$FAILED" -ne 0 ]; then
+if [ "$CHK_FAILED" -ne 0 ]; then
     echo "--- server log"
     tail -n 60 "$TMP/server.log"
 fi
-echo "$((CHECKS - FAILED)) passed, $FAILED failed"
-[ "$FAILED" -eq 0 ] && [ "$CHECKS" -gt 0 ]
+check_summary

@@ -1,0 +1,123 @@
+# Checks and their count, shared by every shell test (sourced by the
+# per-area helper libraries). A test reports one line per check ("ok - ..."
+# or "FAIL - ...") and ends with check_summary, whose last line is
+# "N passed, M failed" and whose status is 0 only when something was checked
+# and nothing failed.
+#
+# Known failures: a test may list, in KNOWN_FAILURES, the exact descriptions
+# of checks that fail because of a known bug; those print "KNOWN FAIL" and are
+# not counted as failed, and one that passes says it should leave the list.
+
+CHK_CHECKS=0
+CHK_FAILED=0
+CHK_KNOWN=0
+KNOWN_FAILURES=()
+
+chk_is_known() {
+    local k
+    for k in "${KNOWN_FAILURES[@]:-}"; do
+        [ -n "$k" ] && [ "$k" = "$1" ] && return 0
+    done
+    return 1
+}
+
+ok() {
+    CHK_CHECKS=$((CHK_CHECKS + 1))
+    if chk_is_known "$*"; then
+        echo "ok - $* (listed as a known failure but passes now: remove it from the list)"
+    else
+        echo "ok - $*"
+    fi
+}
+
+not_ok() {
+    CHK_CHECKS=$((CHK_CHECKS + 1))
+    if chk_is_known "$*"; then
+        CHK_KNOWN=$((CHK_KNOWN + 1))
+        echo "KNOWN FAIL - $*"
+        return
+    fi
+    CHK_FAILED=$((CHK_FAILED + 1))
+    echo "FAIL - $*"
+}
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# contains HAYSTACK NEEDLE
+contains() {
+    case "$1" in *"$2"*) return 0 ;; esac
+    echo "  '$2' not in: ${1:0:800}"
+    return 1
+}
+
+# not_contains HAYSTACK NEEDLE
+not_contains() {
+    case "$1" in *"$2"*)
+        echo "  '$2' unexpectedly in: ${1:0:800}"
+        return 1
+        ;;
+    esac
+    return 0
+}
+
+# eq GOT WANT
+eq() {
+    [ "$1" = "$2" ] && return 0
+    echo "  got '$1', want '$2'"
+    return 1
+}
+
+# le GOT MAX (integers)
+le() {
+    [ -n "$1" ] && [ "$1" -le "$2" ] && return 0
+    echo "  got '$1', want at most $2"
+    return 1
+}
+
+# between VALUE LOW HIGH (integers, inclusive)
+between() {
+    [ -n "$1" ] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ] && return 0
+    echo "  got '$1', want $2..$3"
+    return 1
+}
+
+# matches VALUE ERE
+matches() {
+    printf '%s' "$1" | grep -Eq "$2" && return 0
+    echo "  '$1' does not match /$2/"
+    return 1
+}
+
+# wait_file FILE PID [SECONDS]: waits (10 s by default) for FILE to be
+# non-empty; fails early when PID is gone.
+wait_file() {
+    local n=$((${3:-10} * 20))
+    for _ in $(seq 1 "$n"); do
+        [ -s "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# check_summary [LABEL]: the count; returns 0 when all passed.
+check_summary() {
+    if [ "$CHK_KNOWN" -gt 0 ]; then
+        echo "${1:+$1: }$CHK_KNOWN known failure(s) (listed in KNOWN_FAILURES, not counted below)"
+    fi
+    echo "$((CHK_CHECKS - CHK_FAILED - CHK_KNOWN)) passed, $CHK_FAILED failed"
+    [ "$CHK_FAILED" -eq 0 ] && [ "$CHK_CHECKS" -gt 0 ]
+}
+
+# admin_listener_port ADMIN NAME: the port listener NAME is bound to, from
+# xproxy's /listeners?format=json at ADMIN (host:port); empty if none yet.
+admin_listener_port() {
+    curl -s --max-time 5 "http://$1/listeners?format=json" |
+        grep -o "\"name\":\"$2\",\"local_address\":{\"socket_address\":{\"address\":\"[^\"]*\",\"port_value\":[0-9]*" |
+        grep -o '[0-9]*$'
+}
