@@ -287,13 +287,18 @@ EOF
 }
 
 # px_start NAME [XPROXY ARGS...]: xproxy on a bootstrap for VARIANT with node
-# id px-NAME (the args come after, so --service-node overrides it). Sets
-# PX_ADMIN_<NAME>, PX_PID_<NAME>, PX_LOG_<NAME>.
+# id px-NAME (the args come after, so --service-node overrides it), or on the
+# file PX_BOOT_FILE when that is set. Sets PX_ADMIN_<NAME>, PX_PID_<NAME>,
+# PX_LOG_<NAME>.
 px_start() {
     local name=$1
     shift
     local boot="$XT_TMP/px.$name.yaml" af="$XT_TMP/px.$name.admin" log="$XT_TMP/px.$name.log"
-    bootstrap "$boot" "px-$name"
+    if [ -n "${PX_BOOT_FILE:-}" ]; then
+        cp "$PX_BOOT_FILE" "$boot"
+    else
+        bootstrap "$boot" "px-$name"
+    fi
     # PX_BOOT_SED: a sed expression to edit the rendered bootstrap with.
     [ -n "${PX_BOOT_SED:-}" ] && sed -i -e "$PX_BOOT_SED" "$boot"
     local extra=()
@@ -388,19 +393,28 @@ px_sanitizer_check() {
     fi
 }
 
-# px_stop NAME: SIGTERM, checks the exit code (under ASan a leak makes it
-# non-zero) and the log.
-px_stop() {
-    local p="PX_PID_$1" l="PX_LOG_$1" rc=124
-    kill -TERM "${!p}" 2>/dev/null
-    for _ in $(seq 1 400); do
-        if ! kill -0 "${!p}" 2>/dev/null; then
-            wait "${!p}"
-            rc=$?
-            break
+# wait_exit PID SECONDS: waits for the child PID to exit; sets XT_RC to its
+# exit code, or 124 when it still runs after SECONDS.
+wait_exit() {
+    local i
+    XT_RC=124
+    for i in $(seq 1 $(($2 * 20))); do
+        if ! kill -0 "$1" 2>/dev/null; then
+            wait "$1"
+            XT_RC=$?
+            return
         fi
         sleep 0.05
     done
+}
+
+# px_stop NAME: SIGTERM, checks the exit code (under ASan a leak makes it
+# non-zero) and the log.
+px_stop() {
+    local p="PX_PID_$1" l="PX_LOG_$1" rc
+    kill -TERM "${!p}" 2>/dev/null
+    wait_exit "${!p}" 20
+    rc=$XT_RC
     if [ "$rc" = 0 ]; then ok "xproxy $1 exits 0 on SIGTERM"; else
         echo "  exit code $rc"; tail -30 "${!l}"
         not_ok "xproxy $1 exits 0 on SIGTERM"
@@ -413,16 +427,10 @@ px_stop() {
 # and checks it exits 0.
 XDS_STOP_CHECK="xds-server exits 0 on SIGTERM after its clients left"
 xds_stop() {
-    local rc=124
+    local rc
     kill -TERM "$XDS_PID" 2>/dev/null
-    for _ in $(seq 1 200); do
-        if ! kill -0 "$XDS_PID" 2>/dev/null; then
-            wait "$XDS_PID"
-            rc=$?
-            break
-        fi
-        sleep 0.05
-    done
+    wait_exit "$XDS_PID" 10
+    rc=$XT_RC
     if [ "$rc" = 0 ]; then ok "$XDS_STOP_CHECK"; else
         echo "  exit code $rc"; grep -A12 -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$XDS_LOG" | head -14
         not_ok "$XDS_STOP_CHECK"

@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         .keepalive_ms = 10000,
         .stats = stats,
     };
-    xp_xds_client_t *c = xp_xds_client_new(&loop, &cfg, &t_callbacks, &t_rec);
+    xp_xds_client_t *c = t_client_new(&cfg, &t_rec);
 
     /* 1. initial: wildcard LDS/CDS, named RDS/EDS */
     char *r1[] = {"r1"}, *e1[] = {"c1"};

@@ -190,7 +190,7 @@ int main(int argc, char **argv)
         .backoff_base_ms = 50,
         .backoff_max_ms = 400,
     };
-    xp_xds_client_t *c = xp_xds_client_new(&loop, &cfg, &t_callbacks, NULL);
+    xp_xds_client_t *c = t_client_new(&cfg, NULL);
     char *r1[] = {"r1"}, *e1[] = {"c1"};
     xp_xds_client_subscribe(c, XP_XDS_TYPE_LISTENER, true, NULL, 0);
     xp_xds_client_subscribe(c, XP_XDS_TYPE_CLUSTER, true, NULL, 0);

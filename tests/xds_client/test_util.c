@@ -225,3 +225,14 @@ int t_wait_threads(int want, int timeout_ms)
     }
     return n;
 }
+
+xp_xds_client_t *t_client_new(const xp_xds_client_config_t *cfg, void *ctx)
+{
+    char *err = NULL;
+    xp_xds_client_t *c = xp_xds_client_new(t_loop, cfg, &t_callbacks, ctx, &err);
+    if (c == NULL) {
+        fprintf(stderr, "xp_xds_client_new: %s\n", err);
+        exit(1);
+    }
+    return c;
+}

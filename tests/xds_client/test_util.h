@@ -87,6 +87,10 @@ bool t_is_up(void *arg);
 bool t_is_down(void *arg);
 bool t_has_first_request(void *arg); /* fake server: t_first_wait_t */
 
+/* xp_xds_client_new(t_loop, ...), exiting with its error when it fails
+ * (gRPC core could not be loaded). */
+xp_xds_client_t *t_client_new(const xp_xds_client_config_t *cfg, void *ctx);
+
 long long t_stat(xp_stats_t *s, const char *name);
 int t_thread_count(void);
 /* Waits until the process has at most `want` threads; returns the count. */

@@ -45,8 +45,10 @@ static const char xp__ads_delta[] =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 
 xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t *cfg,
-                                   const xp_xds_callbacks_t *cb, void *ctx)
+                                   const xp_xds_callbacks_t *cb, void *ctx, char **err)
 {
+    if (xp__grpc_load(err) != 0)
+        return NULL;
     xp_codec_register(xp_proto_registry_api);
     xp_xds_client_t *c = xp_calloc(1, sizeof(*c));
     c->loop = loop;
@@ -269,7 +271,7 @@ void xp__client_on_message(xp__xds_stream_t *s, const uint8_t *data, size_t len)
     if (m == NULL) {
         XP_ERROR("xds: %s: undecodable %s (%zu bytes); restarting the stream", s->method, d->name,
                  len);
-        grpc_call_cancel(s->call, NULL);
+        xp__grpc.grpc_call_cancel(s->call, NULL);
         return;
     }
     if (c->delta)

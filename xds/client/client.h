@@ -5,6 +5,8 @@
  * stream per type, State-of-the-World or Delta, with ACK/NACK, versions,
  * nonces, subscriptions and reconnect with jittered exponential backoff.
  *
+ * gRPC core is not linked: the first client loads it (grpc_lib.h).
+ *
  * Threads: gRPC core runs on its own thread (one completion queue drained by
  * a dedicated thread); every completion is handed to the libuv loop given to
  * xp_xds_client_new() through a mutex-protected queue and a uv_async_t. All
@@ -96,9 +98,11 @@ typedef struct {
 
 /* A new client owned by the caller (xp_xds_client_free). cfg and node are
  * copied; cb is copied; ctx is passed to every callback. Nothing is sent
- * until the first subscription. Never NULL. */
+ * until the first subscription. The first client loads gRPC core (a process
+ * without one never maps it); when that fails, returns NULL and sets *err to
+ * a malloc'd message naming the library and the reason (caller frees). */
 xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t *cfg,
-                                   const xp_xds_callbacks_t *cb, void *ctx);
+                                   const xp_xds_callbacks_t *cb, void *ctx, char **err);
 
 /* Sets the desired subscription for type_url (names are copied).
  * wildcard=true (names ignored) subscribes to every resource of the type

@@ -1,5 +1,6 @@
 /* Internals of the xDS client, shared by its files only.
  *
+ * grpc_lib.c:  gRPC core loaded on first use (xp__grpc, the functions used).
  * transport.c: the gRPC channel, the completion-queue thread, calls and
  *              their batches, the hand-off to the loop, backoff.
  * sotw.c / delta.c: building requests and handling responses.
@@ -9,8 +10,9 @@
 
 #include "xds/client/client.h"
 
-#include <grpc/grpc.h>
 #include <pthread.h>
+
+#include "xds/client/grpc_lib.h"
 
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 

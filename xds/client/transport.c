@@ -5,7 +5,8 @@
  * into a mutex-protected list and wake the libuv loop with uv_async_send();
  * everything else (reading messages, protocol state, starting batches, which
  * grpc_call_start_batch allows from any thread) happens on the loop thread,
- * so the protocol code needs no locks.
+ * so the protocol code needs no locks. Every gRPC function is called
+ * through xp__grpc (grpc_lib.h): gRPC core is loaded by the first client.
  *
  * A call has four kinds of batch (client_internal.h), at most one of each
  * outstanding. The stream counts started-but-uncompleted batches; the call
@@ -17,10 +18,6 @@
 #include "proxy/common/mem.h"
 
 #include <assert.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/alloc.h>
-#include <grpc/support/time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +67,8 @@ static void *cq_thread(void *arg)
 {
     xp_xds_client_t *c = arg;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = xp__grpc.grpc_completion_queue_next(
+            c->cq, xp__grpc.gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
@@ -94,13 +92,13 @@ static void *cq_thread(void *arg)
 static void stream_cancel(xp__xds_stream_t *s, const char *why)
 {
     XP_DEBUG("xds: cancelling %s: %s", s->method, why);
-    grpc_call_cancel(s->call, NULL);
+    xp__grpc.grpc_call_cancel(s->call, NULL);
 }
 
 static void start_batch(xp__xds_stream_t *s, xp__op_kind_t kind, const grpc_op *ops, size_t n)
 {
     s->pending++;
-    grpc_call_error err = grpc_call_start_batch(s->call, ops, n, &s->ops[kind], NULL);
+    grpc_call_error err = xp__grpc.grpc_call_start_batch(s->call, ops, n, &s->ops[kind], NULL);
     if (err != GRPC_CALL_OK) {
         /* Only a programming error gets here (two batches of a kind). */
         s->pending--;
@@ -142,7 +140,7 @@ static void sendq_clear(xp__xds_stream_t *s)
     while (s->sendq) {
         xp__sendq_t *q = s->sendq;
         s->sendq = q->next;
-        grpc_byte_buffer_destroy(q->bb);
+        xp__grpc.grpc_byte_buffer_destroy(q->bb);
         free(q);
     }
     s->sendq_tail = &s->sendq;
@@ -153,12 +151,12 @@ void xp__stream_send(xp__xds_stream_t *s, const ProtobufCMessage *req)
     if (s->state != XP__STREAM_OPEN)
         return;
     size_t len = protobuf_c_message_get_packed_size(req);
-    grpc_slice slice = grpc_slice_malloc(len);
+    grpc_slice slice = xp__grpc.grpc_slice_malloc(len);
     protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(slice));
     xp__sendq_t *q = xp_malloc(sizeof(*q));
     q->next = NULL;
-    q->bb = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
+    q->bb = xp__grpc.grpc_raw_byte_buffer_create(&slice, 1);
+    xp__grpc.grpc_slice_unref(slice);
     *s->sendq_tail = q;
     s->sendq_tail = &q->next;
     start_send(s);
@@ -190,18 +188,19 @@ void xp__stream_start(xp__xds_stream_t *s)
     xp_xds_client_t *c = s->client;
     if (s->state != XP__STREAM_IDLE || c->closing)
         return;
-    s->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-                                       grpc_slice_from_static_string(s->method), NULL,
-                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    s->call =
+        xp__grpc.grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                          xp__grpc.grpc_slice_from_static_string(s->method), NULL,
+                                          xp__grpc.gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     stream_set_state(s, XP__STREAM_OPEN);
     s->up = false;
     s->node_sent = false;
     s->send_busy = false;
     s->recv_bb = NULL;
     s->status = GRPC_STATUS_OK;
-    s->status_details = grpc_empty_slice();
-    grpc_metadata_array_init(&s->init_md);
-    grpc_metadata_array_init(&s->trail_md);
+    s->status_details = xp__grpc.grpc_empty_slice();
+    xp__grpc.grpc_metadata_array_init(&s->init_md);
+    xp__grpc.grpc_metadata_array_init(&s->trail_md);
     XP_DEBUG("xds: starting %s on %s", s->method, c->target);
 
     grpc_op op;
@@ -251,16 +250,16 @@ static void on_retry_timer(uv_timer_t *t)
 static void stream_finish_call(xp__xds_stream_t *s)
 {
     xp_xds_client_t *c = s->client;
-    char *details = grpc_slice_to_c_string(s->status_details);
+    char *details = xp__grpc.grpc_slice_to_c_string(s->status_details);
     grpc_status_code code = s->status;
-    grpc_call_unref(s->call);
+    xp__grpc.grpc_call_unref(s->call);
     s->call = NULL;
-    grpc_metadata_array_destroy(&s->init_md);
-    grpc_metadata_array_destroy(&s->trail_md);
-    grpc_slice_unref(s->status_details);
+    xp__grpc.grpc_metadata_array_destroy(&s->init_md);
+    xp__grpc.grpc_metadata_array_destroy(&s->trail_md);
+    xp__grpc.grpc_slice_unref(s->status_details);
     sendq_clear(s);
     if (c->closing) {
-        gpr_free(details);
+        xp__grpc.gpr_free(details);
         stream_set_state(s, XP__STREAM_IDLE);
         return;
     }
@@ -269,7 +268,7 @@ static void stream_finish_call(xp__xds_stream_t *s)
     XP_WARN("xds: %s to %s closed: grpc status %d%s%s; retrying in %llu ms", s->method, c->target,
             (int)code, details[0] ? ": " : "", details, (unsigned long long)delay);
     xp__client_on_stream_failed(s, code, details);
-    gpr_free(details);
+    xp__grpc.gpr_free(details);
     uv_timer_start(&s->timer, on_retry_timer, delay, 0);
 }
 
@@ -290,7 +289,7 @@ static void handle_event(xp_xds_client_t *c, xp__xds_op_t *op, bool success)
         break;
     case XP__OP_SEND:
         s->send_busy = false;
-        grpc_byte_buffer_destroy(s->sendq_inflight->bb);
+        xp__grpc.grpc_byte_buffer_destroy(s->sendq_inflight->bb);
         free(s->sendq_inflight);
         s->sendq_inflight = NULL;
         if (success)
@@ -303,17 +302,17 @@ static void handle_event(xp_xds_client_t *c, xp__xds_op_t *op, bool success)
             break; /* the stream ended; the status batch says how */
         if (!c->closing) {
             grpc_byte_buffer_reader rd;
-            if (grpc_byte_buffer_reader_init(&rd, bb)) {
-                grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
-                grpc_byte_buffer_reader_destroy(&rd);
+            if (xp__grpc.grpc_byte_buffer_reader_init(&rd, bb)) {
+                grpc_slice all = xp__grpc.grpc_byte_buffer_reader_readall(&rd);
+                xp__grpc.grpc_byte_buffer_reader_destroy(&rd);
                 s->backoff_next_ms = c->backoff_base_ms;
                 if (s->state == XP__STREAM_OPEN)
                     xp__client_on_stream_up(s);
                 xp__client_on_message(s, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
-                grpc_slice_unref(all);
+                xp__grpc.grpc_slice_unref(all);
             }
         }
-        grpc_byte_buffer_destroy(bb);
+        xp__grpc.grpc_byte_buffer_destroy(bb);
         if (s->state == XP__STREAM_OPEN && !c->closing)
             start_recv(s);
         break;
@@ -353,7 +352,7 @@ static void on_async(uv_async_t *a)
 
 void xp__transport_init(xp_xds_client_t *c)
 {
-    grpc_init();
+    xp__grpc.grpc_init();
     grpc_arg args[8];
     size_t n = 0;
     memset(args, 0, sizeof(args));
@@ -378,10 +377,10 @@ void xp__transport_init(xp_xds_client_t *c)
     }
 #undef XP__INT_ARG
     grpc_channel_args ca = {.num_args = n, .args = args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    c->channel = grpc_channel_create(c->target, creds, &ca);
-    grpc_channel_credentials_release(creds);
-    c->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_channel_credentials *creds = xp__grpc.grpc_insecure_credentials_create();
+    c->channel = xp__grpc.grpc_channel_create(c->target, creds, &ca);
+    xp__grpc.grpc_channel_credentials_release(creds);
+    c->cq = xp__grpc.grpc_completion_queue_create_for_next(NULL);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cond, NULL);
     c->evq_tail = &c->evq;
@@ -433,17 +432,17 @@ void xp__transport_shutdown(xp_xds_client_t *c)
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
-    grpc_channel_destroy(c->channel);
+    xp__grpc.grpc_channel_destroy(c->channel);
     c->channel = NULL;
-    grpc_completion_queue_shutdown(c->cq);
+    xp__grpc.grpc_completion_queue_shutdown(c->cq);
     pthread_join(c->thread, NULL);
-    grpc_completion_queue_destroy(c->cq);
+    xp__grpc.grpc_completion_queue_destroy(c->cq);
     c->cq = NULL;
     /* Events queued after the last drain: none can be left, the thread only
      * saw the shutdown event. */
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cond);
-    grpc_shutdown();
+    xp__grpc.grpc_shutdown();
     uv_close((uv_handle_t *)&c->async, xp__client_handle_closed);
 }
 

@@ -862,8 +862,18 @@ xp__client_for(xp_xds_manager_t *m,
         .stats = m->s->stats,
     };
     static const xp_xds_callbacks_t cb = {xp__on_update, xp__on_connection};
-    xp_xds_client_t *c = xp_xds_client_new(m->s->loop, &cc, &cb, m);
+    char *err = NULL;
+    xp_xds_client_t *c = xp_xds_client_new(m->s->loop, &cc, &cb, m, &err);
     free(target);
+    if (c == NULL) {
+        /* gRPC core is loaded only now, for the source that needs it. */
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+            &envoy__config__core__v3__api_config_source__api_type__descriptor, api->api_type);
+        snprintf(where, sizeof(where), "%s%s.api_type",
+                 ads ? "dynamic_resources.ads_config" : field, ads ? "" : ".api_config_source");
+        xp_diag_error(diag, where, "%s needs gRPC core: %s", v ? v->name : "?", err);
+        free(err);
+    }
     return c;
 }
 
