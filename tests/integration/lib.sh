@@ -36,20 +36,6 @@ start_xproxy() {
     return 1
 }
 
-# wait_exit PID SECONDS: waits for the process, sets XP_RC; 1 if it hung.
-wait_exit() {
-    local pid=$1 secs=$2
-    for _ in $(seq 1 $((secs * 20))); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
-            XP_RC=$?
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
-
 finish() {
     check_summary
     exit $?

@@ -105,6 +105,21 @@ wait_file() {
     return 1
 }
 
+# wait_exit PID SECONDS: waits for the child PID to exit and sets XP_RC to
+# its exit code; returns 1 when it still runs after SECONDS.
+wait_exit() {
+    local pid=$1 secs=$2
+    for _ in $(seq 1 $((secs * 20))); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            XP_RC=$?
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
 # check_summary [LABEL]: the count; returns 0 when all passed.
 check_summary() {
     if [ "$CHK_KNOWN" -gt 0 ]; then

@@ -27,20 +27,6 @@ rt_cleanup() {
 }
 trap rt_cleanup EXIT
 
-# wait_exit PID SECONDS: waits for the process, sets XP_RC; 1 if it hung.
-wait_exit() {
-    local pid=$1 secs=$2
-    for _ in $(seq 1 $((secs * 20))); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
-            XP_RC=$?
-            return 0
-        fi
-        sleep 0.05
-    done
-    return 1
-}
-
 UNDER_ASAN=0
 [ -n "${ASAN_OPTIONS:-}" ] && UNDER_ASAN=1
 

@@ -166,15 +166,8 @@ vmhwm() {
 # non-zero) and scans the log for sanitizer reports.
 stop_xproxy() {
     kill -TERM "$XP_PID" 2>/dev/null
-    local rc=124
-    for _ in $(seq 1 400); do
-        if ! kill -0 "$XP_PID" 2>/dev/null; then
-            wait "$XP_PID"
-            rc=$?
-            break
-        fi
-        sleep 0.05
-    done
+    wait_exit "$XP_PID" 20 || XP_RC=124
+    local rc=$XP_RC
     check "xproxy (--concurrency $CONC) exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
     sx_scan_log "$XP_LOG"
 }

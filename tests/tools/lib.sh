@@ -42,14 +42,10 @@ start_upstream() {
 stop_pid() {
     local pid=$1 secs=$2
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 $((secs * 20))); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
-            T_RC=$?
-            return 0
-        fi
-        sleep 0.05
-    done
+    if wait_exit "$pid" "$secs"; then
+        T_RC=$XP_RC
+        return 0
+    fi
     T_RC=124
     return 1
 }

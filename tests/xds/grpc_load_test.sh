@@ -110,8 +110,8 @@ broken() {
     LD_LIBRARY_PATH=$2 "$XPROXY" -c "$boot" --concurrency 2 >"$log" 2>&1 &
     pid=$!
     XT_PIDS+=("$pid")
-    wait_exit "$pid" 10
-    BROKEN_RC=$XT_RC
+    wait_exit "$pid" 10 || XP_RC=124
+    BROKEN_RC=$XP_RC
     BROKEN_ERR=$(cat "$log")
     printf -v "PX_LOG_$1" '%s' "$log"
 }

@@ -393,28 +393,13 @@ px_sanitizer_check() {
     fi
 }
 
-# wait_exit PID SECONDS: waits for the child PID to exit; sets XT_RC to its
-# exit code, or 124 when it still runs after SECONDS.
-wait_exit() {
-    local i
-    XT_RC=124
-    for i in $(seq 1 $(($2 * 20))); do
-        if ! kill -0 "$1" 2>/dev/null; then
-            wait "$1"
-            XT_RC=$?
-            return
-        fi
-        sleep 0.05
-    done
-}
-
 # px_stop NAME: SIGTERM, checks the exit code (under ASan a leak makes it
 # non-zero) and the log.
 px_stop() {
     local p="PX_PID_$1" l="PX_LOG_$1" rc
     kill -TERM "${!p}" 2>/dev/null
-    wait_exit "${!p}" 20
-    rc=$XT_RC
+    wait_exit "${!p}" 20 || XP_RC=124
+    rc=$XP_RC
     if [ "$rc" = 0 ]; then ok "xproxy $1 exits 0 on SIGTERM"; else
         echo "  exit code $rc"; tail -30 "${!l}"
         not_ok "xproxy $1 exits 0 on SIGTERM"
@@ -429,8 +414,8 @@ XDS_STOP_CHECK="xds-server exits 0 on SIGTERM after its clients left"
 xds_stop() {
     local rc
     kill -TERM "$XDS_PID" 2>/dev/null
-    wait_exit "$XDS_PID" 10
-    rc=$XT_RC
+    wait_exit "$XDS_PID" 10 || XP_RC=124
+    rc=$XP_RC
     if [ "$rc" = 0 ]; then ok "$XDS_STOP_CHECK"; else
         echo "  exit code $rc"; grep -A12 -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$XDS_LOG" | head -14
         not_ok "$XDS_STOP_CHECK"
