@@ -39,9 +39,8 @@ for t in listener route cluster endpoint; do
     check "ACK: $t acked_version == sent_version" poll 5 acked "$NODE" "$t"
 done
 n=$(nodes)
-if [ "$DELTA" = 1 ]; then mode=delta; else mode=sotw; fi
 check "ACK: /nodes shows node $NODE (cluster xds-test)" contains "$n" "\"id\":\"$NODE\",\"cluster\":\"xds-test\""
-check "ACK: /nodes streams are $mode" contains "$n" "\"mode\":\"$mode\""
+check "ACK: /nodes streams are $XT_MODE" contains "$n" "\"mode\":\"$XT_MODE\""
 if [ "${VARIANT%%_*}" = ads ]; then
     check "ACK: one ADS stream" contains "$n" '"kind":"ads"'
 else
@@ -213,6 +212,10 @@ if [ "${VARIANT%%_*}" = types ]; then
         lmode=sotw; other=DELTA_GRPC; cmode=delta; fi
     # cds_config (and the RDS/EDS sources, which follow it) switch api_type.
     PX_BOOT_SED="/^  cds_config:/s/api_type: [A-Z_]*/api_type: $other/"
+    if [ "$REST" = 1 ]; then # REST for LDS and RDS, gRPC for CDS and EDS
+        lmode=rest; other=GRPC; cmode=sotw
+        PX_BOOT_SED="/^  cds_config:/c\\  cds_config: { api_config_source: { api_type: GRPC, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }] }, resource_api_version: V3 }"
+    fi
     px_start m
     PX_BOOT_SED=
     check "mixed sources: proxy m binds main" poll 10 has_port m main
