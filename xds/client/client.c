@@ -61,7 +61,7 @@ xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t
         c->authority = xp_strdup(cfg->authority ? cfg->authority : "");
         c->refresh_ms = cfg->refresh_delay_ms ? cfg->refresh_delay_ms : 1000;
         c->timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 1000;
-        c->target = xp_strdup(c->n_hosts ? c->hosts[0] : "");
+        c->target = xp_asprintf("%s (REST)", c->authority);
     } else {
         c->target = xp_strdup(cfg->target);
     }

@@ -127,7 +127,7 @@ struct xp_xds_client {
     xp_xds_callbacks_t cb;
     void *ctx;
     xp_xds_transport_t transport;
-    char *target; /* for logs: the gRPC target, or REST's first host */
+    char *target; /* for logs: the gRPC target, or "<cluster> (REST)" */
     bool ads, delta, node_first_only;
     ProtobufCMessage *node;
     uint64_t backoff_base_ms, backoff_max_ms, keepalive_ms;

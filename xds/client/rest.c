@@ -509,10 +509,16 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         xp__client_handle_released(c); /* may free p and c: last */
         return;
     }
+    /* The first IPv4 address, else the first one (one address per poll; a
+     * failure moves on to the cluster's next host). */
+    const struct addrinfo *ai = res;
+    for (const struct addrinfo *a = res; a && ai == res; a = a->ai_next)
+        if (a->ai_family == AF_INET)
+            ai = a;
     if (status < 0 || res == NULL)
         poll_fail(p, "cannot resolve: %s", uv_strerror(status));
     else
-        poll_connect(p, res->ai_addr);
+        poll_connect(p, ai->ai_addr);
     uv_freeaddrinfo(res);
     xp__client_handle_released(c);
 }
