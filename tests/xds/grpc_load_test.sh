@@ -6,7 +6,8 @@
 #   - a static bootstrap serves without mapping libgrpc, libgpr or (without
 #     sanitizers) libstdc++, even with LD_LIBRARY_PATH offering a broken
 #     libgrpc (it never looks);
-#   - an xDS bootstrap maps libgrpc and serves what the control plane sends;
+#   - an xDS bootstrap maps libgrpc and serves what the control plane sends
+#     (over REST it serves without mapping libgrpc);
 #   - with the soname resolving to an empty file, or to a library without
 #     gRPC's functions, the xDS bootstrap exits 1 with an error naming the
 #     config field, the library and what is wrong.
@@ -91,6 +92,12 @@ check "xds: listener main bound from LDS" poll 10 has_port a main
 check "xds: serves the control plane's config" \
     poll 5 serves "http://127.0.0.1:$(px_port a main)/x" 200 up1 /x
 check "xds: control_plane.connected_state is 1" eq "$(px_stat a control_plane.connected_state)" 1
+if [ "$REST" = 1 ]; then
+    # REST polls over HTTP/1.1 from the main loop: gRPC core stays unloaded.
+    check "xds (REST): $SONAME is not mapped" maps_lacks "$PX_PID_a" libgrpc
+    px_stop a
+    finish
+fi
 check "xds: $SONAME is mapped" maps_has "$PX_PID_a" "/$SONAME"
 px_stop a
 

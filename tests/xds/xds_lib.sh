@@ -11,6 +11,8 @@
 #   types_sotw   lds_config/cds_config.api_config_source api_type GRPC, and the
 #                RDS/EDS config_source the same api_config_source
 #   types_delta  the same with DELTA_GRPC
+#   types_rest   api_type REST: cluster_names [xds_rest] (xds-server's --rest
+#                port), refresh_delay 0.2 s; RDS/EDS the same source
 #
 # Known failures: a test sets KNOWN_FAILURES (after sourcing) to the exact
 # descriptions of checks that expose an xproxy bug not fixed yet. Such a check
@@ -36,7 +38,7 @@ XT_SUPP="$XT_DIR/lsan.supp"
 export LSAN_OPTIONS="suppressions=$XT_SUPP${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 case "$VARIANT" in
-ads_sotw | ads_delta | types_sotw | types_delta) ;;
+ads_sotw | ads_delta | types_sotw | types_delta | types_rest) ;;
 *)
     echo "unknown variant '$VARIANT'"
     exit 2
@@ -44,6 +46,10 @@ ads_sotw | ads_delta | types_sotw | types_delta) ;;
 esac
 DELTA=0
 case "$VARIANT" in *_delta) DELTA=1 ;; esac
+REST=0
+[ "$VARIANT" = types_rest ] && REST=1
+# How /nodes names the variant's streams.
+if [ "$REST" = 1 ]; then XT_MODE=rest; elif [ "$DELTA" = 1 ]; then XT_MODE=delta; else XT_MODE=sotw; fi
 
 xt_cleanup() {
     local p
@@ -90,10 +96,12 @@ RES_DIR=$XT_TMP/resources
 mkdir -p "$RES_DIR"
 XDS_PORT=0
 XDS_ADMIN_PORT=0
+XDS_REST_PORT=0
 XDS_N=0
 
 # xds_start: xds-server on RES_DIR (first time on port 0; afterwards on the
-# same ports as before). Sets XDS_PID, XDS_PORT, XDS_ADMIN, XDS_LOG.
+# same ports as before). Sets XDS_PID, XDS_PORT, XDS_REST_PORT, XDS_ADMIN,
+# XDS_LOG.
 xds_start() {
     XDS_N=$((XDS_N + 1))
     local pf="$XT_TMP/xds.ports.$XDS_N"
@@ -101,7 +109,8 @@ xds_start() {
     local i
     for i in $(seq 1 50); do # a port just released may take a moment
         "$XDS_SERVER" --dir "$RES_DIR" --listen "127.0.0.1:$XDS_PORT" \
-            --admin "127.0.0.1:$XDS_ADMIN_PORT" --port-file "$pf" --log-level debug \
+            --admin "127.0.0.1:$XDS_ADMIN_PORT" --rest "127.0.0.1:$XDS_REST_PORT" \
+            --port-file "$pf" --log-level debug \
             >"$XDS_LOG" 2>&1 &
         XDS_PID=$!
         XT_PIDS+=("$XDS_PID")
@@ -115,6 +124,7 @@ xds_start() {
     fi
     XDS_PORT=$(sed -n 's/^xds=//p' "$pf")
     XDS_ADMIN_PORT=$(sed -n 's/^admin=//p' "$pf")
+    XDS_REST_PORT=$(sed -n 's/^rest=//p' "$pf")
     XDS_ADMIN=127.0.0.1:$XDS_ADMIN_PORT
 }
 
@@ -182,8 +192,11 @@ all_acked() {
 # ---- resources (JSON, as PUT bodies) ---------------------------------------
 
 # The RDS/EDS config_source, pointing the way the bootstrap's does.
+REST_SRC="{ api_config_source: { api_type: REST, transport_api_version: V3, cluster_names: [xds_rest], refresh_delay: 0.2s, request_timeout: 1s }, resource_api_version: V3 }"
 if [ "${VARIANT%%_*}" = ads ]; then
     CS='{"ads":{},"resource_api_version":"V3"}'
+elif [ "$REST" = 1 ]; then
+    CS='{"api_config_source":{"api_type":"REST","transport_api_version":"V3","cluster_names":["xds_rest"],"refresh_delay":"0.2s","request_timeout":"1s"},"resource_api_version":"V3"}'
 else
     if [ "$DELTA" = 1 ]; then XT_API=DELTA_GRPC; else XT_API=GRPC; fi
     CS='{"api_config_source":{"api_type":"'$XT_API'","transport_api_version":"V3","grpc_services":[{"envoy_grpc":{"cluster_name":"xds_cluster"}}]},"resource_api_version":"V3"}'
@@ -250,6 +263,7 @@ bootstrap() {
     ads_delta) api=DELTA_GRPC ;;
     types_sotw) api=GRPC ;;
     types_delta) api=DELTA_GRPC ;;
+    types_rest) api=REST ;;
     esac
     {
         echo "node: { id: $2, cluster: xds-test }"
@@ -262,6 +276,9 @@ bootstrap() {
             echo "    grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }]"
             echo "  lds_config: { ads: {}, resource_api_version: V3 }"
             echo "  cds_config: { ads: {}, resource_api_version: V3 }"
+        elif [ "$REST" = 1 ]; then
+            echo "  lds_config: $REST_SRC"
+            echo "  cds_config: $REST_SRC"
         else
             src="{ api_config_source: { api_type: $api, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }] }, resource_api_version: V3 }"
             echo "  lds_config: $src"
@@ -282,6 +299,16 @@ static_resources:
       endpoints:
       - lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_PORT } } }
+EOF
+        [ "$REST" = 1 ] && cat <<EOF
+  - name: xds_rest
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: xds_rest
+      endpoints:
+      - lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_REST_PORT } } }
 EOF
     } >"$1"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # xproxy's xDS client when the management server goes away, in one of the
-# four transport variants (argument 5). Two xproxy instances (different
+# five transport variants (argument 5). Two xproxy instances (different
 # --service-node ids) on one xds-server both appear in /nodes and both
 # serve; the server is killed (SIGKILL): traffic and an established WebSocket
 # keep going on the last config; the server restarts on the same port with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# xproxy's xDS client against the real xds-server, in one of the four
+# xproxy's xDS client against the real xds-server, in one of the five
 # transport variants (argument 5): every resource type ACKed in /nodes; a
 # response with invalid listeners NACKed with the resource and field path
 # while its valid sibling is applied and the old config keeps serving;
@@ -39,9 +39,8 @@ for t in listener route cluster endpoint; do
     check "ACK: $t acked_version == sent_version" poll 5 acked "$NODE" "$t"
 done
 n=$(nodes)
-if [ "$DELTA" = 1 ]; then mode=delta; else mode=sotw; fi
 check "ACK: /nodes shows node $NODE (cluster xds-test)" contains "$n" "\"id\":\"$NODE\",\"cluster\":\"xds-test\""
-check "ACK: /nodes streams are $mode" contains "$n" "\"mode\":\"$mode\""
+check "ACK: /nodes streams are $XT_MODE" contains "$n" "\"mode\":\"$XT_MODE\""
 if [ "${VARIANT%%_*}" = ads ]; then
     check "ACK: one ADS stream" contains "$n" '"kind":"ads"'
 else
@@ -213,6 +212,10 @@ if [ "${VARIANT%%_*}" = types ]; then
         lmode=sotw; other=DELTA_GRPC; cmode=delta; fi
     # cds_config (and the RDS/EDS sources, which follow it) switch api_type.
     PX_BOOT_SED="/^  cds_config:/s/api_type: [A-Z_]*/api_type: $other/"
+    if [ "$REST" = 1 ]; then # REST for LDS and RDS, gRPC for CDS and EDS
+        lmode=rest; other=GRPC; cmode=sotw
+        PX_BOOT_SED="/^  cds_config:/c\\  cds_config: { api_config_source: { api_type: GRPC, transport_api_version: V3, grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }] }, resource_api_version: V3 }"
+    fi
     px_start m
     PX_BOOT_SED=
     check "mixed sources: proxy m binds main" poll 10 has_port m main
@@ -222,6 +225,33 @@ if [ "${VARIANT%%_*}" = types ]; then
     check "mixed sources: lds_config's api_type is honoured" contains "$(node_json px-m)" "\"kind\":\"lds\",\"mode\":\"$lmode\""
     px_stop m
 fi
+
+# ---- REST sources the way Envoy rejects them: an error naming the field ---------
+if [ "$REST" = 1 ]; then
+    # rejects SED TEXT: a bootstrap edited with SED makes xproxy exit 1 with TEXT.
+    rejects() {
+        local boot="$XT_TMP/bad.yaml" out rc
+        bootstrap "$boot" px-bad
+        sed -i -e "$1" "$boot"
+        out=$(timeout 20 "$XPROXY" -c "$boot" --concurrency 1 2>&1)
+        rc=$?
+        [ "$rc" = 1 ] || { echo "  exit code $rc: ${out:0:600}"; return 1; }
+        contains "$out" "$2"
+    }
+    AT=dynamic_resources.cds_config.api_config_source
+    check "REST config: refresh_delay is required" rejects "s/refresh_delay: 0.2s, //" \
+        "error: $AT.refresh_delay: refresh_delay is required for REST API configuration sources"
+    check "REST config: cluster_names must name a static cluster" rejects \
+        "/cds_config/s/cluster_names: \[xds_rest\]/cluster_names: [nope]/" \
+        "error: $AT.cluster_names[0]: 'nope' is not a static cluster with an endpoint"
+    check "REST config: exactly one cluster in cluster_names" rejects \
+        "/cds_config/s/cluster_names: \[xds_rest\]/cluster_names: [xds_rest, xds_cluster]/" \
+        "error: $AT.cluster_names: api_type REST needs exactly one static cluster (2 given)"
+    check "REST config: no ADS over REST" rejects \
+        "s/^  lds_config:.*/  ads_config: { api_type: REST, cluster_names: [xds_rest], refresh_delay: 1s }\n  lds_config: { ads: {} }/" \
+        "error: dynamic_resources.ads_config.api_type: ADS is not available over REST"
+fi
+
 px_stop a
 xds_stop
 finish

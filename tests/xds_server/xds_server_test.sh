@@ -2,7 +2,8 @@
 # The xDS management server as a real process on loopback, driven by the
 # scripted gRPC client (xds_client.c) and curl: SotW and Delta, ADS and
 # per-type services, ACK/NACK bookkeeping in /nodes, pushes on file
-# changes, removals, initial_resource_versions, the admin API, bad files,
+# changes, removals, initial_resource_versions, the admin API, REST-JSON
+# (200 / 304, ACK and NACK in /nodes, subscriptions, errors), bad files,
 # and a clean exit on SIGTERM with streams open (under ASan a leak makes
 # that exit non-zero).
 set -u
@@ -64,13 +65,14 @@ C2='- "@type": type.googleapis.com/envoy.config.cluster.v3.Cluster
   connect_timeout: 2s'
 write_all "$C2"
 
-"$SERVER" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --dir "$D" --port-file "$TMP/ports" \
-    --log-level debug >"$TMP/server.log" 2>&1 &
+"$SERVER" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --rest 127.0.0.1:0 --dir "$D" \
+    --port-file "$TMP/ports" --log-level debug >"$TMP/server.log" 2>&1 &
 SPID=$!
 PIDS+=("$SPID")
 wait_for "$TMP/ports" admin= 10 || { cat "$TMP/server.log"; exit 1; }
 XDS=127.0.0.1:$(sed -n 's/^xds=//p' "$TMP/ports")
 ADMIN=127.0.0.1:$(sed -n 's/^admin=//p' "$TMP/ports")
+REST=127.0.0.1:$(sed -n 's/^rest=//p' "$TMP/ports")
 get() { curl -s --max-time 5 "http://$ADMIN$1"; }
 code() { curl -s -o "$TMP/body" -w '%{http_code}' --max-time 5 "$@"; }
 cl() { timeout 20 "$CLIENT" --server "$XDS" "$@"; }
@@ -83,7 +85,8 @@ bg() {
     eval "PID_$name=$!"
 }
 
-check "port file has both ports" contains "$(cat "$TMP/ports")" "xds="
+check "port file has every port" matches "$(tr '\n' ' ' <"$TMP/ports")" \
+    '^xds=[1-9][0-9]* admin=[1-9][0-9]* rest=[1-9][0-9]* $' 
 check "/ready is LIVE" contains "$(get /ready)" LIVE
 res=$(get /resources)
 check "/resources: version 1" contains "$res" '"version":"1"'
@@ -213,6 +216,63 @@ c=$(code -X PUT --data-binary 'name: c1' "http://$ADMIN/resources/cluster/c1")
 check "PUT of a resource in a shared file is 409 ($c)" [ "$c" = 409 ]
 c=$(code -X POST "http://$ADMIN/nodes")
 check "POST /nodes is 405 ($c)" [ "$c" = 405 ]
+
+# --- REST-JSON: POST /v3/discovery:<type> ---
+LT=type.googleapis.com/envoy.config.listener.v3.Listener
+# rpost PATH JSON: the status code; the body in $TMP/body
+rpost() {
+    rm -f "$TMP/body"
+    code -X POST -H 'Content-Type: application/json' --data-binary "$2" "http://$REST$1"
+}
+# rnode: /nodes entry of node rest-a
+rnode() { get /nodes | tr -d '\n' | sed 's/{"id":"/\n{"id":"/g' | grep '^{"id":"rest-a"'; }
+N='"node":{"id":"rest-a","cluster":"rc"}'
+c=$(rpost /v3/discovery:listeners "{$N,\"type_url\":\"$LT\"}")
+check "REST LDS: 200 ($c)" [ "$c" = 200 ]
+body=$(cat "$TMP/body")
+check "REST LDS: a JSON DiscoveryResponse of listeners" contains "$body" "\"type_url\":\"$LT\""
+check "REST LDS: resources with @type" contains "$body" "{\"@type\":\"$LT\",\"name\":\"l1\""
+check "REST LDS: same snapshot as gRPC" contains "$body" '"port_value":10011'
+check "REST LDS: a nonce" contains "$body" '"nonce":"'
+rv=$(grep -o '"version_info":"[0-9]*"' <<<"$body" | grep -o '[0-9]*')
+check "REST LDS: the snapshot version ($rv)" contains "$(get /resources)" "\"version\":\"$rv\""
+c=$(rpost /v3/discovery:listeners "{$N,\"version_info\":\"$rv\"}")
+check "REST LDS: the same version again is 304 ($c)" [ "$c" = 304 ]
+check "REST 304: no body" [ ! -s "$TMP/body" ]
+n=$(rnode)
+check "/nodes: the REST poller is an lds stream of mode rest" contains "$n" '"id":"rest-a","cluster":"rc","streams":[{"id":'
+check "/nodes: ... kind lds, mode rest" contains "$n" '"kind":"lds","mode":"rest"'
+check "/nodes: REST ACK recorded" contains "$n" "\"sent_version\":\"$rv\",\"sent_nonce\":\"$(grep -o '"nonce":"[0-9]*"' <<<"$body" | grep -o '[0-9]*')\",\"acked_version\":\"$rv\",\"last_nack\":null"
+c=$(rpost /v3/discovery:listeners "{$N,\"version_info\":\"0\",\"error_detail\":{\"code\":3,\"message\":\"listener[l1].address: bad\"}}")
+check "REST NACK of what was sent: 304 ($c)" [ "$c" = 304 ]
+c=$(rpost /v3/discovery:listeners "{$N,\"version_info\":\"0\",\"error_detail\":{\"code\":3,\"message\":\"listener[l1].address: bad\"}}")
+check "/nodes: REST NACK recorded with its message" contains "$(rnode)" '"last_nack":{"version":"0","nonce":"'
+check "/nodes: ... and the field" contains "$(rnode)" '"error_detail":"listener[l1].address: bad"}'
+check "server log names the REST NACK once" [ "$(grep -c 'node "rest-a" NACKed listener' "$TMP/server.log")" = 1 ]
+sed -i 's/10011/10021/' "$D/l1.yaml"
+sleep 0.3
+c=$(rpost /v3/discovery:listeners "{$N,\"version_info\":\"$rv\"}")
+check "REST LDS after a file change: 200 ($c)" [ "$c" = 200 ]
+check "REST LDS after a file change: the new content" contains "$(cat "$TMP/body")" '"port_value":10021'
+check "REST LDS after a file change: a newer version" not_contains "$(cat "$TMP/body")" "\"version_info\":\"$rv\""
+c=$(rpost /v3/discovery:routes "{$N,\"resource_names\":[\"r1\"]}")
+check "REST RDS by name: 200 ($c)" [ "$c" = 200 ]
+check "REST RDS by name: r1" contains "$(cat "$TMP/body")" '"name":"r1"'
+check "REST RDS by name: not r2" not_contains "$(cat "$TMP/body")" '"name":"r2"'
+rv=$(grep -o '"version_info":"[0-9]*"' "$TMP/body" | grep -o '[0-9]*')
+c=$(rpost /v3/discovery:routes "{$N,\"version_info\":\"$rv\",\"resource_names\":[\"r1\",\"r2\"]}")
+check "REST RDS: a new name at the same version is answered ($c)" [ "$c" = 200 ]
+check "REST RDS: ... with both" contains "$(cat "$TMP/body")" '"name":"r2"'
+check "/nodes: two REST pollers for rest-a" [ "$(rnode | grep -o '"mode":"rest"' | wc -l)" = 2 ]
+c=$(rpost /v3/discovery:listeners '{"node":{"id":"x"},"bogus":1}')
+check "REST: a bad DiscoveryRequest is 400 ($c)" [ "$c" = 400 ]
+check "REST: ... naming the field" contains "$(cat "$TMP/body")" "unknown field 'bogus'"
+c=$(rpost /v3/discovery:listeners "{\"type_url\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\"}")
+check "REST: a type_url not of the path is 400 ($c)" [ "$c" = 400 ]
+c=$(rpost /v3/discovery:nonsense '{}')
+check "REST: an unknown type is 404 ($c)" [ "$c" = 404 ]
+c=$(code "http://$REST/v3/discovery:listeners")
+check "REST: GET is 405 ($c)" [ "$c" = 405 ]
 
 # --- a bad file is reported and the old content kept ---
 before=$(get /resources)

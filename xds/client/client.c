@@ -1,6 +1,6 @@
 /* The xDS client: public API, subscriptions, response decoding, connection
  * state and stats. The protocol variants live in sotw.c and delta.c, the
- * gRPC plumbing in transport.c. */
+ * gRPC plumbing in transport.c, REST polling in rest.c. */
 #include "xds/client/client_internal.h"
 
 #include "proxy/common/diag.h"
@@ -47,14 +47,27 @@ static const char xp__ads_delta[] =
 xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t *cfg,
                                    const xp_xds_callbacks_t *cb, void *ctx, char **err)
 {
-    if (xp__grpc_load(err) != 0)
+    /* gRPC core is loaded for a gRPC source only; REST needs none of it. */
+    if (cfg->transport == XP_XDS_TRANSPORT_GRPC && xp__grpc_load(err) != 0)
         return NULL;
     xp_codec_register(xp_proto_registry_api);
     xp_xds_client_t *c = xp_calloc(1, sizeof(*c));
     c->loop = loop;
     c->cb = *cb;
     c->ctx = ctx;
-    c->target = xp_strdup(cfg->target);
+    c->transport = cfg->transport;
+    if (c->transport == XP_XDS_TRANSPORT_REST) {
+        c->n_hosts = cfg->n_hosts;
+        c->hosts = xp_calloc(c->n_hosts + 1, sizeof(char *));
+        for (size_t i = 0; i < c->n_hosts; i++)
+            c->hosts[i] = xp_strdup(cfg->hosts[i]);
+        c->authority = xp_strdup(cfg->authority ? cfg->authority : "");
+        c->refresh_ms = cfg->refresh_delay_ms ? cfg->refresh_delay_ms : 1000;
+        c->timeout_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 1000;
+        c->target = xp_asprintf("%s (REST)", c->authority);
+    } else {
+        c->target = xp_strdup(cfg->target);
+    }
     c->ads = cfg->ads;
     c->delta = cfg->delta;
     c->node_first_only = cfg->set_node_on_first_message_only;
@@ -73,8 +86,17 @@ xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c;
     if (c->rng == 0)
         c->rng = 1;
-    xp__transport_init(c);
+    if (c->transport == XP_XDS_TRANSPORT_GRPC)
+        xp__transport_init(c);
     return c;
+}
+
+uint64_t xp__client_random(xp_xds_client_t *c)
+{
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    return c->rng;
 }
 
 bool xp_xds_client_connected(const xp_xds_client_t *c)
@@ -137,15 +159,23 @@ static xp__xds_type_t *type_new(xp_xds_client_t *c, const char *url)
             method = c->delta ? xp__known_types[i].delta_method : xp__known_types[i].sotw_method;
         }
     }
-    if (!c->ads && method == NULL) {
+    bool rest = c->transport == XP_XDS_TRANSPORT_REST;
+    if (rest && xp__rest_path(url) == NULL) {
+        XP_ERROR("xds: cannot subscribe to %s: no REST path known", url);
+        return NULL;
+    }
+    if (!rest && !c->ads && method == NULL) {
         XP_ERROR("xds: cannot subscribe to %s: no per-type service known (use ADS)", url);
         return NULL;
     }
     xp__xds_type_t *t = xp_calloc(1, sizeof(*t));
+    t->client = c;
     t->type_url = xp_strdup(url);
     t->desc = desc;
     type_stats_init(c, t, prefix);
-    if (c->ads) {
+    if (rest) {
+        t->poll = xp__rest_poll_new(t);
+    } else if (c->ads) {
         if (c->ads_stream == NULL)
             c->ads_stream = xp__stream_new(c, NULL, c->delta ? xp__ads_delta : xp__ads_sotw);
         t->stream = c->ads_stream;
@@ -196,6 +226,10 @@ int xp_xds_client_subscribe(xp_xds_client_t *c, const char *type_url, bool wildc
     }
     XP_DEBUG("xds: subscription %s: %s%zu names", type_url, wildcard ? "wildcard, " : "",
              t->names.n);
+    if (t->poll) {
+        xp__rest_subscription_changed(t);
+        return 0;
+    }
     if (t->in_update)
         return 0; /* the ACK/NACK that follows carries the change */
     xp__xds_stream_t *s = t->stream;
@@ -241,11 +275,11 @@ void xp__client_on_stream_start(xp__xds_stream_t *s)
     }
 }
 
-static void set_connected(xp_xds_client_t *c, xp__xds_stream_t *s, bool up)
+void xp__client_set_up(xp_xds_client_t *c, bool *flag, bool up)
 {
-    if (s->up == up)
+    if (*flag == up)
         return;
-    s->up = up;
+    *flag = up;
     c->streams_up += up ? 1 : -1;
     if ((up && c->streams_up == 1) || (!up && c->streams_up == 0)) {
         XP_INFO("xds: control plane %s %s", c->target, up ? "connected" : "disconnected");
@@ -258,7 +292,7 @@ static void set_connected(xp_xds_client_t *c, xp__xds_stream_t *s, bool up)
 
 void xp__client_on_stream_up(xp__xds_stream_t *s)
 {
-    set_connected(s->client, s, true);
+    xp__client_set_up(s->client, &s->up, true);
 }
 
 void xp__client_on_message(xp__xds_stream_t *s, const uint8_t *data, size_t len)
@@ -289,7 +323,7 @@ void xp__client_on_stream_failed(xp__xds_stream_t *s, grpc_status_code code, con
     for (xp__xds_type_t *t = c->types; t; t = t->next)
         if (t->stream == s && t->st.failure)
             xp_stat_inc(t->st.failure);
-    set_connected(c, s, false);
+    xp__client_set_up(c, &s->up, false);
 }
 
 /* ---- decoding ---- */
@@ -399,7 +433,7 @@ void xp__resources_free(xp__resources_t *r)
 int xp__call_update(xp__xds_type_t *t, const char *version, const xp__resources_t *r,
                     char *const *removed, size_t n_removed, bool delta, char **err)
 {
-    xp_xds_client_t *c = t->stream->client;
+    xp_xds_client_t *c = t->client;
     *err = NULL;
     t->in_update = true;
     int rc =
@@ -432,6 +466,7 @@ static void type_free(xp__xds_type_t *t)
     xp__versions_free(&t->accepted);
     free(t->version);
     free(t->nonce);
+    free(t->nack);
     free(t);
 }
 
@@ -442,31 +477,48 @@ static void client_release(xp_xds_client_t *c)
         xp__xds_type_t *next = t->next;
         if (t->stream != c->ads_stream)
             free(t->stream);
+        xp__rest_poll_free(t->poll);
         type_free(t);
         t = next;
     }
     free(c->ads_stream);
     if (c->node)
         protobuf_c_message_free_unpacked(c->node, NULL);
+    for (size_t i = 0; i < c->n_hosts; i++)
+        free(c->hosts[i]);
+    free(c->hosts);
+    free(c->authority);
     free(c->target);
     free(c);
 }
 
-void xp__client_handle_closed(uv_handle_t *h)
+void xp__client_handle_released(xp_xds_client_t *c)
 {
-    xp_xds_client_t *c;
-    if (h->type == UV_ASYNC)
-        c = h->data;
-    else
-        c = ((xp__xds_stream_t *)h->data)->client;
     if (--c->open_handles == 0)
         client_release(c);
+}
+
+void xp__client_handle_closed(uv_handle_t *h)
+{
+    if (h->type == UV_ASYNC)
+        xp__client_handle_released(h->data);
+    else
+        xp__client_handle_released(((xp__xds_stream_t *)h->data)->client);
 }
 
 void xp_xds_client_free(xp_xds_client_t *c)
 {
     if (c == NULL)
         return;
+    if (c->transport == XP_XDS_TRANSPORT_REST) {
+        c->closing = true;
+        if (c->types == NULL) { /* no handle was ever opened */
+            client_release(c);
+            return;
+        }
+        xp__rest_shutdown(c);
+        return;
+    }
     xp__transport_shutdown(c); /* closes the async handle */
     if (c->ads_stream)
         xp__stream_close(c->ads_stream);

@@ -1,16 +1,25 @@
 /* The xDS client: transport and protocol engine below config translation.
  *
  * Speaks Envoy's xDS protocol (envoy/docs/root/api-docs/xds_protocol.rst) to
- * one management server over gRPC: ADS (one stream for every type) or one
- * stream per type, State-of-the-World or Delta, with ACK/NACK, versions,
- * nonces, subscriptions and reconnect with jittered exponential backoff.
+ * one management server, over one of two transports chosen by the config:
+ *  - gRPC: ADS (one stream for every type) or one stream per type,
+ *    State-of-the-World or Delta, with ACK/NACK, versions, nonces,
+ *    subscriptions and reconnect with jittered exponential backoff;
+ *  - REST-JSON polling ("REST-JSON polling subscriptions"): per type, an
+ *    HTTP/1.1 POST of a JSON DiscoveryRequest to /v3/discovery:<type> every
+ *    refresh_delay (plus Envoy's jitter, up to one more refresh_delay),
+ *    answered by a JSON DiscoveryResponse or 304 (nothing new). State of
+ *    the World only; version_info is the last accepted version and a NACK's
+ *    error_detail rides on every poll until a response is accepted.
+ * The callbacks see no difference between them.
  *
  * gRPC core is not linked: the first client loads it (grpc_lib.h).
  *
  * Threads: gRPC core runs on its own thread (one completion queue drained by
  * a dedicated thread); every completion is handed to the libuv loop given to
- * xp_xds_client_new() through a mutex-protected queue and a uv_async_t. All
- * API calls and all callbacks happen on that loop's thread.
+ * xp_xds_client_new() through a mutex-protected queue and a uv_async_t. REST
+ * runs on the loop itself (libuv TCP, no thread, no gRPC). All API calls and
+ * all callbacks happen on that loop's thread.
  *
  * The client never forgets what was accepted: when the control plane goes
  * away it reconnects and re-sends its subscriptions (SotW: with the last
@@ -63,24 +72,41 @@ typedef struct {
     void (*on_connection)(void *ctx, bool connected);
 } xp_xds_callbacks_t;
 
+typedef enum {
+    XP_XDS_TRANSPORT_GRPC, /* gRPC streams (the default) */
+    XP_XDS_TRANSPORT_REST, /* REST-JSON polling over HTTP/1.1 */
+} xp_xds_transport_t;
+
 typedef struct {
+    xp_xds_transport_t transport;
+    const ProtobufCMessage *node; /* envoy.config.core.v3.Node, copied; may be NULL */
+    xp_stats_t *stats;            /* may be NULL; borrowed, must outlive the client */
+    /* gRPC */
     const char *target;                  /* "host:port" of the management server (copied) */
     bool ads;                            /* one ADS stream for all types; else one per type */
     bool delta;                          /* Delta xDS */
-    const ProtobufCMessage *node;        /* envoy.config.core.v3.Node, copied; may be NULL */
     bool set_node_on_first_message_only; /* else the node goes on every request */
     uint64_t backoff_base_ms;            /* 0: 500 ms */
     uint64_t backoff_max_ms;             /* 0: 30 s */
     uint64_t keepalive_ms;               /* gRPC keepalive time; 0 = off */
-    xp_stats_t *stats;                   /* may be NULL; borrowed, must outlive the client */
+    /* REST (the node goes on every request) */
+    const char *const *hosts;    /* "host:port" (IP or name) of each endpoint of the management
+                                  * server's cluster, copied; the next is tried after a failure */
+    size_t n_hosts;              /* >= 1 */
+    const char *authority;       /* Host header (Envoy sends the cluster name); copied */
+    uint64_t refresh_delay_ms;   /* > 0: the pause after each poll (plus a jitter below it) */
+    uint64_t request_timeout_ms; /* a poll (connect to last byte) longer fails; 0: 1 s */
 } xp_xds_client_config_t;
 
 /* Stats (when cfg->stats is set):
  *   control_plane.connected_state   gauge 0/1 (see on_connection)
- *   <prefix>.update_attempt         counter: responses received for the type
+ *   <prefix>.update_attempt         counter: responses received for the type (REST: 200s;
+ *                                   a 304 changes nothing and counts nowhere)
  *   <prefix>.update_success         counter: ACKed
  *   <prefix>.update_rejected        counter: NACKed (decode problem or on_update != 0)
- *   <prefix>.update_failure         counter: the type's stream failed
+ *   <prefix>.update_failure         counter: the type's stream failed (REST: a poll
+ *                                   failed: connect, timeout, HTTP status other than
+ *                                   200/304, malformed HTTP)
  *   <prefix>.version                gauge: XXH64 of the last accepted version_info
  *                                   (low 63 bits; Envoy's gauge is unsigned)
  * <prefix> is Envoy's for LDS and CDS ("listener_manager.lds",
@@ -109,17 +135,20 @@ xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t
  * (LDS/CDS). Otherwise exactly these names: calling again with another set
  * subscribes/unsubscribes the difference (RDS/EDS follow what listeners and
  * clusters reference). Sends a request when the subscription changed and a
- * stream is up or being set up; starts the stream on first use. Returns 0,
- * or XP_ENOTSUP for a type whose descriptor is not registered (or, without
- * ADS, whose per-type service is unknown). */
+ * stream is up or being set up; starts the stream on first use (REST: the
+ * type's next poll happens at once). Returns 0, or XP_ENOTSUP for a type
+ * whose descriptor is not registered (or, without ADS, whose per-type
+ * service or REST path is unknown). */
 int xp_xds_client_subscribe(xp_xds_client_t *c, const char *type_url, bool wildcard,
                             char *const *names, size_t n);
 
-/* True while at least one stream is up (see on_connection). */
+/* True while at least one stream is up (REST: the last poll of at least
+ * one type got an HTTP answer); see on_connection. */
 bool xp_xds_client_connected(const xp_xds_client_t *c);
 
-/* Cancels the streams, waits for gRPC to hand back every pending operation,
- * stops the gRPC thread and closes the client's libuv handles. No callback
+/* Cancels the streams (REST: the polls in flight), waits for gRPC to hand
+ * back every pending operation, stops the gRPC thread and closes the
+ * client's libuv handles. No callback
  * runs after it returns; the memory is released by the handles' close
  * callbacks, so run the loop (uv_run) once more before uv_loop_close().
  * Must not be called from inside a callback. */

@@ -3,8 +3,14 @@
  * grpc_lib.c:  gRPC core loaded on first use (xp__grpc, the functions used).
  * transport.c: the gRPC channel, the completion-queue thread, calls and
  *              their batches, the hand-off to the loop, backoff.
+ * rest.c:      the REST-JSON transport: one HTTP/1.1 POST per type every
+ *              refresh_delay, on the loop (no gRPC, no thread).
  * sotw.c / delta.c: building requests and handling responses.
- * client.c:    public API, subscriptions, decoding, stats. */
+ * client.c:    public API, subscriptions, decoding, stats, connection state.
+ *
+ * A type (xp__xds_type_t) is reached either through a gRPC stream
+ * (t->stream) or through a REST poller (t->poll); the protocol state of
+ * the type (versions, nonce, subscription) is the same for both. */
 #ifndef XP_XDS_CLIENT_CLIENT_INTERNAL_H
 #define XP_XDS_CLIENT_CLIENT_INTERNAL_H
 
@@ -18,6 +24,7 @@
 
 typedef struct xp__xds_stream xp__xds_stream_t;
 typedef struct xp__xds_type xp__xds_type_t;
+typedef struct xp__rest_poll xp__rest_poll_t;
 
 /* What a completion-queue tag stands for. Each stream has one op struct per
  * kind, and at most one batch of each kind is outstanding. */
@@ -96,9 +103,11 @@ typedef struct {
 
 struct xp__xds_type {
     xp__xds_type_t *next; /* in subscription order */
+    xp_xds_client_t *client;
     char *type_url;
     const ProtobufCMessageDescriptor *desc;
-    xp__xds_stream_t *stream; /* ADS: the client's stream */
+    xp__xds_stream_t *stream; /* gRPC; ADS: the client's stream */
+    xp__rest_poll_t *poll;    /* REST */
     bool wildcard;
     xp__names_t names; /* desired subscription (empty for wildcard) */
     bool in_update;    /* on_update for this type is running */
@@ -106,6 +115,8 @@ struct xp__xds_type {
     bool sent;     /* a request for the type went out on the current call */
     char *version; /* version_info of the last accepted response, or NULL */
     char *nonce;   /* nonce of the latest response, or NULL */
+    char *nack;    /* REST: error_detail of the last rejected response, sent
+                    * with every poll until a response is accepted */
     /* Delta */
     xp__names_t sent_names; /* subscription as the server knows it on this call */
     bool sent_wildcard;
@@ -117,7 +128,8 @@ struct xp_xds_client {
     uv_loop_t *loop;
     xp_xds_callbacks_t cb;
     void *ctx;
-    char *target;
+    xp_xds_transport_t transport;
+    char *target; /* for logs: the gRPC target, or "<cluster> (REST)" */
     bool ads, delta, node_first_only;
     ProtobufCMessage *node;
     uint64_t backoff_base_ms, backoff_max_ms, keepalive_ms;
@@ -127,7 +139,7 @@ struct xp_xds_client {
 
     xp__xds_type_t *types, **types_tail;
     xp__xds_stream_t *ads_stream;
-    int streams_up;
+    int streams_up; /* gRPC streams or REST pollers whose last exchange worked */
     bool closing;
     int open_handles; /* uv handles not yet closed; the last close frees */
 
@@ -139,6 +151,12 @@ struct xp_xds_client {
     pthread_cond_t cond; /* signalled on every event while closing */
     xp__xds_event_t *evq, **evq_tail;
     uv_async_t async;
+
+    /* REST */
+    char **hosts; /* "host:port", tried in turn after a failure */
+    size_t n_hosts, host_idx;
+    char *authority; /* Host header */
+    uint64_t refresh_ms, timeout_ms;
 };
 
 /* ---- transport.c ---- */
@@ -155,7 +173,27 @@ void xp__stream_send(xp__xds_stream_t *s, const ProtobufCMessage *req);
 void xp__stream_close(xp__xds_stream_t *s);
 const char *xp__stream_state_to_str(xp__stream_state_t st);
 
-/* ---- client.c (called by the transport) ---- */
+/* ---- rest.c ---- */
+/* A poller for t (REST clients call it from type_new). */
+xp__rest_poll_t *xp__rest_poll_new(xp__xds_type_t *t);
+/* The subscription of t changed: poll soon (never from inside the caller). */
+void xp__rest_subscription_changed(xp__xds_type_t *t);
+/* Stops every poll and closes the pollers' handles (freed by the close
+ * callbacks through xp__client_handle_released). */
+void xp__rest_shutdown(xp_xds_client_t *c);
+void xp__rest_poll_free(xp__rest_poll_t *p);
+/* The REST path of a known type ("/v3/discovery:listeners"), or NULL. */
+const char *xp__rest_path(const char *type_url);
+
+/* ---- client.c (called by the transports) ---- */
+/* A libuv handle (or request) of the client was released; the last one
+ * frees the client. */
+void xp__client_handle_released(xp_xds_client_t *c);
+/* *up is the transport unit's (stream's, poller's) own flag; the client is
+ * connected while any is up (on_connection and connected_state follow). */
+void xp__client_set_up(xp_xds_client_t *c, bool *up, bool on);
+/* The next number of the client's xorshift64 generator (jitter only). */
+uint64_t xp__client_random(xp_xds_client_t *c);
 /* A new call started on s: send the initial requests of its types. */
 void xp__client_on_stream_start(xp__xds_stream_t *s);
 /* The server accepted the call (response headers or a first message). */
@@ -183,6 +221,16 @@ void xp__versions_del(xp__versions_t *m, const char *name);
 void xp__versions_free(xp__versions_t *m);
 
 /* ---- sotw.c / delta.c ---- */
+/* The SotW request for t as it stands (version_info, names, nonce) with
+ * node and, for a NACK, error_detail (status: a Google__Rpc__Status to
+ * fill). Everything is borrowed from t, node and nack. */
+void xp__sotw_request_fill(const xp__xds_type_t *t, ProtobufCMessage *node, const char *nack,
+                           Envoy__Service__Discovery__V3__DiscoveryRequest *req, void *status);
+/* Decodes and delivers a SotW response for t, records its nonce and, when
+ * accepted, its version. Returns 0 (ACK) or non-zero with *err an owned
+ * NACK message. */
+int xp__sotw_apply(xp__xds_type_t *t, const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
+                   char **err);
 /* The request a (re)started stream sends for t, if any. */
 void xp__sotw_send_initial(xp__xds_type_t *t);
 void xp__sotw_subscription_changed(xp__xds_type_t *t);

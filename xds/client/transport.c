@@ -232,10 +232,7 @@ static uint64_t next_backoff_ms(xp__xds_stream_t *s)
     xp_xds_client_t *c = s->client;
     uint64_t cur = s->backoff_next_ms ? s->backoff_next_ms : 1;
     s->backoff_next_ms = cur * 2 < c->backoff_max_ms ? cur * 2 : c->backoff_max_ms;
-    c->rng ^= c->rng << 13;
-    c->rng ^= c->rng >> 7;
-    c->rng ^= c->rng << 17;
-    uint64_t d = c->rng % cur;
+    uint64_t d = xp__client_random(c) % cur;
     return d < c->backoff_max_ms ? d : c->backoff_max_ms;
 }
 

@@ -747,6 +747,25 @@ static bool xp__is_path(const Envoy__Config__Core__V3__ConfigSource *src)
 
 /* ---- start ----------------------------------------------------------------- */
 
+/* The bootstrap's static cluster named cname when it has an endpoint. */
+static const xp_cluster_cfg_t *xp__static_cluster(const xp_xds_manager_t *m, const char *cname)
+{
+    size_t n;
+    xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(m->bs, &n);
+    for (size_t i = 0; cname && i < n; i++)
+        if (strcmp(cs[i]->name, cname) == 0)
+            return cs[i]->n_endpoints ? cs[i] : NULL;
+    return NULL;
+}
+
+/* "host:port" (name or address) of an endpoint; caller frees. */
+static char *xp__endpoint_str(const xp_endpoint_cfg_t *e)
+{
+    if (e->hostname)
+        return xp_asprintf("%s:%u", e->hostname, e->port);
+    return xp_strdup(e->addr.str);
+}
+
 /* The gRPC target of an ApiConfigSource: envoy_grpc names a static cluster
  * (its first endpoint), google_grpc gives a target URI. */
 static char *xp__target(const xp_xds_manager_t *m,
@@ -762,21 +781,60 @@ static char *xp__target(const xp_xds_manager_t *m,
         ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_GOOGLE_GRPC)
         return xp_strdup(g->google_grpc->target_uri);
     const char *cname = g->envoy_grpc ? g->envoy_grpc->cluster_name : NULL;
-    size_t n;
-    xp_cluster_cfg_t *const *cs = xp_bootstrap_clusters(m->bs, &n);
-    for (size_t i = 0; cname && i < n; i++) {
-        if (strcmp(cs[i]->name, cname) != 0)
-            continue;
-        if (cs[i]->n_endpoints == 0)
-            break;
-        const xp_endpoint_cfg_t *e = &cs[i]->endpoints[0];
-        if (e->hostname)
-            return xp_asprintf("%s:%u", e->hostname, e->port);
-        return xp_strdup(e->addr.str);
-    }
+    const xp_cluster_cfg_t *cl = xp__static_cluster(m, cname);
+    if (cl)
+        return xp__endpoint_str(&cl->endpoints[0]);
     xp_diag_error(d, path, "envoy_grpc.cluster_name '%s' is not a static cluster with an endpoint",
                   cname ? cname : "");
     return NULL;
+}
+
+static uint64_t xp__duration_ms(const Google__Protobuf__Duration *d)
+{
+    return (uint64_t)d->seconds * 1000 + (uint64_t)d->nanos / 1000000;
+}
+
+/* REST (api_type REST): the endpoints of the one static cluster in
+ * cluster_names, refresh_delay (required, as in Envoy) and request_timeout
+ * (default 1 s). Fills cc's REST fields; *hosts is the caller's to free. */
+static int xp__rest_config(const xp_xds_manager_t *m,
+                           const Envoy__Config__Core__V3__ApiConfigSource *api, const char *where,
+                           xp_xds_client_config_t *cc, char ***hosts, xp_diag_t *d)
+{
+    char path[192];
+    size_t e0 = d->nerrors;
+#define XP__AT(field) (snprintf(path, sizeof(path), "%s.api_config_source.%s", where, field), path)
+    if (api->n_grpc_services)
+        xp_diag_error(d, XP__AT("grpc_services"),
+                      "must be empty with api_type REST (the server is named by cluster_names)");
+    const xp_cluster_cfg_t *cl = NULL;
+    if (api->n_cluster_names != 1)
+        xp_diag_error(d, XP__AT("cluster_names"),
+                      "api_type REST needs exactly one static cluster (%zu given)",
+                      api->n_cluster_names);
+    else if ((cl = xp__static_cluster(m, api->cluster_names[0])) == NULL)
+        xp_diag_error(d, XP__AT("cluster_names[0]"),
+                      "'%s' is not a static cluster with an endpoint", api->cluster_names[0]);
+    if (api->refresh_delay == NULL)
+        xp_diag_error(d, XP__AT("refresh_delay"),
+                      "refresh_delay is required for REST API configuration sources");
+    else if (xp__duration_ms(api->refresh_delay) == 0)
+        xp_diag_error(d, XP__AT("refresh_delay"), "must be at least 1ms");
+    if (api->request_timeout && xp__duration_ms(api->request_timeout) == 0)
+        xp_diag_error(d, XP__AT("request_timeout"), "must be at least 1ms");
+#undef XP__AT
+    if (d->nerrors != e0)
+        return -1;
+    *hosts = xp_calloc(cl->n_endpoints + 1, sizeof(char *));
+    for (size_t i = 0; i < cl->n_endpoints; i++)
+        (*hosts)[i] = xp__endpoint_str(&cl->endpoints[i]);
+    cc->transport = XP_XDS_TRANSPORT_REST;
+    cc->hosts = (const char *const *)*hosts;
+    cc->n_hosts = cl->n_endpoints;
+    cc->authority = cl->name; /* Envoy's Host header */
+    cc->refresh_delay_ms = xp__duration_ms(api->refresh_delay);
+    cc->request_timeout_ms = api->request_timeout ? xp__duration_ms(api->request_timeout) : 1000;
+    return 0;
 }
 
 /* The API source behind a ConfigSource: ADS (the bootstrap's ads_config) or
@@ -831,19 +889,25 @@ xp__client_for(xp_xds_manager_t *m,
     if (api == NULL) {
         xp_diag_error(diag, where,
                       ads ? "ads_config is required for {ads: {}} sources"
-                          : "an ADS, gRPC api_config_source or path config source is required");
+                          : "an ADS, gRPC or REST api_config_source or path config source is "
+                            "required");
         return NULL;
     }
-    if (api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__REST) {
-        xp_diag_error(diag, where, "the REST transport is not supported yet");
+    bool rest = api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__REST;
+    if (rest && ads) {
+        xp_diag_error(diag, "dynamic_resources.ads_config.api_type",
+                      "ADS is not available over REST (use GRPC or DELTA_GRPC)");
         return NULL;
     }
     bool delta =
         api->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC ||
         api->api_type ==
             ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__AGGREGATED_DELTA_GRPC;
-    char *target = xp__target(m, api, where, diag);
-    if (target == NULL)
+    xp_xds_client_config_t cc = {0};
+    char **hosts = NULL;
+    char *target = NULL;
+    if (rest ? xp__rest_config(m, api, where, &cc, &hosts, diag) != 0
+             : (target = xp__target(m, api, where, diag)) == NULL)
         return NULL;
     const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(m->bs);
     Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
@@ -853,18 +917,19 @@ xp__client_for(xp_xds_manager_t *m,
     node.user_agent_version_type_case =
         ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION;
     node.user_agent_version = (char *)XP_VERSION;
-    xp_xds_client_config_t cc = {
-        .target = target,
-        .ads = ads,
-        .delta = delta,
-        .node = &node.base,
-        .set_node_on_first_message_only = api->set_node_on_first_message_only,
-        .stats = m->s->stats,
-    };
+    cc.target = target;
+    cc.ads = ads;
+    cc.delta = delta;
+    cc.node = &node.base;
+    cc.set_node_on_first_message_only = api->set_node_on_first_message_only;
+    cc.stats = m->s->stats;
     static const xp_xds_callbacks_t cb = {xp__on_update, xp__on_connection};
     char *err = NULL;
     xp_xds_client_t *c = xp_xds_client_new(m->s->loop, &cc, &cb, m, &err);
     free(target);
+    for (size_t i = 0; hosts && hosts[i]; i++)
+        free(hosts[i]);
+    free(hosts);
     if (c == NULL) {
         /* gRPC core is loaded only now, for the source that needs it. */
         const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(

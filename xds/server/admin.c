@@ -1,13 +1,12 @@
-/* The management server's HTTP admin API, on its own thread with blocking
- * sockets: one request per connection, one connection at a time (a slow
- * client is cut off after 5 s). That is enough for tests, scripts and the
- * demo, and keeps this file free of an event loop.
+/* The management server's HTTP admin API (served by http.c):
  *
  *   GET    /ready                      200 "LIVE"
- *   GET    /resources                  {"version": "N", "resources": [{type, type_url, name,
- * version, file}]} PUT    /resources/<type>/<name>    body: the resource (YAML/JSON, "@type"
- * optional) DELETE /resources/<type>/<name> GET    /nodes                      connected nodes,
- * their streams and per-type state
+ *   GET    /resources                  {"version": "N", "resources": [{type, type_url,
+ *                                      name, version, file}]}
+ *   PUT    /resources/<type>/<name>    body: the resource (YAML/JSON, "@type" optional)
+ *   DELETE /resources/<type>/<name>
+ *   GET    /nodes                      connected nodes, their streams (and REST
+ *                                      pollers) and per-type state
  *
  * PUT and DELETE change files in the directory (so the change persists and
  * goes through the same path as an edit), then rescan before answering, so
@@ -15,47 +14,14 @@
 #include "xds/server/server_internal.h"
 
 #include "proxy/common/mem.h"
-#include "proxy/http1/http1.h"
 #include "xds/codec/codec.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
-
-#define XP__ADMIN_MAX_BODY ((size_t)16 << 20)
-
-typedef struct {
-    int status;
-    const char *ctype;
-    xp_strbuf_t body;
-} xp__reply_t;
-
-static void xp__reply(xp__reply_t *r, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void xp__reply(xp__reply_t *r, int status, const char *fmt, ...)
-{
-    char buf[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    r->status = status;
-    r->ctype = "text/plain";
-    xp_strbuf_printf(&r->body, "%s\n", buf);
-}
 
 static int xp__hex(int c)
 {
@@ -269,9 +235,10 @@ static void xp__delete(xp_xds_server_t *srv, const xp__rtype_t *t, const char *n
     free(path);
 }
 
-static void xp__route(xp_xds_server_t *srv, const char *method, char *target, const char *body,
-                      size_t len, xp__reply_t *r)
+void xp__admin_route(xp_xds_server_t *srv, const char *method, char *target, const char *body,
+                     size_t len, const char *peer, xp__reply_t *r)
 {
+    (void)peer;
     char *q = strchr(target, '?');
     if (q)
         *q = '\0';
@@ -323,175 +290,4 @@ static void xp__route(xp_xds_server_t *srv, const char *method, char *target, co
     } else {
         xp__reply(r, 404, "not found; try /ready, /resources, /nodes");
     }
-}
-
-static void xp__send_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        p += w;
-        len -= (size_t)w;
-    }
-}
-
-static void xp__serve_conn(xp_xds_server_t *srv, int fd)
-{
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    size_t cap = 8192, n = 0;
-    char *buf = xp_malloc(cap + 1);
-    char *hend = NULL;
-    xp__reply_t r = {500, "text/plain", {0}};
-    xp_strbuf_init(&r.body);
-    size_t need = 0;
-    for (;;) {
-        if (n == cap) {
-            if (cap > XP__ADMIN_MAX_BODY + 65536) {
-                xp__reply(&r, 413, "request too large");
-                goto reply;
-            }
-            size_t hoff = hend ? (size_t)(hend - buf) : 0;
-            cap *= 2;
-            buf = xp_realloc(buf, cap + 1);
-            if (hend)
-                hend = buf + hoff; /* the buffer moved */
-        }
-        ssize_t got = recv(fd, buf + n, cap - n, 0);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            goto out; /* closed or timed out mid-request: nobody to answer */
-        n += (size_t)got;
-        buf[n] = '\0';
-        if (!hend && (hend = strstr(buf, "\r\n\r\n"))) {
-            size_t clen = 0;
-            for (char *h = strstr(buf, "\r\n"); h && h < hend; h = strstr(h + 2, "\r\n"))
-                if (!strncasecmp(h + 2, "content-length:", 15))
-                    clen = strtoull(h + 17, NULL, 10);
-            if (clen > XP__ADMIN_MAX_BODY) {
-                xp__reply(&r, 413, "body too large");
-                goto reply;
-            }
-            need = (size_t)(hend - buf) + 4 + clen;
-        }
-        if (hend && n >= need)
-            break;
-    }
-    {
-        char method[16], target[4096];
-        *hend = '\0';
-        if (sscanf(buf, "%15s %4095s", method, target) != 2) {
-            xp__reply(&r, 400, "bad request line");
-        } else {
-            char *body = hend + 4;
-            size_t blen = need - (size_t)(body - buf);
-            body[blen] = '\0';
-            xp__route(srv, method, target, body, blen, &r);
-        }
-    }
-reply : {
-    char head[256];
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      r.status, xp_http1_reason(r.status), r.ctype, r.body.len);
-    xp__send_all(fd, head, (size_t)hl);
-    xp__send_all(fd, r.body.p, r.body.len);
-}
-out:
-    free(xp_strbuf_take(&r.body));
-    free(buf);
-}
-
-static void *xp__admin_main(void *arg)
-{
-    xp_xds_server_t *srv = arg;
-    for (;;) {
-        struct pollfd p[2] = {{srv->admin_fd, POLLIN, 0}, {srv->admin_wake[0], POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents)
-            break;
-        int fd = accept4(srv->admin_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        xp__serve_conn(srv, fd);
-        close(fd);
-    }
-    return NULL;
-}
-
-int xp__admin_start(xp_xds_server_t *srv, const char *addr)
-{
-    char *host = xp_strdup(addr);
-    char *colon = strrchr(host, ':');
-    if (!colon) {
-        fprintf(stderr, "xds-server: --admin %s: expected host:port\n", addr);
-        free(host);
-        return -1;
-    }
-    *colon = '\0';
-    char *h = host;
-    if (h[0] == '[' && colon > h && colon[-1] == ']') {
-        h++;
-        colon[-1] = '\0';
-    }
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int gai = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai);
-    free(host);
-    if (gai) {
-        fprintf(stderr, "xds-server: --admin %s: %s\n", addr, gai_strerror(gai));
-        return -1;
-    }
-    srv->admin_fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (srv->admin_fd >= 0)
-        setsockopt(srv->admin_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (srv->admin_fd < 0 || bind(srv->admin_fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-        listen(srv->admin_fd, 64) < 0) {
-        fprintf(stderr, "xds-server: --admin %s: %s\n", addr, strerror(errno));
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(srv->admin_fd, (struct sockaddr *)&ss, &sl);
-    srv->admin_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                     : ((struct sockaddr_in *)&ss)->sin_port);
-    if (pipe2(srv->admin_wake, O_CLOEXEC) < 0 ||
-        pthread_create(&srv->admin_thread, NULL, xp__admin_main, srv) != 0) {
-        fprintf(stderr, "xds-server: cannot start the admin thread\n");
-        return -1;
-    }
-    srv->admin_started = true;
-    return 0;
-}
-
-void xp__admin_stop(xp_xds_server_t *srv)
-{
-    if (srv->admin_started) {
-        ssize_t w;
-        do
-            w = write(srv->admin_wake[1], "x", 1);
-        while (w < 0 && errno == EINTR);
-        pthread_join(srv->admin_thread, NULL);
-        srv->admin_started = false;
-        close(srv->admin_wake[0]);
-        close(srv->admin_wake[1]);
-    }
-    if (srv->admin_fd >= 0)
-        close(srv->admin_fd);
-    srv->admin_fd = -1;
 }

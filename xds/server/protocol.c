@@ -112,7 +112,7 @@ static void xp__copy(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-static const char *xp__next_nonce(xp_xds_server_t *srv, char *buf, size_t cap)
+const char *xp__next_nonce(xp_xds_server_t *srv, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%llu", (unsigned long long)++srv->nonce_seq);
     return buf;
@@ -151,9 +151,8 @@ static bool xp__type_is_wildcard(const char *type_url)
     return t && t->wildcard;
 }
 
-/* Records the answer to our latest response (nonce already matched). */
-static void xp__record_answer(xp__xstream_t *xs, xp__sub_t *sub, const char *version,
-                              const Google__Rpc__Status *err)
+void xp__sub_record_answer(const char *node_id, xp__sub_t *sub, const char *version,
+                           const Google__Rpc__Status *err)
 {
     if (err && (err->code != 0 || (err->message && err->message[0]))) {
         sub->nacked = true;
@@ -162,11 +161,11 @@ static void xp__record_answer(xp__xstream_t *xs, xp__sub_t *sub, const char *ver
         free(sub->nack_msg);
         sub->nack_msg = xp_strdup(err->message ? err->message : "");
         XP_WARN("xds-server: node \"%s\" NACKed %s version %s (nonce %s): %s",
-                xs->node_id ? xs->node_id : "", xp__rtype_short(sub->type_url), sub->sent_version,
+                node_id ? node_id : "", xp__rtype_short(sub->type_url), sub->sent_version,
                 sub->sent_nonce, sub->nack_msg);
     } else {
         xp__copy(sub->acked_version, sizeof(sub->acked_version), version);
-        XP_DEBUG("xds-server: node \"%s\" ACKed %s version %s", xs->node_id ? xs->node_id : "",
+        XP_DEBUG("xds-server: node \"%s\" ACKed %s version %s", node_id ? node_id : "",
                  xp__rtype_short(sub->type_url), version);
     }
 }
@@ -186,34 +185,52 @@ void xp__on_sotw_request(xp__xstream_t *xs,
                      (unsigned long long)xs->id, nonce, sub->type_url, sub->sent_nonce);
             return;
         }
-        xp__record_answer(xs, sub, req->version_info, req->error_detail);
+        xp__sub_record_answer(xs->node_id, sub, req->version_info, req->error_detail);
     }
-    /* The subscription this request asks for. */
-    bool wildcard = req->n_resource_names == 0 && xp__type_is_wildcard(sub->type_url);
+    bool changed = xp__sotw_subscribe(sub, req->resource_names, req->n_resource_names);
+    if (!sub->started || changed || !nonce[0]) {
+        sub->started = true;
+        sub->need_send = sub->force_send = true;
+    } /* else a plain ACK/NACK */
+}
+
+bool xp__sotw_subscribe(xp__sub_t *sub, char *const *names_in, size_t n)
+{
+    bool wildcard = n == 0 && xp__type_is_wildcard(sub->type_url);
     xp__set_t names = {0};
-    for (size_t i = 0; i < req->n_resource_names; i++) {
-        if (strcmp(req->resource_names[i], "*") == 0)
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(names_in[i], "*") == 0)
             wildcard = true;
         else
-            xp__set_put(&names, req->resource_names[i], NULL);
+            xp__set_put(&names, names_in[i], NULL);
     }
-    bool same = sub->started && wildcard == sub->wildcard && names.n == sub->names.n;
+    bool same = wildcard == sub->wildcard && names.n == sub->names.n;
     for (size_t i = 0; same && i < names.n; i++)
         same = strcmp(names.v[i].name, sub->names.v[i].name) == 0;
-    if (same && nonce[0]) {
-        xp__set_clear(&names);
-        return; /* a plain ACK/NACK */
-    }
     xp__set_clear(&sub->names);
     sub->names = names;
     sub->wildcard = wildcard;
-    sub->started = true;
-    sub->need_send = sub->force_send = true;
+    return !same;
 }
 
-static void xp__sotw_send(xp__xstream_t *xs, xp__sub_t *sub)
+const char *xp__sotw_response(xp_xds_server_t *srv, xp__sub_t *sub, Google__Protobuf__Any **anys,
+                              size_t n, uint64_t digest,
+                              Envoy__Service__Discovery__V3__DiscoveryResponse *resp)
 {
-    const xp__snap_t *snap = xs->srv->snap;
+    envoy__service__discovery__v3__discovery_response__init(resp);
+    resp->version_info = (char *)srv->snap->version_str;
+    resp->resources = anys;
+    resp->n_resources = n;
+    resp->type_url = sub->type_url;
+    xp__copy(sub->sent_version, sizeof(sub->sent_version), srv->snap->version_str);
+    resp->nonce = (char *)xp__next_nonce(srv, sub->sent_nonce, sizeof(sub->sent_nonce));
+    sub->sent_digest = digest;
+    return resp->nonce;
+}
+
+uint64_t xp__sotw_collect(const xp__snap_t *snap, const xp__sub_t *sub,
+                          Google__Protobuf__Any ***out, size_t *nout)
+{
     size_t cap = sub->wildcard ? snap->n : sub->names.n;
     Google__Protobuf__Any **anys = xp_calloc(cap + 1, sizeof(*anys));
     size_t n = 0;
@@ -234,24 +251,25 @@ static void xp__sotw_send(xp__xstream_t *xs, xp__sub_t *sub)
             digest = xp_xxh64(r->version, 16, digest ^ xp_xxh64(r->name, strlen(r->name), 0));
         }
     }
-    digest ^= n;
+    *out = anys;
+    *nout = n;
+    return digest ^ n;
+}
+
+static void xp__sotw_send(xp__xstream_t *xs, xp__sub_t *sub)
+{
+    const xp__snap_t *snap = xs->srv->snap;
+    Google__Protobuf__Any **anys;
+    size_t n;
+    uint64_t digest = xp__sotw_collect(snap, sub, &anys, &n);
     if (!sub->force_send && sub->sent_nonce[0] && digest == sub->sent_digest) {
         free(anys);
         return;
     }
-    Envoy__Service__Discovery__V3__DiscoveryResponse resp =
-        ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_RESPONSE__INIT;
-    char nonce[24];
-    resp.version_info = (char *)snap->version_str;
-    resp.resources = anys;
-    resp.n_resources = n;
-    resp.type_url = sub->type_url;
-    resp.nonce = (char *)xp__next_nonce(xs->srv, nonce, sizeof(nonce));
+    Envoy__Service__Discovery__V3__DiscoveryResponse resp;
+    const char *nonce = xp__sotw_response(xs->srv, sub, anys, n, digest, &resp);
     xp__xs_send(xs, &resp.base);
     free(anys);
-    xp__copy(sub->sent_version, sizeof(sub->sent_version), snap->version_str);
-    xp__copy(sub->sent_nonce, sizeof(sub->sent_nonce), nonce);
-    sub->sent_digest = digest;
     XP_DEBUG("xds-server: stream %llu: sent %s version %s nonce %s (%zu resources)",
              (unsigned long long)xs->id, xp__rtype_short(sub->type_url), snap->version_str, nonce,
              n);
@@ -272,7 +290,8 @@ void xp__on_delta_request(xp__xstream_t *xs,
         /* Delta requests carry no version: a NACKed client still runs what
          * it last ACKed, an ACK accepts what we sent with that nonce. */
         if (strcmp(nonce, sub->sent_nonce) == 0)
-            xp__record_answer(xs, sub, nack ? sub->acked_version : sub->sent_version, err);
+            xp__sub_record_answer(xs->node_id, sub, nack ? sub->acked_version : sub->sent_version,
+                                  err);
         else /* the ACK part is stale; subscription changes still count */
             XP_DEBUG("xds-server: stream %llu: stale nonce %s for %s", (unsigned long long)xs->id,
                      nonce, sub->type_url);
@@ -434,48 +453,88 @@ static const char *xp__xs_node(const xp__xstream_t *xs)
     return xs->node_id ? xs->node_id : "";
 }
 
-/* O(streams^2) to group by node without a map: fine for an admin call. */
+static bool xp__xs_listed(const xp__xstream_t *xs)
+{
+    return xs->method && xs->state != XP__XS_CLOSED;
+}
+
+/* Whether node id appears before stream `xs_end` or REST record `rec_end`
+ * (NULL: the end of that list), so each node is printed once. */
+static bool xp__node_seen(xp_xds_server_t *srv, const char *id, const xp__xstream_t *xs_end,
+                          const xp__rest_rec_t *rec_end)
+{
+    for (const xp__xstream_t *p = srv->streams; p && p != xs_end; p = p->next)
+        if (xp__xs_listed(p) && strcmp(xp__xs_node(p), id) == 0)
+            return true;
+    if (xs_end)
+        return false;
+    for (const xp__rest_rec_t *r = srv->rest_recs; r && r != rec_end; r = r->next)
+        if (strcmp(r->node_id, id) == 0)
+            return true;
+    return false;
+}
+
+static void xp__node_json(xp_xds_server_t *srv, xp_strbuf_t *b, const char *id, const char *cluster,
+                          bool first)
+{
+    xp_strbuf_printf(b, "%s{\"id\":", first ? "" : ",");
+    xp__json_str(b, id);
+    xp_strbuf_printf(b, ",\"cluster\":");
+    xp__json_str(b, cluster);
+    xp_strbuf_printf(b, ",\"streams\":[");
+    bool first_stream = true;
+    for (xp__xstream_t *s = srv->streams; s; s = s->next) {
+        if (!xp__xs_listed(s) || strcmp(xp__xs_node(s), id) != 0)
+            continue;
+        xp_strbuf_printf(
+            b, "%s{\"id\":%llu,\"kind\":\"%s\",\"mode\":\"%s\",\"peer\":", first_stream ? "" : ",",
+            (unsigned long long)s->id, s->method->kind, s->method->delta ? "delta" : "sotw");
+        first_stream = false;
+        xp__json_str(b, s->peer);
+        xp_strbuf_printf(b, ",\"types\":[");
+        for (size_t i = 0; i < s->nsubs; i++) {
+            if (i)
+                xp_strbuf_printf(b, ",");
+            xp__sub_json(b, &s->subs[i]);
+        }
+        xp_strbuf_printf(b, "]}");
+    }
+    /* REST pollers look like per-type streams of mode "rest". */
+    for (xp__rest_rec_t *r = srv->rest_recs; r; r = r->next) {
+        if (strcmp(r->node_id, id) != 0)
+            continue;
+        xp_strbuf_printf(b, "%s{\"id\":%llu,\"kind\":\"%s\",\"mode\":\"rest\",\"peer\":",
+                         first_stream ? "" : ",", (unsigned long long)r->id,
+                         xp__kind_of_type(r->sub.type_url));
+        first_stream = false;
+        xp__json_str(b, r->peer);
+        xp_strbuf_printf(b, ",\"types\":[");
+        xp__sub_json(b, &r->sub);
+        xp_strbuf_printf(b, "]}");
+    }
+    xp_strbuf_printf(b, "]}");
+}
+
+/* O(n^2) in streams and REST pollers to group by node without a map: fine
+ * for an admin call. */
 void xp__nodes_json(xp_xds_server_t *srv, xp_strbuf_t *b)
 {
     pthread_mutex_lock(&srv->mu);
     xp_strbuf_printf(b, "{\"version\":");
     xp__json_str(b, srv->snap ? srv->snap->version_str : "");
     xp_strbuf_printf(b, ",\"nodes\":[");
-    bool first_node = true;
+    bool first = true;
     for (xp__xstream_t *xs = srv->streams; xs; xs = xs->next) {
-        if (!xs->method || xs->state == XP__XS_CLOSED)
+        if (!xp__xs_listed(xs) || xp__node_seen(srv, xp__xs_node(xs), xs, NULL))
             continue;
-        bool seen = false; /* is this node already printed with an earlier stream? */
-        for (xp__xstream_t *p = srv->streams; p != xs && !seen; p = p->next)
-            seen = p->method && p->state != XP__XS_CLOSED &&
-                   strcmp(xp__xs_node(p), xp__xs_node(xs)) == 0;
-        if (seen)
+        xp__node_json(srv, b, xp__xs_node(xs), xs->node_cluster, first);
+        first = false;
+    }
+    for (xp__rest_rec_t *r = srv->rest_recs; r; r = r->next) {
+        if (xp__node_seen(srv, r->node_id, NULL, r))
             continue;
-        xp_strbuf_printf(b, "%s{\"id\":", first_node ? "" : ",");
-        first_node = false;
-        xp__json_str(b, xp__xs_node(xs));
-        xp_strbuf_printf(b, ",\"cluster\":");
-        xp__json_str(b, xs->node_cluster);
-        xp_strbuf_printf(b, ",\"streams\":[");
-        bool first_stream = true;
-        for (xp__xstream_t *s = xs; s; s = s->next) {
-            if (!s->method || s->state == XP__XS_CLOSED ||
-                strcmp(xp__xs_node(s), xp__xs_node(xs)) != 0)
-                continue;
-            xp_strbuf_printf(b, "%s{\"id\":%llu,\"kind\":\"%s\",\"mode\":\"%s\",\"peer\":",
-                             first_stream ? "" : ",", (unsigned long long)s->id, s->method->kind,
-                             s->method->delta ? "delta" : "sotw");
-            first_stream = false;
-            xp__json_str(b, s->peer);
-            xp_strbuf_printf(b, ",\"types\":[");
-            for (size_t i = 0; i < s->nsubs; i++) {
-                if (i)
-                    xp_strbuf_printf(b, ",");
-                xp__sub_json(b, &s->subs[i]);
-            }
-            xp_strbuf_printf(b, "]}");
-        }
-        xp_strbuf_printf(b, "]}");
+        xp__node_json(srv, b, r->node_id, r->node_cluster, first);
+        first = false;
     }
     xp_strbuf_printf(b, "]}\n");
     pthread_mutex_unlock(&srv->mu);

@@ -25,13 +25,15 @@ int xp_xds_server_start(const xp_xds_server_opts_t *opts, xp_xds_server_t **out)
     xp_codec_register(xp_proto_registry_api);
     xp_xds_server_t *srv = xp_calloc(1, sizeof(*srv));
     srv->dir = xp_strdup(opts->dir);
-    srv->inotify_fd = srv->admin_fd = -1;
+    srv->inotify_fd = srv->admin.fd = srv->rest.fd = -1;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_mutex_init(&srv->reload_mu, NULL);
     xp__reload(srv); /* the first snapshot: version 1, even when empty */
     grpc_init();
     if (xp__watch_start(srv) < 0 || xp__grpc_start(srv, opts->listen) < 0 ||
-        (opts->admin && xp__admin_start(srv, opts->admin) < 0)) {
+        (opts->admin &&
+         xp__http_start(&srv->admin, srv, "--admin", xp__admin_route, opts->admin) < 0) ||
+        (opts->rest && xp__http_start(&srv->rest, srv, "--rest", xp__rest_route, opts->rest) < 0)) {
         xp_xds_server_stop(srv);
         return XP_EIO;
     }
@@ -46,7 +48,12 @@ int xp_xds_server_xds_port(const xp_xds_server_t *srv)
 
 int xp_xds_server_admin_port(const xp_xds_server_t *srv)
 {
-    return srv->admin_port;
+    return srv->admin.port;
+}
+
+int xp_xds_server_rest_port(const xp_xds_server_t *srv)
+{
+    return srv->rest.port;
 }
 
 uint64_t xp_xds_server_reload(xp_xds_server_t *srv)
@@ -58,10 +65,12 @@ void xp_xds_server_stop(xp_xds_server_t *srv)
 {
     if (!srv)
         return;
-    xp__admin_stop(srv);
+    xp__http_stop(&srv->admin);
+    xp__http_stop(&srv->rest);
     xp__watch_stop(srv);
     xp__grpc_stop(srv);
     grpc_shutdown_blocking();
+    xp__rest_forget_all(srv);
     xp__snap_free(srv->snap);
     xp__files_free(srv);
     pthread_mutex_destroy(&srv->mu);

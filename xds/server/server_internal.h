@@ -24,9 +24,11 @@ typedef struct {
     const char *short_name; /* "listener" */
     const char *type_url;   /* "type.googleapis.com/envoy.config.listener.v3.Listener" */
     bool wildcard;          /* empty resource_names means "all" (LDS, CDS, SRDS) */
+    const char *rest;       /* REST path after "/v3/discovery:" ("listeners") */
 } xp__rtype_t;
 
 const xp__rtype_t *xp__rtype_by_short(const char *short_name);
+const xp__rtype_t *xp__rtype_by_rest(const char *rest);
 const xp__rtype_t *xp__rtype_by_url(const char *type_url);
 /* Short name, or the type URL itself for types without one. */
 const char *xp__rtype_short(const char *type_url);
@@ -68,6 +70,41 @@ typedef struct {
 } xp__file_t;
 
 typedef struct xp__xstream xp__xstream_t;
+typedef struct xp__rest_rec xp__rest_rec_t;
+
+/* ---- http.c: the small HTTP/1.1 servers (admin API, REST xDS) ---- */
+
+typedef struct {
+    int status;
+    const char *ctype;
+    xp_strbuf_t body;
+} xp__reply_t;
+
+/* Sets status, text/plain and appends the formatted line to the body. */
+void xp__reply(xp__reply_t *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Answers one request; target may be modified; body is NUL-terminated;
+ * peer is "ipv4:a.b.c.d:port". Runs on the listener's thread. */
+typedef void (*xp__http_handler_t)(xp_xds_server_t *srv, const char *method, char *target,
+                                   const char *body, size_t len, const char *peer, xp__reply_t *r);
+
+typedef struct {
+    const char *what; /* the option that configured it, for messages */
+    xp_xds_server_t *srv;
+    xp__http_handler_t handler;
+    int fd, port;
+    int wake[2];
+    pthread_t thread;
+    bool started;
+} xp__http_listener_t;
+
+/* Binds addr ("host:port", port 0 allowed) and starts a thread answering
+ * with handler. what names the option for messages. -1 with the reason on
+ * stderr. */
+int xp__http_start(xp__http_listener_t *l, xp_xds_server_t *srv, const char *what,
+                   xp__http_handler_t handler, const char *addr);
+void xp__http_stop(xp__http_listener_t *l);
 
 struct xp_xds_server {
     char *dir;
@@ -79,6 +116,7 @@ struct xp_xds_server {
     xp__snap_t *snap;
     xp__xstream_t *streams; /* doubly linked */
     size_t nstreams;
+    xp__rest_rec_t *rest_recs; /* what REST pollers asked for and were sent */
     uint64_t nonce_seq;
     uint64_t stream_seq;
     bool stopping;
@@ -103,12 +141,8 @@ struct xp_xds_server {
     int inotify_fd;
     int watch_wake[2];
 
-    /* admin */
-    pthread_t admin_thread;
-    bool admin_started;
-    int admin_fd;
-    int admin_port;
-    int admin_wake[2];
+    xp__http_listener_t admin;
+    xp__http_listener_t rest; /* REST-JSON xDS (POST /v3/discovery:<type>) */
 };
 
 /* ---- snapshot.c ---- */
@@ -137,7 +171,7 @@ void xp__grpc_stop(xp_xds_server_t *srv);
 /* Called under mu after srv->snap became `now`: every subscription whose
  * type changed is re-evaluated and pushed. */
 void xp__streams_publish(xp_xds_server_t *srv);
-/* Appends the /nodes JSON. Takes mu. */
+/* Appends the /nodes JSON (gRPC streams and REST pollers). Takes mu. */
 void xp__nodes_json(xp_xds_server_t *srv, xp_strbuf_t *b);
 
 /* ---- watch.c ---- */
@@ -145,9 +179,16 @@ void xp__nodes_json(xp_xds_server_t *srv, xp_strbuf_t *b);
 int xp__watch_start(xp_xds_server_t *srv);
 void xp__watch_stop(xp_xds_server_t *srv);
 
-/* ---- admin.c ---- */
+/* ---- admin.c: the admin API's handler ---- */
 
-int xp__admin_start(xp_xds_server_t *srv, const char *addr);
-void xp__admin_stop(xp_xds_server_t *srv);
+void xp__admin_route(xp_xds_server_t *srv, const char *method, char *target, const char *body,
+                     size_t len, const char *peer, xp__reply_t *r);
+
+/* ---- rest.c: the REST-JSON xDS handler ---- */
+
+void xp__rest_route(xp_xds_server_t *srv, const char *method, char *target, const char *body,
+                    size_t len, const char *peer, xp__reply_t *r);
+/* Forgets every REST poller (at stop, once the REST listener is stopped). */
+void xp__rest_forget_all(xp_xds_server_t *srv);
 
 #endif

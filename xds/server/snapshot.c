@@ -28,19 +28,30 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 static const xp__rtype_t xp__rtypes[] = {
-    {"listener", XP__TYPE_PREFIX "envoy.config.listener.v3.Listener", true},
-    {"route", XP__TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration", false},
-    {"cluster", XP__TYPE_PREFIX "envoy.config.cluster.v3.Cluster", true},
-    {"endpoint", XP__TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment", false},
-    {"runtime", XP__TYPE_PREFIX "envoy.service.runtime.v3.Runtime", false},
-    {"secret", XP__TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret", false},
-    {"scoped_route", XP__TYPE_PREFIX "envoy.config.route.v3.ScopedRouteConfiguration", true},
+    {"listener", XP__TYPE_PREFIX "envoy.config.listener.v3.Listener", true, "listeners"},
+    {"route", XP__TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration", false, "routes"},
+    {"cluster", XP__TYPE_PREFIX "envoy.config.cluster.v3.Cluster", true, "clusters"},
+    {"endpoint", XP__TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment", false,
+     "endpoints"},
+    {"runtime", XP__TYPE_PREFIX "envoy.service.runtime.v3.Runtime", false, "runtime"},
+    {"secret", XP__TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret", false,
+     "secrets"},
+    {"scoped_route", XP__TYPE_PREFIX "envoy.config.route.v3.ScopedRouteConfiguration", true,
+     "scoped-routes"},
 };
 
 const xp__rtype_t *xp__rtype_by_short(const char *short_name)
 {
     for (size_t i = 0; i < XP_ARRAY_SIZE(xp__rtypes); i++)
         if (strcmp(xp__rtypes[i].short_name, short_name) == 0)
+            return &xp__rtypes[i];
+    return NULL;
+}
+
+const xp__rtype_t *xp__rtype_by_rest(const char *rest)
+{
+    for (size_t i = 0; i < XP_ARRAY_SIZE(xp__rtypes); i++)
+        if (strcmp(xp__rtypes[i].rest, rest) == 0)
             return &xp__rtypes[i];
     return NULL;
 }

@@ -61,6 +61,14 @@ typedef struct {
 
 static xp__tag_t xp__shutdown_tag = {XP__OP_SHUTDOWN, NULL};
 
+const char *xp__kind_of_type(const char *type_url)
+{
+    for (size_t i = 0; i < XP_ARRAY_SIZE(xp__methods); i++)
+        if (xp__methods[i].type_url && strcmp(xp__methods[i].type_url, type_url) == 0)
+            return xp__methods[i].kind;
+    return "?";
+}
+
 const char *xp__xs_state_to_str(xp__xs_state_t st)
 {
     switch (st) {

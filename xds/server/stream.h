@@ -92,7 +92,24 @@ struct xp__xstream {
     size_t nsubs;
 };
 
+/* A REST poller's state for one type. REST has no stream, so what a stream
+ * keeps per call is kept per (node id, type URL) and shown in /nodes like a
+ * per-type stream of mode "rest". Forgotten after XP__REST_FORGET_MS
+ * without a poll. */
+#define XP__REST_FORGET_MS (5 * 60 * 1000)
+
+struct xp__rest_rec {
+    xp__rest_rec_t *next;
+    uint64_t id; /* from stream_seq, so /nodes ids stay unique */
+    char *node_id, *node_cluster;
+    char *peer;            /* of the latest poll */
+    uint64_t last_poll_ms; /* monotonic */
+    xp__sub_t sub;
+};
+
 const char *xp__xs_state_to_str(xp__xs_state_t st);
+/* The per-type service's short name ("lds") for a type URL, or "?". */
+const char *xp__kind_of_type(const char *type_url);
 /* Sends a status (after any send in flight) and stops reading. */
 void xp__xs_finish(xp__xstream_t *xs, grpc_status_code code, const char *msg);
 /* Starts a send of m (packed now; m stays the caller's). Requires !send_busy. */
@@ -108,5 +125,26 @@ void xp__on_delta_request(xp__xstream_t *xs,
 /* Builds and sends sub's response if it has something to say; clears need_send. */
 void xp__sub_send(xp__xstream_t *xs, xp__sub_t *sub);
 void xp__sub_clear(xp__sub_t *sub);
+/* Records a client's answer to our latest response for sub: a NACK when err
+ * carries a code or message (version: what the client still runs), else an
+ * ACK of version. node_id is for logs. */
+void xp__sub_record_answer(const char *node_id, xp__sub_t *sub, const char *version,
+                           const Google__Rpc__Status *err);
+/* The resources a SotW response for sub carries now (borrowed from snap,
+ * array owned by the caller) and a digest of their names and versions. */
+uint64_t xp__sotw_collect(const xp__snap_t *snap, const xp__sub_t *sub,
+                          Google__Protobuf__Any ***out, size_t *n);
+/* Replaces sub's subscription with a SotW request's resource_names
+ * (wildcard when empty for a wildcard type, or "*"). Returns whether it
+ * changed. */
+bool xp__sotw_subscribe(xp__sub_t *sub, char *const *names, size_t n);
+/* A fresh nonce (srv's sequence) written into buf. Under mu. */
+const char *xp__next_nonce(xp_xds_server_t *srv, char *buf, size_t cap);
+/* Fills resp with the current snapshot's version, sub's type, anys
+ * (borrowed) and a fresh nonce, and records them as sent to sub (digest
+ * from xp__sotw_collect). Returns the nonce (sub->sent_nonce). Under mu. */
+const char *xp__sotw_response(xp_xds_server_t *srv, xp__sub_t *sub, Google__Protobuf__Any **anys,
+                              size_t n, uint64_t digest,
+                              Envoy__Service__Discovery__V3__DiscoveryResponse *resp);
 
 #endif
