@@ -19,7 +19,7 @@
 DIR=$(cd "$(dirname "$0")" && pwd)
 . "$DIR/xds_lib.sh"
 
-XT_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 up_start ua
 up_start ub
@@ -57,6 +57,7 @@ put route rc1 "$(vroute rc1 "$VCS")" || exit 1
 put virtual_host rc1/vh-a "$(vhost rc1/vh-a a.example ca)" || exit 1
 put virtual_host rc1/vh-ws "$(vhost rc1/vh-ws ws.example cb)" || exit 1
 put virtual_host rc1/vh-od "$(vhost rc1/vh-od od.example cc on_demand)" || exit 1
+put virtual_host rc1/vh-post "$(vhost rc1/vh-post post.example ca on_demand)" || exit 1
 put listener l1 "$(listener_rds l1 rc1 0 "$ON_DEMAND")" || exit 1
 put listener l2 "$(listener_rds l2 rc1)" || exit 1
 
@@ -94,6 +95,14 @@ check "on-demand: with on_demand the request is held, fetched and routed" hserve
 check "on-demand: the proxy subscribed rc1/od.example" vh_subscribed '"rc1/od.example"'
 check "on-demand: the fetched virtual host serves the other listener too" hserves "$P2" od.example 200 uc
 check "on-demand: a second request is served at once" hserves "$P1" od.example 200 uc
+
+head -c 100000 /dev/zero | tr '\0' x >"$XT_TMP/body"
+post_on_demand() {
+    R_BODY=$(curl -s --max-time 10 -H "Host: post.example" --data-binary @"$XT_TMP/body" \
+        "http://127.0.0.1:$P1/upload")
+    contains "$R_BODY" '"body_bytes":100000'
+}
+check "on-demand: a request with a body waits, then streams its whole body upstream" post_on_demand
 
 check "absent: a host the server has no virtual host for is a 404" hserves "$P1" nope.example 404
 gave_up() { grep -q "no answer for on-demand virtual host rc1/nope.example" "$PX_LOG_a"; }
