@@ -42,6 +42,7 @@ typedef struct {
 
 typedef enum {
     XP_HTTP_FILTER_ROUTER,
+    XP_HTTP_FILTER_ON_DEMAND, /* envoy.filters.http.on_demand: waits for VHDS virtual hosts */
 } xp_http_filter_kind_t;
 
 typedef struct {
@@ -56,6 +57,7 @@ typedef struct {
     char *rds_name;
     xp_http_filter_cfg_t *filters;
     size_t n_filters;
+    bool on_demand; /* an on_demand filter is in the chain */
     xp_upgrade_cfg_t *upgrades;
     size_t n_upgrades;
     uint32_t max_request_headers_kb; /* default 60 */

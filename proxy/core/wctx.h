@@ -14,6 +14,7 @@
 
 struct xp_cm;
 struct xp_wlistener;
+struct xp_hstream;
 
 /* Stats of one listener, Envoy's names under "listener.<address>.". Kept for
  * the process lifetime; connections decrement the active gauge on close. */
@@ -64,6 +65,7 @@ typedef struct xp_wctx {
     struct xp_wlistener *listeners;
     xp_conn_link_t conns; /* sentinel of a circular list */
     size_t n_conns;
+    struct xp_hstream *vhds_waiting; /* streams waiting for on-demand VHDS (proxy/http) */
     bool stopping;
     bool draining; /* no new listeners; connections were told to drain */
 } xp_wctx_t;

@@ -595,6 +595,7 @@ static void xp__access_log(xp_hstream_t *s)
 void xp_hstream_free(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
+    xp_hstream_vhds_cancel(s);
     xp__access_log(s);
     xp_stat_dec(h->st->downstream_rq_active);
     if (s->status)

@@ -15,4 +15,10 @@
 /* Takes the accepted connection (fd and references in a are the callee's). */
 void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a);
 
+/* Worker thread: the main thread has answered the on-demand VHDS request
+ * "<route config>/<host>" (the virtual host arrived, does not exist, or the
+ * answer is all there will be); streams of this worker waiting for it route
+ * again with the worker's current snapshot. */
+void xp_hcm_vhds_answered(xp_wctx_t *w, const char *key);
+
 #endif

@@ -114,9 +114,15 @@ struct xp_hstream {
     uint32_t flags; /* XP_RF_* */
     const char *details;
 
-    uv_timer_t timer; /* route / per-try timeout, retry backoff */
+    uv_timer_t timer; /* route / per-try timeout, retry backoff, VHDS wait */
     bool timer_init;
     bool timer_closing;
+
+    /* On-demand VHDS (hcm_vhds.c): at most one wait per stream, while
+     * linked in the worker's list of waiting streams. */
+    bool vhds_tried;
+    char *vhds_key; /* "<route config>/<host>" while waiting */
+    xp_hstream_t *vhds_prev, *vhds_next;
 };
 
 typedef enum {
@@ -180,11 +186,26 @@ uint64_t xp_now_ms(xp_hconn_t *c);
 
 /* hcm_upstream.c */
 void xp_hstream_route_and_forward(xp_hstream_t *s);
+/* Picks the table, virtual host and route and acts on them (the part of
+ * route_and_forward that runs again after an on-demand VHDS wait). */
+void xp_hstream_route(xp_hstream_t *s);
+/* (Re)arms the stream timer. */
+void xp_hstream_timer_start(xp_hstream_t *s, uv_timer_cb cb, uint64_t ms);
 void xp_hstream_request_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len,
                              bool complete);
 void xp_hstream_abort_upstream(xp_hstream_t *s);
 void xp_hstream_resume_upstream_read(xp_hstream_t *s);
 void xp_hstream_release(xp_hstream_t *s);
 void xp_hstream_start_request_timeout(xp_hstream_t *s);
+
+/* hcm_vhds.c */
+/* The stream's host matched no virtual host of s->table, which uses VHDS,
+ * and the HCM has the on_demand filter: asks the main thread for
+ * "<route config>/<host>" and parks the stream (its table reference is
+ * dropped) until the answer or the table's wait bound. False when it does
+ * not wait (already waited once, or nothing can answer). */
+bool xp_hstream_vhds_wait(xp_hstream_t *s);
+/* Unparks a stream that ends while waiting (xp_hstream_free). */
+void xp_hstream_vhds_cancel(xp_hstream_t *s);
 
 #endif

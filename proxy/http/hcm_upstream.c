@@ -108,7 +108,7 @@ void xp_hstream_release(xp_hstream_t *s)
 
 /* ---- timers --------------------------------------------------------------- */
 
-static void xp__timer_start(xp_hstream_t *s, uv_timer_cb cb, uint64_t ms)
+void xp_hstream_timer_start(xp_hstream_t *s, uv_timer_cb cb, uint64_t ms)
 {
     if (!s->timer_init) {
         uv_timer_init(s->conn->w->loop, &s->timer);
@@ -149,7 +149,7 @@ static void xp__on_request_timeout(uv_timer_t *t)
  * is complete. */
 void xp_hstream_start_request_timeout(xp_hstream_t *s)
 {
-    xp__timer_start(s, xp__on_request_timeout, s->conn->hcm->request_timeout_ms);
+    xp_hstream_timer_start(s, xp__on_request_timeout, s->conn->hcm->request_timeout_ms);
 }
 
 /* Envoy: the route timeout runs from the end of the downstream request; a
@@ -162,7 +162,7 @@ static void xp__arm_timeout(xp_hstream_t *s)
     if (s->retry && s->retry->per_try_timeout_ms && (ms == 0 || s->retry->per_try_timeout_ms < ms))
         ms = s->retry->per_try_timeout_ms;
     if (ms)
-        xp__timer_start(s, xp__on_timeout, ms);
+        xp_hstream_timer_start(s, xp__on_timeout, ms);
     else if (s->req_complete && s->timer_init)
         uv_timer_stop(&s->timer); /* the request timeout is over */
 }
@@ -223,7 +223,7 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status)
     if (span > cap)
         span = cap;
     xp_hstream_set_state(s, XP_HS_RETRY_WAIT);
-    xp__timer_start(s, xp__on_backoff, span ? xp__rand() % span : 0);
+    xp_hstream_timer_start(s, xp__on_backoff, span ? xp__rand() % span : 0);
     return true;
 }
 
@@ -372,6 +372,13 @@ void xp_hstream_route_and_forward(xp_hstream_t *s)
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         xp_hstream_write_down(s, NULL, cont, sizeof(cont) - 1);
     }
+    xp_hstream_route(s);
+}
+
+void xp_hstream_route(xp_hstream_t *s)
+{
+    xp_hconn_t *h = s->conn;
+    const xp_hcm_cfg_t *hcm = h->hcm;
     /* Inline route_config, or the RDS table of that name in the snapshot
      * the worker serves now: a new request always sees the newest routes,
      * and this stream holds its table until it ends. */
@@ -389,6 +396,9 @@ void xp_hstream_route_and_forward(xp_hstream_t *s)
     uint64_t rnd = xp__rand();
     const xp_route_t *r = xp_route_table_match(
         s->table, &rr, hcm->strip_any_host_port || hcm->strip_matching_host_port, rnd, &s->vhost);
+    if (r == NULL && s->vhost == NULL && hcm->on_demand && table->vhds.enabled &&
+        xp_hstream_vhds_wait(s))
+        return; /* resumes in xp_hstream_route once VHDS answered or the wait ended */
     if (r == NULL) {
         xp_stat_inc(h->st->no_route);
         xp_hstream_local_reply(s, 404, NULL, XP_RF_NR, "route_not_found");

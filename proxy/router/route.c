@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- strings ---------------------------------------------------------- */
 
@@ -244,6 +245,16 @@ void xp_header_edits_remove(xp_header_edits_t *e, xp_str_t name)
     e->remove[e->nremove++] = xp_str_dup(name);
 }
 
+void xp_header_edits_copy(xp_header_edits_t *dst, const xp_header_edits_t *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    for (size_t i = 0; i < src->nadd; i++)
+        xp_header_edits_add(dst, src->add[i].name, src->add[i].value, src->add[i].append,
+                            src->add[i].keep_empty_value);
+    for (size_t i = 0; i < src->nremove; i++)
+        xp_header_edits_remove(dst, src->remove[i]);
+}
+
 void xp_header_edits_free(xp_header_edits_t *e)
 {
     for (size_t i = 0; i < e->nadd; i++) {
@@ -398,14 +409,37 @@ xp_route_table_t *xp_route_table_new(const char *name)
     return t;
 }
 
-xp_vhost_t *xp_route_table_add_vhost(xp_route_table_t *t, const char *name)
+xp_vhost_t *xp_vhost_new(const char *name)
 {
-    t->vhosts = xp_realloc(t->vhosts, (t->nvhosts + 1) * sizeof(*t->vhosts));
     xp_vhost_t *vh = xp_calloc(1, sizeof(*vh));
+    atomic_init(&vh->refcnt, 1);
     vh->name = xp_str_dup(xp_str_c(name ? name : ""));
     xp_retry_policy_init(&vh->retry);
-    t->vhosts[t->nvhosts++] = vh;
     return vh;
+}
+
+xp_vhost_t *xp_vhost_ref(xp_vhost_t *vh)
+{
+    atomic_fetch_add_explicit(&vh->refcnt, 1, memory_order_relaxed);
+    return vh;
+}
+
+static void xp__table_append(xp_route_table_t *t, xp_vhost_t *vh)
+{
+    t->vhosts = xp_realloc(t->vhosts, (t->nvhosts + 1) * sizeof(*t->vhosts));
+    t->vhosts[t->nvhosts++] = vh;
+}
+
+xp_vhost_t *xp_route_table_add_vhost(xp_route_table_t *t, const char *name)
+{
+    xp_vhost_t *vh = xp_vhost_new(name);
+    xp__table_append(t, vh);
+    return vh;
+}
+
+void xp_route_table_add_vhost_ref(xp_route_table_t *t, xp_vhost_t *vh)
+{
+    xp__table_append(t, xp_vhost_ref(vh));
 }
 
 void xp_vhost_add_domain(xp_vhost_t *vh, const char *domain)
@@ -420,8 +454,10 @@ void xp_vhost_add_route(xp_vhost_t *vh, xp_route_t *r)
     vh->routes[vh->nroutes++] = r;
 }
 
-static void xp__vhost_free(xp_vhost_t *vh)
+void xp_vhost_unref(xp_vhost_t *vh)
 {
+    if (vh == NULL || atomic_fetch_sub_explicit(&vh->refcnt, 1, memory_order_acq_rel) != 1)
+        return;
     xp_str_free(&vh->name);
     for (size_t i = 0; i < vh->ndomains; i++)
         xp_str_free(&vh->domains[i]);
@@ -449,7 +485,7 @@ void xp_route_table_unref(xp_route_table_t *t)
     atomic_fetch_sub_explicit(&xp__tables_alive, 1, memory_order_relaxed);
     xp_str_free(&t->name);
     for (size_t i = 0; i < t->nvhosts; i++)
-        xp__vhost_free(t->vhosts[i]);
+        xp_vhost_unref(t->vhosts[i]);
     free(t->vhosts);
     xp_header_edits_free(&t->request_headers);
     xp_header_edits_free(&t->response_headers);
@@ -457,6 +493,7 @@ void xp_route_table_unref(xp_route_table_t *t)
         xp_str_free(&t->internal_only_headers[i]);
     free(t->internal_only_headers);
     xp__domain_index_free(t->domains);
+    free(t->vhds.source);
     free(t);
 }
 
@@ -516,6 +553,18 @@ static void xp__add_len(size_t **v, size_t *n, size_t len)
     (*n)++;
 }
 
+static int xp__domain_check(xp_str_t dom, xp_path_t *p, xp_diag_t *diag)
+{
+    for (size_t k = 0; k < dom.len; k++) {
+        if ((unsigned char)dom.p[k] < 0x20 || dom.p[k] == 0x7f) {
+            xp_diag_error(diag, xp_path_str(p), "domain contains a control character (byte %zu)",
+                          k);
+            return XP_EINVAL;
+        }
+    }
+    return XP_OK;
+}
+
 static int xp__domain_index_build(xp_route_table_t *t, const char *path, xp_diag_t *diag)
 {
     xp__domain_index_t *d = xp_calloc(1, sizeof(*d));
@@ -546,14 +595,8 @@ static int xp__domain_index_build(xp_route_table_t *t, const char *path, xp_diag
             size_t m2 = xp_path_push_field(&p, "domains");
             xp_path_push_index(&p, j);
             xp_str_t dom = vh->domains[j];
-            for (size_t k = 0; k < dom.len; k++) {
-                if ((unsigned char)dom.p[k] < 0x20 || dom.p[k] == 0x7f) {
-                    xp_diag_error(diag, xp_path_str(&p),
-                                  "domain contains a control character (byte %zu)", k);
-                    rc = XP_EINVAL;
-                    break;
-                }
-            }
+            if (xp__domain_check(dom, &p, diag) != XP_OK)
+                rc = XP_EINVAL;
             if (dom.len == 1 && dom.p[0] == '*') {
                 if (d->any) {
                     xp_diag_error(diag, xp_path_str(&p),
@@ -626,7 +669,71 @@ int xp_route_table_build(xp_route_table_t *t, const char *path, xp_diag_t *diag)
     if (rc != XP_OK)
         return rc;
     for (size_t i = 0; i < t->nvhosts; i++)
-        t->vhosts[i]->index = xp__route_index_build(t->vhosts[i]);
+        if (t->vhosts[i]->index == NULL)
+            t->vhosts[i]->index = xp__route_index_build(t->vhosts[i]);
     t->built = true;
     return XP_OK;
+}
+
+int xp_vhost_build(xp_vhost_t *vh, const char *path, xp_diag_t *diag)
+{
+    int rc = XP_OK;
+    xp_path_t p;
+    xp_path_init(&p, path);
+    size_t m = xp_path_push_field(&p, "domains");
+    if (vh->ndomains == 0) {
+        xp_diag_error(diag, xp_path_str(&p), "a virtual host needs at least one domain");
+        rc = XP_EINVAL;
+    }
+    for (size_t j = 0; j < vh->ndomains; j++) {
+        size_t mj = xp_path_push_index(&p, j);
+        if (xp__domain_check(vh->domains[j], &p, diag) != XP_OK)
+            rc = XP_EINVAL;
+        for (size_t k = 0; k < j; k++) {
+            if (vh->domains[k].len == vh->domains[j].len &&
+                strncasecmp(vh->domains[k].p, vh->domains[j].p, vh->domains[j].len) == 0) {
+                xp_diag_error(diag, xp_path_str(&p), "duplicate domain \"%s\" (also domains[%zu])",
+                              vh->domains[j].p, k);
+                rc = XP_EINVAL;
+                break;
+            }
+        }
+        xp_path_pop(&p, mj);
+    }
+    xp_path_pop(&p, m);
+    if (rc == XP_OK && vh->index == NULL)
+        vh->index = xp__route_index_build(vh);
+    return rc;
+}
+
+xp_route_table_t *xp_route_table_compose(const xp_route_table_t *base, xp_vhost_t *const *extra,
+                                         size_t nextra, const char *path, xp_diag_t *diag)
+{
+    xp_route_table_t *t = xp_route_table_new(base->name.p);
+    for (size_t i = 0; i < base->nvhosts; i++)
+        xp_route_table_add_vhost_ref(t, base->vhosts[i]);
+    for (size_t i = 0; i < nextra; i++)
+        xp_route_table_add_vhost_ref(t, extra[i]);
+    xp_header_edits_copy(&t->request_headers, &base->request_headers);
+    xp_header_edits_copy(&t->response_headers, &base->response_headers);
+    if (base->ninternal_only_headers) {
+        t->internal_only_headers =
+            xp_calloc(base->ninternal_only_headers, sizeof(*t->internal_only_headers));
+        t->ninternal_only_headers = base->ninternal_only_headers;
+        for (size_t i = 0; i < base->ninternal_only_headers; i++)
+            t->internal_only_headers[i] = xp_str_dup(base->internal_only_headers[i]);
+    }
+    t->ignore_port_in_host_matching = base->ignore_port_in_host_matching;
+    t->most_specific_header_mutations_wins = base->most_specific_header_mutations_wins;
+    t->vhds = base->vhds;
+    t->vhds.source = NULL;
+    if (base->vhds.source_len) {
+        t->vhds.source = xp_malloc(base->vhds.source_len);
+        memcpy(t->vhds.source, base->vhds.source, base->vhds.source_len);
+    }
+    if (xp_route_table_build(t, path, diag) != XP_OK) {
+        xp_route_table_unref(t);
+        return NULL;
+    }
+    return t;
 }

@@ -3,11 +3,13 @@
  * virtual host and a route for a request.
  *
  * Lifetime. A table is built once (by xds/translate/route.c or by tests),
- * then never changes: worker threads read it without locks. Tables and
- * routes are refcounted with C11 atomics; the last unref frees. A table
- * holds one reference to each of its routes, so an RDS update can put an
- * unchanged xp_route_t into the next table generation without copying it.
- * Virtual hosts belong to their table.
+ * then never changes: worker threads read it without locks. Tables,
+ * virtual hosts and routes are refcounted with C11 atomics; the last unref
+ * frees. A table holds one reference to each of its virtual hosts and a
+ * virtual host one to each of its routes, so an RDS update can put an
+ * unchanged xp_route_t into the next table generation without copying it,
+ * and a VHDS update can put every unchanged virtual host (with its compiled
+ * route index) into the next generation.
  *
  * Strings in the model are xp_str_t whose bytes are owned by the model
  * object and NUL-terminated (so they can also be used as C strings).
@@ -351,8 +353,10 @@ typedef enum {
 
 typedef struct xp__route_index xp__route_index_t;
 
-/* envoy.config.route.v3.VirtualHost. Owned by its table. */
+/* envoy.config.route.v3.VirtualHost. Refcounted: shared by the table
+ * generations that contain it; immutable once its index is built. */
 typedef struct {
+    atomic_uint refcnt;
     xp_str_t name;
     xp_str_t *domains;
     size_t ndomains;
@@ -364,8 +368,19 @@ typedef struct {
     xp_require_tls_t require_tls;
     bool include_request_attempt_count;
     bool include_attempt_count_in_response;
-    xp__route_index_t *index; /* built by xp_route_table_build */
+    xp__route_index_t *index; /* built by xp_vhost_build / xp_route_table_build */
 } xp_vhost_t;
+
+/* RouteConfiguration.vhds: more virtual hosts delivered by VHDS (Delta xDS)
+ * and merged into the table by xds/manager; the on_demand HTTP filter makes
+ * a request whose host matches no virtual host wait for one. */
+typedef struct {
+    bool enabled;
+    uint64_t wait_ms; /* how long such a request waits (initial_fetch_timeout, else 5 s) */
+    /* vhds.config_source, serialized: which control plane (xds/ reads it). */
+    uint8_t *source;
+    size_t source_len;
+} xp_vhds_cfg_t;
 
 typedef struct xp__domain_index xp__domain_index_t;
 
@@ -380,6 +395,7 @@ typedef struct xp_route_table {
     size_t ninternal_only_headers;
     bool ignore_port_in_host_matching;
     bool most_specific_header_mutations_wins;
+    xp_vhds_cfg_t vhds;
     bool built;
     xp__domain_index_t *domains;
 } xp_route_table_t;
@@ -396,9 +412,20 @@ void xp_retry_policy_init(xp_retry_policy_t *p);
 
 /* A new, empty table with refcount 1, owned by the caller. */
 xp_route_table_t *xp_route_table_new(const char *name);
-/* Appends a virtual host owned by the table; fill its fields, then use
- * xp_vhost_add_domain / xp_vhost_add_route. */
+/* Appends a new virtual host held by the table (its only reference); fill
+ * its fields, then use xp_vhost_add_domain / xp_vhost_add_route. */
 xp_vhost_t *xp_route_table_add_vhost(xp_route_table_t *t, const char *name);
+/* Appends vh, taking a new reference (vh may be in other tables too). */
+void xp_route_table_add_vhost_ref(xp_route_table_t *t, xp_vhost_t *vh);
+/* A virtual host of no table yet, refcount 1, owned by the caller. */
+xp_vhost_t *xp_vhost_new(const char *name);
+xp_vhost_t *xp_vhost_ref(xp_vhost_t *vh);
+void xp_vhost_unref(xp_vhost_t *vh);
+/* Checks vh's own domains (at least one, no control characters, none
+ * twice) with errors under `path` ("<path>.domains[1]") and compiles its
+ * route index. After success vh must not be modified. Returns 0 or
+ * XP_EINVAL. Tables build their virtual hosts that are not built yet. */
+int xp_vhost_build(xp_vhost_t *vh, const char *path, xp_diag_t *diag);
 void xp_vhost_add_domain(xp_vhost_t *vh, const char *domain);
 /* Takes over the caller's reference to r. */
 void xp_vhost_add_route(xp_vhost_t *vh, xp_route_t *r);
@@ -409,6 +436,13 @@ void xp_vhost_add_route(xp_vhost_t *vh, xp_route_t *r);
 int xp_route_table_build(xp_route_table_t *t, const char *path, xp_diag_t *diag);
 xp_route_table_t *xp_route_table_ref(xp_route_table_t *t);
 void xp_route_table_unref(xp_route_table_t *t);
+/* A new built table (refcount 1, owned by the caller) with base's name and
+ * table-level settings, base's virtual hosts and then `extra` (references
+ * taken: nothing is copied or compiled again but the domain index). base
+ * must be built; extra may hold virtual hosts not built yet. Domain errors
+ * go to diag under `path`; NULL then. */
+xp_route_table_t *xp_route_table_compose(const xp_route_table_t *base, xp_vhost_t *const *extra,
+                                         size_t nextra, const char *path, xp_diag_t *diag);
 /* Route tables alive, all generations together. */
 unsigned long xp_route_tables_alive(void);
 
@@ -416,6 +450,7 @@ unsigned long xp_route_tables_alive(void);
 xp_str_t xp_str_dup(xp_str_t s);
 void xp_str_free(xp_str_t *s);
 void xp_header_edits_free(xp_header_edits_t *e);
+void xp_header_edits_copy(xp_header_edits_t *dst, const xp_header_edits_t *src);
 void xp_header_edits_add(xp_header_edits_t *e, xp_str_t name, xp_str_t value,
                          xp_header_append_t append, bool keep_empty_value);
 void xp_header_edits_remove(xp_header_edits_t *e, xp_str_t name);

@@ -188,6 +188,33 @@ static void xp__publish(xp_dataplane_t *dp, int **fds)
     xp_snapshot_unref(snap);
 }
 
+typedef struct {
+    xp_dataplane_t *dp;
+    char *key;
+} xp__vhds_msg_t;
+
+static void xp__worker_vhds_answered(xp_worker_t *wk, void *arg)
+{
+    xp__vhds_msg_t *m = arg;
+    xp_wctx_t *w = &m->dp->wctx[wk->index];
+    if (!w->stopping)
+        xp_hcm_vhds_answered(w, m->key);
+    free(m->key);
+    free(m);
+}
+
+void xp_dataplane_vhds_answered(xp_dataplane_t *dp, const char *key)
+{
+    if (dp->stopped)
+        return;
+    for (int w = 0; w < dp->s->nworkers; w++) {
+        xp__vhds_msg_t *m = xp_calloc(1, sizeof(*m));
+        m->dp = dp;
+        m->key = xp_strdup(key);
+        xp_worker_post(&dp->s->workers[w], xp__worker_vhds_answered, m);
+    }
+}
+
 static void xp__set_hosts(xp__mcluster_t *c, xp_host_t **hosts, size_t n)
 {
     xp_host_set_t *hs = xp_host_set_build(hosts, n, c->cfg);

@@ -39,6 +39,11 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
  * new connections are drained too). */
 void xp_dataplane_drain(xp_dataplane_t *dp, bool close_listeners);
 
+/* Tells every worker that the on-demand VHDS request `key` ("<route
+ * config>/<host>") is answered; posted after any snapshot already sent, so
+ * the streams waiting for it route with the table that answers them. */
+void xp_dataplane_vhds_answered(xp_dataplane_t *dp, const char *key);
+
 /* Renders /listeners with the bound addresses (caller frees). */
 char *xp_dataplane_listeners(xp_dataplane_t *dp, int json);
 /* Renders /clusters: every cluster in force with its current hosts (caller

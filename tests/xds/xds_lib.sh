@@ -365,9 +365,10 @@ px_stat() {
     curl -s --max-time 5 "http://$(px_admin "$1")/stats?filter=$2" | sed -n "s/^$2: //p" | head -1
 }
 
-# req URL: one request; sets R_CODE, R_BODY.
+# req URL: one request (with "Host: $REQ_HOST" when set); sets R_CODE, R_BODY.
 req() {
-    R_CODE=$(curl -s --max-time 5 -o "$XT_TMP/resp.body" -w '%{http_code}' "$1")
+    R_CODE=$(curl -s --max-time 5 -o "$XT_TMP/resp.body" -w '%{http_code}' \
+        ${REQ_HOST:+-H "Host: $REQ_HOST"} "$1")
     R_BODY=$(cat "$XT_TMP/resp.body")
 }
 

@@ -37,6 +37,8 @@ static const struct {
      "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints"},
     {XP_XDS_TYPE_SECRET, "xds.sds", "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
      "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets"},
+    {XP_XDS_TYPE_VIRTUAL_HOST, "xds.vhds", NULL,
+     "/envoy.service.route.v3.VirtualHostDiscoveryService/DeltaVirtualHosts"},
 };
 
 static const char xp__ads_sotw[] =
@@ -172,6 +174,7 @@ static xp__xds_type_t *type_new(xp_xds_client_t *c, const char *url)
     t->client = c;
     t->type_url = xp_strdup(url);
     t->desc = desc;
+    t->ns_match = strcmp(url, XP_XDS_TYPE_VIRTUAL_HOST) == 0;
     type_stats_init(c, t, prefix);
     if (rest) {
         t->poll = xp__rest_poll_new(t);
@@ -185,6 +188,22 @@ static xp__xds_type_t *type_new(xp_xds_client_t *c, const char *url)
     *c->types_tail = t;
     c->types_tail = &t->next;
     return t;
+}
+
+bool xp__type_wants(const xp__xds_type_t *t, const char *name, char *const *aliases, size_t n)
+{
+    if (t->wildcard || xp__names_has(&t->names, name))
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (xp__names_has(&t->names, aliases[i]))
+            return true;
+    const char *slash = t->ns_match ? strrchr(name, '/') : NULL;
+    if (slash == NULL)
+        return false;
+    char *ns = xp_strndup(name, (size_t)(slash - name));
+    bool in = xp__names_has(&t->names, ns);
+    free(ns);
+    return in;
 }
 
 /* Whether some type on s has something to ask for (a stream is only
@@ -218,7 +237,7 @@ int xp_xds_client_subscribe(xp_xds_client_t *c, const char *type_url, bool wildc
      * reconnect (initial_resource_versions). */
     if (!wildcard) {
         for (size_t i = 0; i < t->accepted.n;) {
-            if (!xp__names_has(&t->names, t->accepted.name[i]))
+            if (!xp__type_wants(t, t->accepted.name[i], NULL, 0))
                 xp__versions_del(&t->accepted, t->accepted.name[i]);
             else
                 i++;

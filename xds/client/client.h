@@ -44,6 +44,8 @@ typedef struct {
     char *name;            /* Resource.name, or the message's name/cluster_name field */
     char *version;         /* Resource.version when wrapped (always in Delta), else version_info */
     ProtobufCMessage *msg; /* decoded with the type URL's descriptor */
+    char *const *aliases;  /* Delta: Resource.aliases (the subscribed names it answers) */
+    size_t n_aliases;
 } xp_xds_resource_t;
 
 typedef struct {
@@ -55,7 +57,9 @@ typedef struct {
      *        for a named one (names outside the subscription are dropped);
      *        removed is NULL, n_removed 0.
      *  Delta: res holds only the added/changed resources, removed the names
-     *        the server removed; version_info is system_version_info.
+     *        the server removed, and the names and aliases of Resources
+     *        without a body (the server says they do not exist);
+     *        version_info is system_version_info.
      * Return 0 to ACK. Non-zero NACKs: set *error_detail to a malloc'd
      * message (the client frees it; NULL gives a generic text). Everything
      * passed is borrowed for the call. Runs on the loop thread; it may call
@@ -121,6 +125,12 @@ typedef struct {
 #define XP_XDS_TYPE_CLUSTER  "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 #define XP_XDS_TYPE_ENDPOINT "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 #define XP_XDS_TYPE_SECRET   "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+/* VHDS (Delta only). Names are "<route config>/<something>"; as in Envoy, a
+ * subscribed name N also covers every resource named "N/<x>" (namespace
+ * matching: the server may push the virtual hosts of a route
+ * configuration unasked), and a resource is wanted when one of its aliases
+ * is subscribed (on-demand "<route config>/<host>" requests). */
+#define XP_XDS_TYPE_VIRTUAL_HOST "type.googleapis.com/envoy.config.route.v3.VirtualHost"
 
 /* A new client owned by the caller (xp_xds_client_free). cfg and node are
  * copied; cb is copied; ctx is passed to every callback. Nothing is sent

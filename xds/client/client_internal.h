@@ -109,6 +109,7 @@ struct xp__xds_type {
     xp__xds_stream_t *stream; /* gRPC; ADS: the client's stream */
     xp__rest_poll_t *poll;    /* REST */
     bool wildcard;
+    bool ns_match;     /* VHDS: a name also covers "<name>/..." (see client.h) */
     xp__names_t names; /* desired subscription (empty for wildcard) */
     bool in_update;    /* on_update for this type is running */
     /* SotW */
@@ -260,5 +261,9 @@ int xp__call_update(xp__xds_type_t *t, const char *version, const xp__resources_
 void xp__nack_status(void *status, const char *msg);
 /* The type state named by url, or NULL. */
 xp__xds_type_t *xp__client_find_type(xp_xds_client_t *c, const char *url);
+/* Whether the subscription of t covers a resource of that name (or with one
+ * of those aliases): wildcard, the name or an alias subscribed, or (VHDS)
+ * the name's namespace. */
+bool xp__type_wants(const xp__xds_type_t *t, const char *name, char *const *aliases, size_t n);
 
 #endif

@@ -102,7 +102,7 @@ void xp__delta_subscription_changed(xp__xds_type_t *t)
 
 static bool wanted(const xp__xds_type_t *t, const char *name)
 {
-    return t->wildcard || xp__names_has(&t->names, name);
+    return xp__type_wants(t, name, NULL, 0);
 }
 
 void xp__delta_on_response(xp__xds_stream_t *s,
@@ -117,6 +117,8 @@ void xp__delta_on_response(xp__xds_stream_t *s,
     }
     xp__resources_t res = {xp_calloc(r->n_resources + 1, sizeof(xp_xds_resource_t)), 0};
     size_t nrm_cap = r->n_resources + r->n_removed_resources + r->n_removed_resource_names + 1;
+    for (size_t i = 0; i < r->n_resources; i++)
+        nrm_cap += r->resources[i]->n_aliases;
     char **removed = xp_malloc(nrm_cap * sizeof(char *));
     size_t nrm = 0;
     char *err = NULL;
@@ -125,18 +127,26 @@ void xp__delta_on_response(xp__xds_stream_t *s,
         const char *name = rr->name[0]         ? rr->name
                            : rr->resource_name ? rr->resource_name->name
                                                : "";
-        if (name[0] && !wanted(t, name)) {
+        if (name[0] && !xp__type_wants(t, name, rr->aliases, rr->n_aliases)) {
             XP_DEBUG("xds: %s: ignoring unsubscribed %s", t->type_url, name);
             continue;
         }
         if (rr->resource == NULL) {
-            /* A Resource without a body: the server says it does not exist. */
+            /* A Resource without a body: the server says it does not exist
+             * (VHDS names the alias it could not resolve). */
             if (name[0])
                 removed[nrm++] = (char *)name;
+            for (size_t k = 0; k < rr->n_aliases; k++)
+                if (strcmp(rr->aliases[k], name) != 0)
+                    removed[nrm++] = rr->aliases[k];
             continue;
         }
         err = xp__decode_resource(t, rr->resource, name[0] ? name : NULL, rr->version, &res);
-        if (err == NULL && !wanted(t, res.v[res.n - 1].name)) {
+        if (err == NULL) {
+            res.v[res.n - 1].aliases = rr->aliases;
+            res.v[res.n - 1].n_aliases = rr->n_aliases;
+        }
+        if (err == NULL && !xp__type_wants(t, res.v[res.n - 1].name, rr->aliases, rr->n_aliases)) {
             res.n--;
             free(res.v[res.n].name);
             free(res.v[res.n].version);
@@ -161,7 +171,7 @@ void xp__delta_on_response(xp__xds_stream_t *s,
     if (rc == 0) {
         /* (the callee may have unsubscribed some of them meanwhile) */
         for (size_t i = 0; i < res.n; i++)
-            if (wanted(t, res.v[i].name))
+            if (xp__type_wants(t, res.v[i].name, res.v[i].aliases, res.v[i].n_aliases))
                 xp__versions_put(&t->accepted, res.v[i].name, res.v[i].version);
         for (size_t i = 0; i < nrm; i++)
             xp__versions_del(&t->accepted, removed[i]);

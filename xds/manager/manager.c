@@ -13,6 +13,7 @@
 #include "proxy/router/route.h"
 #include "xds/client/client.h"
 #include "xds/codec/codec.h"
+#include "xds/manager/vhds.h"
 #include "xds/translate/cluster.h"
 #include "xds/translate/listener.h"
 #include "xds/translate/route.h"
@@ -63,6 +64,7 @@ struct xp_xds_manager {
     char **subscribed[XP__NTYPES];
     size_t n_subscribed[XP__NTYPES];
     struct xp__file_src *files;
+    xp_vhds_t *vhds; /* VHDS: virtual hosts merged into RDS tables (vhds.c) */
     uint64_t init_timeout_ms;
     uint64_t start_ms;
     time_t start_wall;
@@ -354,6 +356,12 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
     }
     xp__subscribe(m, XP__RDS, rds, nrds);
     xp__subscribe(m, XP__EDS, eds, neds);
+    xp_vhds_sync_begin(m->vhds);
+    for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next) {
+        xp_vhds_sync_table(m->vhds, r->obj);
+        xp_vhds_sync_table(m->vhds, r->applied);
+    }
+    xp_vhds_sync_end(m->vhds);
 
     /* Warming: a listener waits for its RDS tables, an EDS cluster for its
      * assignment, at most initial_fetch_timeout; meanwhile the previous
@@ -387,7 +395,7 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
                     ready = xp__listener_ready(m, r->obj);
                 else if (t == XP__RDS) {
                     bool grace = false;
-                    ready = xp__routes_ready(m, r, now, &grace);
+                    ready = xp__routes_ready(m, r, now, &grace) && xp_vhds_ready(m->vhds, r->obj);
                     if (!ready && grace) {
                         uint64_t g = r->since_ms + XP__UNKNOWN_CLUSTER_GRACE_MS;
                         if (next_deadline == 0 || g < next_deadline)
@@ -414,7 +422,7 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
                 cs = xp_realloc(cs, (nc + 1) * sizeof(*cs));
                 cs[nc++] = use;
             } else {
-                rs[nr++] = use;
+                rs[nr++] = xp_vhds_table(m->vhds, use);
             }
         }
     }
@@ -475,6 +483,8 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
 {
     xp_xds_manager_t *m = ctx;
     int t = xp__type_of(type_url);
+    if (t < 0 && xp_vhds_is_type(type_url))
+        return xp_vhds_on_update(m->vhds, version, res, n, removed, n_removed, error_detail);
     if (t < 0) {
         *error_detail = xp_asprintf("type %s is not supported by xproxy", type_url);
         return -1;
@@ -513,6 +523,8 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
         void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, &d, r ? r->obj : NULL);
         if (obj && t == XP__LDS)
             xp_bootstrap_listener_limits(m->bs, obj);
+        if (obj && t == XP__RDS)
+            xp_vhds_check(m->vhds, obj, root, &d);
         if (obj == NULL || d.nerrors != e0) {
             /* Invalid: NACKed; the last accepted version (if any) stays. */
             xp__obj_unref(t, obj);
@@ -942,6 +954,35 @@ xp__client_for(xp_xds_manager_t *m,
     return c;
 }
 
+static void xp__vhds_apply(void *ctx)
+{
+    xp__apply(ctx);
+}
+
+/* VHDS's client: the LDS or CDS one when the source is the same, else a
+ * new one (owned by VHDS). */
+static xp_xds_client_t *xp__vhds_client(void *ctx, const Envoy__Config__Core__V3__ConfigSource *src,
+                                        const char *where, xp_diag_t *diag, bool *owned)
+{
+    xp_xds_manager_t *m = ctx;
+    const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr =
+        xp_bootstrap_pb(m->bs)->dynamic_resources;
+    *owned = false;
+    if (dr == NULL) {
+        xp_diag_error(diag, where, "VHDS needs dynamic_resources");
+        return NULL;
+    }
+    static const int types[2] = {XP__LDS, XP__CDS};
+    for (int i = 0; i < 2; i++) {
+        const Envoy__Config__Core__V3__ConfigSource *cs =
+            types[i] == XP__LDS ? dr->lds_config : dr->cds_config;
+        if (cs && !xp__is_path(cs) && xp__client(m, types[i]) && xp__same_source(dr, src, cs))
+            return xp__client(m, types[i]);
+    }
+    *owned = true;
+    return xp__client_for(m, dr, src, where, diag);
+}
+
 xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const xp_bootstrap_t *bs,
                                        xp_diag_t *diag)
 {
@@ -954,6 +995,8 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
     m->start_wall = time(NULL);
     uv_timer_init(s->loop, &m->timer);
     m->timer.data = m;
+    const xp_vhds_hooks_t vh = {xp__vhds_apply, xp__vhds_client, m};
+    m->vhds = xp_vhds_new(s, dp, bs, &vh);
     /* update_attempt/success/rejected per type are the xDS client's. */
     const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(bs);
     const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr = pb->dynamic_resources;
@@ -1027,6 +1070,7 @@ void xp_xds_manager_free(xp_xds_manager_t *m)
 {
     if (m == NULL)
         return;
+    xp_vhds_free(m->vhds);
     for (int i = 0; i < 2; i++)
         if (m->clients[i])
             xp_xds_client_free(m->clients[i]);

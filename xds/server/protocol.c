@@ -47,15 +47,14 @@ static size_t xp__set_lower(const xp__set_t *s, const char *name, bool *found)
     return lo;
 }
 
-static xp__kv_t *xp__set_get(const xp__set_t *s, const char *name)
+xp__kv_t *xp__set_get(const xp__set_t *s, const char *name)
 {
     bool found;
     size_t i = xp__set_lower(s, name, &found);
     return found ? &s->v[i] : NULL;
 }
 
-/* Inserts or updates; version may be NULL. */
-static void xp__set_put(xp__set_t *s, const char *name, const char *version)
+void xp__set_put(xp__set_t *s, const char *name, const char *version)
 {
     bool found;
     size_t i = xp__set_lower(s, name, &found);
@@ -73,7 +72,7 @@ static void xp__set_put(xp__set_t *s, const char *name, const char *version)
     s->n++;
 }
 
-static void xp__set_del_at(xp__set_t *s, size_t i)
+void xp__set_del_at(xp__set_t *s, size_t i)
 {
     free(s->v[i].name);
     free(s->v[i].version);
@@ -81,7 +80,7 @@ static void xp__set_del_at(xp__set_t *s, size_t i)
     s->n--;
 }
 
-static void xp__set_del(xp__set_t *s, const char *name)
+void xp__set_del(xp__set_t *s, const char *name)
 {
     bool found;
     size_t i = xp__set_lower(s, name, &found);
@@ -103,6 +102,7 @@ void xp__sub_clear(xp__sub_t *sub)
     free(sub->nack_msg);
     xp__set_clear(&sub->names);
     xp__set_clear(&sub->have);
+    xp__set_clear(&sub->answered);
 }
 
 /* ---- common request handling ---- */
@@ -314,6 +314,8 @@ void xp__on_delta_request(xp__xstream_t *xs,
             sub->wildcard = true;
         else
             xp__set_put(&sub->names, name, NULL);
+        /* VHDS: an on-demand name asked again is answered again. */
+        xp__set_del(&sub->answered, name);
         sub->need_send = true;
     }
     for (size_t i = 0; i < req->n_resource_names_unsubscribe; i++) {
@@ -326,10 +328,24 @@ void xp__on_delta_request(xp__xstream_t *xs,
                     xp__set_del_at(&sub->have, j);
         } else {
             xp__set_del(&sub->names, name);
+            xp__set_del(&sub->answered, name);
             if (!sub->wildcard)
                 xp__set_del(&sub->have, name);
         }
     }
+}
+
+char **xp__delta_removed(const xp__snap_t *snap, xp__sub_t *sub, size_t *n)
+{
+    char **removed = xp_calloc(sub->have.n + 1, sizeof(*removed));
+    *n = 0;
+    for (size_t j = sub->have.n; j-- > 0;) {
+        if (xp__snap_find(snap, sub->type_url, sub->have.v[j].name))
+            continue;
+        removed[(*n)++] = xp_strdup(sub->have.v[j].name);
+        xp__set_del_at(&sub->have, j);
+    }
+    return removed;
 }
 
 static void xp__delta_send(xp__xstream_t *xs, xp__sub_t *sub)
@@ -363,16 +379,8 @@ static void xp__delta_send(xp__xstream_t *xs, xp__sub_t *sub)
             XP__ADD(r);
     }
 #undef XP__ADD
-    /* What the client has that no longer exists. The names are moved out
-     * of `have` into the response, then freed. */
-    char **removed = xp_calloc(sub->have.n + 1, sizeof(*removed));
     size_t nremoved = 0;
-    for (size_t j = sub->have.n; j-- > 0;) {
-        if (xp__snap_find(snap, sub->type_url, sub->have.v[j].name))
-            continue;
-        removed[nremoved++] = xp_strdup(sub->have.v[j].name);
-        xp__set_del_at(&sub->have, j);
-    }
+    char **removed = xp__delta_removed(snap, sub, &nremoved);
     if (n || nremoved || sub->force_send) {
         Envoy__Service__Discovery__V3__DeltaDiscoveryResponse resp =
             ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_RESPONSE__INIT;
@@ -399,7 +407,9 @@ static void xp__delta_send(xp__xstream_t *xs, xp__sub_t *sub)
 
 void xp__sub_send(xp__xstream_t *xs, xp__sub_t *sub)
 {
-    if (xs->method->delta)
+    if (xs->method->delta && strcmp(sub->type_url, XP__VHOST_URL) == 0)
+        xp__vhds_send(xs, sub);
+    else if (xs->method->delta)
         xp__delta_send(xs, sub);
     else
         xp__sotw_send(xs, sub);

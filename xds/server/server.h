@@ -4,6 +4,9 @@
  * /v3/discovery:<type> on its own port), pushes every change of the
  * directory to the subscribed streams, and answers an HTTP admin API (GET
  * /resources, PUT/DELETE /resources/<type>/<name>, GET /nodes, GET /ready).
+ * VirtualHost resources are served over Delta as VHDS (vhds.c): pushed
+ * with their route configuration, or only on demand when their metadata
+ * has filter_metadata["xds-server"].on_demand: true.
  *
  * Threads: one gRPC completion-queue thread, one directory watcher
  * (inotify), one admin thread, one REST thread; plus gRPC's own. Used by the `xds-server`

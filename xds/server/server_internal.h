@@ -42,6 +42,13 @@ typedef struct {
     char version[17];           /* hex XXH64 of the serialized resource (Delta versions) */
     Google__Protobuf__Any *any; /* packed resource */
     char *file;                 /* basename of the file it came from */
+    /* VirtualHost (VHDS): its domains, lower-cased, for on-demand lookups;
+     * on_demand: sent only to clients that ask for one of its hosts
+     * (metadata.filter_metadata["xds-server"].on_demand: true), not pushed
+     * with its route configuration. */
+    char **domains;
+    size_t ndomains;
+    bool on_demand;
 } xp__res_t;
 
 void xp__res_unref(xp__res_t *r);
@@ -56,6 +63,9 @@ typedef struct {
 } xp__snap_t;
 
 void xp__snap_free(xp__snap_t *s);
+#define XP__VHOST_URL XP__TYPE_PREFIX "envoy.config.route.v3.VirtualHost"
+#define XP__ROUTE_URL XP__TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration"
+
 /* The resource of that type and name, or NULL. O(log n). */
 xp__res_t *xp__snap_find(const xp__snap_t *s, const char *type_url, const char *name);
 /* Index of the first resource of type_url (s->n when none). */

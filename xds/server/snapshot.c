@@ -15,6 +15,7 @@
 #include "proxy/common/xxhash.h"
 #include "xds/codec/codec.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "envoy/config/route/v3/route_components.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 static const xp__rtype_t xp__rtypes[] = {
@@ -38,6 +40,8 @@ static const xp__rtype_t xp__rtypes[] = {
      "secrets"},
     {"scoped_route", XP__TYPE_PREFIX "envoy.config.route.v3.ScopedRouteConfiguration", true,
      "scoped-routes"},
+    /* VHDS is Delta only: no REST path */
+    {"virtual_host", XP__VHOST_URL, false, NULL},
 };
 
 const xp__rtype_t *xp__rtype_by_short(const char *short_name)
@@ -51,7 +55,7 @@ const xp__rtype_t *xp__rtype_by_short(const char *short_name)
 const xp__rtype_t *xp__rtype_by_rest(const char *rest)
 {
     for (size_t i = 0; i < XP_ARRAY_SIZE(xp__rtypes); i++)
-        if (strcmp(xp__rtypes[i].rest, rest) == 0)
+        if (xp__rtypes[i].rest && strcmp(xp__rtypes[i].rest, rest) == 0)
             return &xp__rtypes[i];
     return NULL;
 }
@@ -77,6 +81,9 @@ void xp__res_unref(xp__res_t *r)
     free(r->type_url);
     free(r->name);
     free(r->file);
+    for (size_t i = 0; i < r->ndomains; i++)
+        free(r->domains[i]);
+    free(r->domains);
     if (r->any)
         protobuf_c_message_free_unpacked(&r->any->base, NULL);
     free(r);
@@ -139,6 +146,31 @@ const char *xp__msg_name(const ProtobufCMessage *m)
     return s ? s : "";
 }
 
+/* What on-demand VHDS needs of a VirtualHost: its domains (lower-cased)
+ * and whether it is held back until asked for. */
+static void xp__vhost_info(xp__res_t *r, const Envoy__Config__Route__V3__VirtualHost *vh)
+{
+    r->domains = xp_calloc(vh->n_domains + 1, sizeof(*r->domains));
+    for (size_t i = 0; i < vh->n_domains; i++) {
+        char *d = xp_strdup(vh->domains[i] ? vh->domains[i] : "");
+        for (char *p = d; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        r->domains[r->ndomains++] = d;
+    }
+    const Envoy__Config__Core__V3__Metadata *md = vh->metadata;
+    for (size_t i = 0; md && i < md->n_filter_metadata; i++) {
+        const Envoy__Config__Core__V3__Metadata__FilterMetadataEntry *e = md->filter_metadata[i];
+        if (!e->key || strcmp(e->key, "xds-server") != 0 || !e->value)
+            continue;
+        for (size_t k = 0; k < e->value->n_fields; k++) {
+            const Google__Protobuf__Struct__FieldsEntry *f = e->value->fields[k];
+            if (f->key && strcmp(f->key, "on_demand") == 0 && f->value &&
+                f->value->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE)
+                r->on_demand = f->value->bool_value;
+        }
+    }
+}
+
 /* Takes ownership of any. NULL (with an error at path) when it has no name. */
 static xp__res_t *xp__res_new(Google__Protobuf__Any *any, xp_diag_t *diag, const char *path)
 {
@@ -168,6 +200,8 @@ static xp__res_t *xp__res_new(Google__Protobuf__Any *any, xp_diag_t *diag, const
     snprintf(r->version, sizeof(r->version), "%016" PRIx64,
              xp_xxh64(any->value.data, any->value.len, 0));
     r->any = any;
+    if (m->descriptor == &envoy__config__route__v3__virtual_host__descriptor)
+        xp__vhost_info(r, (const Envoy__Config__Route__V3__VirtualHost *)m);
     protobuf_c_message_free_unpacked(m, NULL);
     return r;
 }

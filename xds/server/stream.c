@@ -49,6 +49,9 @@ static const xp__method_t xp__methods[] = {
     XP__SVC("envoy.service.route.v3.ScopedRoutesDiscoveryService", "StreamScopedRoutes",
             "DeltaScopedRoutes", "srds", "envoy.config.route.v3.ScopedRouteConfiguration"),
 #undef XP__SVC
+    /* VHDS exists only as Delta. */
+    {"/envoy.service.route.v3.VirtualHostDiscoveryService/DeltaVirtualHosts", "vhds", true,
+     XP__VHOST_URL},
 };
 
 /* A pending grpc_server_request_call. */

@@ -61,6 +61,9 @@ typedef struct {
     char nack_version[24], nack_nonce[24];
     char *nack_msg;
     xp__set_t have; /* Delta: name -> version the client has */
+    /* VHDS: on-demand names "<route config>/<host>" answered, each with the
+     * virtual host that answered it ("" = none exists). */
+    xp__set_t answered;
 } xp__sub_t;
 
 typedef enum {
@@ -118,6 +121,15 @@ void xp__xs_send(xp__xstream_t *xs, const ProtobufCMessage *m);
 void xp__xs_pump(xp__xstream_t *xs);
 
 /* protocol.c */
+xp__kv_t *xp__set_get(const xp__set_t *s, const char *name);
+/* Inserts or updates; version may be NULL. */
+void xp__set_put(xp__set_t *s, const char *name, const char *version);
+void xp__set_del(xp__set_t *s, const char *name);
+void xp__set_del_at(xp__set_t *s, size_t i);
+const char *xp__next_nonce(xp_xds_server_t *srv, char *buf, size_t cap);
+/* Delta: the names the client has that the snapshot no longer holds, moved
+ * out of sub->have (an array of *n owned strings, NULL-terminated). */
+char **xp__delta_removed(const xp__snap_t *snap, xp__sub_t *sub, size_t *n);
 void xp__on_sotw_request(xp__xstream_t *xs,
                          const Envoy__Service__Discovery__V3__DiscoveryRequest *req);
 void xp__on_delta_request(xp__xstream_t *xs,
@@ -146,5 +158,12 @@ const char *xp__next_nonce(xp_xds_server_t *srv, char *buf, size_t cap);
 const char *xp__sotw_response(xp_xds_server_t *srv, xp__sub_t *sub, Google__Protobuf__Any **anys,
                               size_t n, uint64_t digest,
                               Envoy__Service__Discovery__V3__DiscoveryResponse *resp);
+
+/* vhds.c */
+/* Delta VirtualHost responses: the route configurations' virtual hosts to
+ * clients subscribed to "<route config>", and answers to on-demand names
+ * "<route config>/<host>" (the virtual host serving the host, with the name
+ * as an alias, or a Resource without a body when none does). */
+void xp__vhds_send(xp__xstream_t *xs, xp__sub_t *sub);
 
 #endif

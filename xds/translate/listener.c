@@ -1,4 +1,5 @@
 #include "xds/translate/listener.h"
+#include "envoy/extensions/filters/http/on_demand/v3/on_demand.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
 #include "proxy/common/error.h"
@@ -17,6 +18,7 @@
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 #define XP__TCP_PROXY_TYPE "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 #define XP__ROUTER_TYPE    "envoy.extensions.filters.http.router.v3.Router"
+#define XP__ON_DEMAND_TYPE "envoy.extensions.filters.http.on_demand.v3.OnDemand"
 
 typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
     xp__hcm_pb_t;
@@ -42,6 +44,31 @@ static char *xp__lower_dup(const char *s)
 }
 
 /* ---- HTTP connection manager --------------------------------------- */
+
+/* envoy.filters.http.on_demand: only its VHDS part (a request whose host
+ * matches no virtual host waits while the virtual host is fetched);
+ * on-demand cluster discovery (odcds) is not implemented. */
+static void xp__on_demand(const xp__http_filter_pb_t *f, xp_hcm_cfg_t *h, xp_path_t *path,
+                          xp_diag_t *diag)
+{
+    size_t m = xp_path_push_field(path, "typed_config");
+    Envoy__Extensions__Filters__Http__OnDemand__V3__OnDemand *od =
+        (Envoy__Extensions__Filters__Http__OnDemand__V3__OnDemand *)xp_any_unpack(
+            f->typed_config,
+            &envoy__extensions__filters__http__on_demand__v3__on_demand__descriptor, diag,
+            xp_path_str(path));
+    if (od && od->odcds)
+        xp__err(path, "odcds", diag,
+                "on-demand cluster discovery is not supported by xproxy (only on-demand "
+                "virtual hosts, VHDS)");
+    if (od)
+        protobuf_c_message_free_unpacked(&od->base, NULL);
+    xp_path_pop(path, m);
+    h->filters[h->n_filters].name = xp_strdup(f->name ? f->name : "");
+    h->filters[h->n_filters].kind = XP_HTTP_FILTER_ON_DEMAND;
+    h->n_filters++;
+    h->on_demand = true;
+}
 
 static int xp__http_filters(const xp__hcm_pb_t *pb, xp_hcm_cfg_t *h, xp_path_t *path,
                             xp_diag_t *diag)
@@ -70,6 +97,8 @@ static int xp__http_filters(const xp__hcm_pb_t *pb, xp_hcm_cfg_t *h, xp_path_t *
             h->filters[h->n_filters].kind = XP_HTTP_FILTER_ROUTER;
             h->n_filters++;
             have_router = true;
+        } else if (strcmp(type, XP__ON_DEMAND_TYPE) == 0) {
+            xp__on_demand(f, h, path, diag);
         } else if (f->is_optional) {
             xp_diag_warn(diag, xp_path_str(path),
                          "optional HTTP filter '%s' (%s) is not implemented by xproxy; skipped",
@@ -105,6 +134,10 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
     switch (pb->route_specifier_case) {
     case XP__HCM(HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG): {
         size_t m = xp_path_push_field(path, "route_config");
+        if (pb->route_config && pb->route_config->vhds)
+            xp__err(path, "vhds", diag,
+                    "VHDS needs a route configuration delivered by RDS (rds), not an inline "
+                    "route_config");
         h->route_table = xp_translate_route_config(pb->route_config, xp_path_str(path), diag);
         xp_path_pop(path, m);
         break;

@@ -994,6 +994,91 @@ static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
                                              const Envoy__Config__Route__V3__RouteConfiguration *rc,
                                              const char *path);
 
+/* The routes of a previous generation that can be shared, sorted by digest. */
+static void xp__prev_collect(xp__tr_t *t, xp_vhost_t *const *vhs, size_t n)
+{
+    size_t total = 0, k = 0;
+    for (size_t v = 0; v < n; v++)
+        total += vhs[v]->nroutes;
+    t->prev = xp_malloc((total + 1) * sizeof(*t->prev));
+    for (size_t v = 0; v < n; v++)
+        for (size_t i = 0; i < vhs[v]->nroutes; i++)
+            if (vhs[v]->routes[i]->source_hash)
+                t->prev[k++] = vhs[v]->routes[i];
+    t->nprev = k;
+    qsort(t->prev, t->nprev, sizeof(*t->prev), xp__by_hash);
+}
+
+xp_vhost_t *xp_translate_vhost(const Envoy__Config__Route__V3__VirtualHost *pv, const char *path,
+                               xp_diag_t *diag, xp_vhost_t *prev, size_t *reused)
+{
+    xp__tr_t t = {.diag = diag, .max_body = 4096};
+    if (prev)
+        xp__prev_collect(&t, &prev, 1);
+    xp_path_init(&t.path, path);
+    xp_vhost_t *vh = xp_vhost_new(pv->name);
+    xp__vhost(&t, pv, vh);
+    free(t.prev);
+    if (reused)
+        *reused = t.reused;
+    if (t.errors || xp_vhost_build(vh, path, diag) != XP_OK) {
+        xp_vhost_unref(vh);
+        return NULL;
+    }
+    return vh;
+}
+
+static const char *xp__api_type_name(int v)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+        &envoy__config__core__v3__api_config_source__api_type__descriptor, v);
+    return ev ? ev->name : "?";
+}
+
+/* RouteConfiguration.vhds: VHDS exists only as Delta xDS (Envoy accepts
+ * api_config_source with DELTA_GRPC, or ads when ads_config is Delta, which
+ * only the manager can see). */
+static void xp__vhds(xp__tr_t *t, const Envoy__Config__Route__V3__Vhds *v, xp_route_table_t *tab)
+{
+    size_t m = xp_path_push_field(&t->path, "vhds");
+    xp__unknown(t, &v->base);
+    const Envoy__Config__Core__V3__ConfigSource *cs = v->config_source;
+    if (cs == NULL) {
+        xp__err(t, "config_source", "is required");
+        xp_path_pop(&t->path, m);
+        return;
+    }
+    switch (cs->config_source_specifier_case) {
+    case ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS:
+        break;
+    case ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE: {
+        const Envoy__Config__Core__V3__ApiConfigSource *api = cs->api_config_source;
+        if (api->api_type != ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC)
+            xp__err(t, "config_source.api_config_source.api_type",
+                    "VHDS is served over Delta xDS only: must be DELTA_GRPC (is %s)",
+                    xp__api_type_name((int)api->api_type));
+        if (api->n_grpc_services == 0)
+            xp__err(t, "config_source.api_config_source.grpc_services", "is required");
+        break;
+    }
+    default:
+        xp__err(t, "config_source",
+                "VHDS needs a Delta gRPC source: ads (with a DELTA_GRPC ads_config) or "
+                "api_config_source with api_type DELTA_GRPC");
+    }
+    tab->vhds.enabled = true;
+    /* Bounded even when the source sets 0 (which means "no timeout" for an
+     * initial fetch): a request never waits forever. */
+    tab->vhds.wait_ms =
+        xp__dur_ms(t, cs->initial_fetch_timeout, "config_source.initial_fetch_timeout", 0);
+    if (tab->vhds.wait_ms == 0)
+        tab->vhds.wait_ms = 5000;
+    tab->vhds.source_len = protobuf_c_message_get_packed_size(&cs->base);
+    tab->vhds.source = xp_malloc(tab->vhds.source_len + 1);
+    protobuf_c_message_pack(&cs->base, tab->vhds.source);
+    xp_path_pop(&t->path, m);
+}
+
 xp_route_table_t *xp_translate_route_config(const Envoy__Config__Route__V3__RouteConfiguration *rc,
                                             const char *path, xp_diag_t *diag)
 {
@@ -1006,18 +1091,8 @@ xp_translate_route_config_reuse(const Envoy__Config__Route__V3__RouteConfigurati
                                 size_t *reused)
 {
     xp__tr_t t = {.diag = diag, .max_body = 4096};
-    if (prev) {
-        for (size_t v = 0; v < prev->nvhosts; v++)
-            t.nprev += prev->vhosts[v]->nroutes;
-        t.prev = xp_malloc((t.nprev + 1) * sizeof(*t.prev));
-        size_t k = 0;
-        for (size_t v = 0; v < prev->nvhosts; v++)
-            for (size_t i = 0; i < prev->vhosts[v]->nroutes; i++)
-                if (prev->vhosts[v]->routes[i]->source_hash)
-                    t.prev[k++] = prev->vhosts[v]->routes[i];
-        t.nprev = k;
-        qsort(t.prev, t.nprev, sizeof(*t.prev), xp__by_hash);
-    }
+    if (prev)
+        xp__prev_collect(&t, prev->vhosts, prev->nvhosts);
     xp_route_table_t *tab = xp__translate_table(&t, rc, path);
     free(t.prev);
     if (reused)
@@ -1047,7 +1122,7 @@ static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
         xp_path_pop(&t.path, m);
     }
     if (rc->vhds)
-        XP__UNSUPPORTED(&t, "vhds");
+        xp__vhds(&t, rc->vhds, tab);
     if (rc->n_internal_only_headers) {
         tab->internal_only_headers =
             xp_calloc(rc->n_internal_only_headers, sizeof(*tab->internal_only_headers));

@@ -24,4 +24,13 @@ xp_translate_route_config_reuse(const Envoy__Config__Route__V3__RouteConfigurati
                                 const char *path, xp_diag_t *diag, const xp_route_table_t *prev,
                                 size_t *reused);
 
+/* One VHDS virtual host (RouteConfiguration.vhds), checked and built on
+ * its own (its domains against the rest of the table are the merger's
+ * business). prev: the previous version of the same virtual host (may be
+ * NULL): byte-identical routes are shared with it. `path` names it in
+ * errors ("virtual_host[rc/vh].routes[0]..."). Returns a new virtual host
+ * (refcount 1, owned by the caller) or NULL with errors in diag. */
+xp_vhost_t *xp_translate_vhost(const Envoy__Config__Route__V3__VirtualHost *pv, const char *path,
+                               xp_diag_t *diag, xp_vhost_t *prev, size_t *reused);
+
 #endif
