@@ -37,6 +37,9 @@ static const struct {
      "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints"},
     {XP_XDS_TYPE_SECRET, "xds.sds", "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
      "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets"},
+    {XP_XDS_TYPE_SCOPED_ROUTE, "xds.srds",
+     "/envoy.service.route.v3.ScopedRoutesDiscoveryService/StreamScopedRoutes",
+     "/envoy.service.route.v3.ScopedRoutesDiscoveryService/DeltaScopedRoutes"},
 };
 
 static const char xp__ads_sotw[] =
