@@ -2,6 +2,7 @@
 #include "proxy/router/scope.h"
 
 #include "proxy/common/mem.h"
+#include "proxy/common/xxhash.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -98,6 +99,14 @@ unsigned long xp_scopes_alive(void)
     return atomic_load_explicit(&xp__scopes_alive, memory_order_relaxed);
 }
 
+uint64_t xp_scope_key_hash(const xp_str_t *key, size_t n)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++)
+        h = xp_xxh64(key[i].p, key[i].len, h + key[i].len);
+    return h;
+}
+
 xp_scope_t *xp_scope_new(const char *name, const xp_str_t *key, size_t nkey, const char *rds_name,
                          struct xp_route_table *table, bool on_demand)
 {
@@ -109,6 +118,7 @@ xp_scope_t *xp_scope_new(const char *name, const xp_str_t *key, size_t nkey, con
     for (size_t i = 0; i < nkey; i++)
         s->key[i] = xp_str_dup(key[i]);
     s->nkey = nkey;
+    s->hash = xp_scope_key_hash(s->key, nkey);
     s->rds_name = rds_name ? xp_strdup(rds_name) : NULL;
     s->table = table;
     s->on_demand = on_demand;
@@ -182,6 +192,17 @@ xp_scope_set_t *xp_scope_set_new(const char *name, xp_scope_t *const *scopes, si
         s->scopes[i] = xp_scope_ref(scopes[i]);
     s->n = n;
     xp_scopes_sort(s->scopes, n);
+    size_t cap = 4;
+    while (cap < 2 * n)
+        cap *= 2;
+    s->slots = xp_calloc(cap, sizeof(*s->slots));
+    s->mask = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = s->scopes[i]->hash & s->mask;
+        while (s->slots[k])
+            k = (k + 1) & s->mask;
+        s->slots[k] = s->scopes[i];
+    }
     return s;
 }
 
@@ -198,6 +219,7 @@ void xp_scope_set_unref(xp_scope_set_t *s)
     for (size_t i = 0; i < s->n; i++)
         xp_scope_unref(s->scopes[i]);
     free(s->scopes);
+    free(s->slots);
     free(s->name);
     free(s);
 }
@@ -214,17 +236,11 @@ bool xp_scope_set_same(const xp_scope_set_t *s, xp_scope_t *const *v, size_t n)
 
 const xp_scope_t *xp_scope_set_find(const xp_scope_set_t *s, const xp_str_t *key, size_t n)
 {
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const xp_scope_t *sc = s->scopes[mid];
-        int c = xp_scope_key_cmp(sc->key, sc->nkey, key, n);
-        if (c == 0)
+    uint64_t h = xp_scope_key_hash(key, n);
+    for (size_t k = h & s->mask; s->slots[k]; k = (k + 1) & s->mask) {
+        const xp_scope_t *sc = s->slots[k];
+        if (sc->hash == h && xp_scope_key_cmp(sc->key, sc->nkey, key, n) == 0)
             return sc;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
     }
     return NULL;
 }

@@ -53,10 +53,14 @@ typedef struct xp_scope {
     char *name;
     xp_str_t *key; /* fragments (string_key), owned */
     size_t nkey;
+    uint64_t hash;                /* of the key (xp_scope_key_hash) */
     char *rds_name;               /* route_configuration_name, or NULL */
     struct xp_route_table *table; /* inline route_configuration (a reference), or NULL */
     bool on_demand;
 } xp_scope_t;
+
+/* A hash of n key fragments (their count, lengths and bytes). */
+uint64_t xp_scope_key_hash(const xp_str_t *key, size_t n);
 
 /* A scope with one reference (the caller's). Copies name, rds_name and the
  * key fragments; takes over the caller's reference to table (may be NULL). */
@@ -80,6 +84,8 @@ typedef struct xp_scope_set {
     char *name;          /* what HCMs look it up by in the snapshot */
     xp_scope_t **scopes; /* references, sorted by key, keys distinct */
     size_t n;
+    xp_scope_t **slots; /* open addressing by hash, 2..4 slots per scope (borrowed) */
+    size_t mask;
 } xp_scope_set_t;
 
 /* A set of n scopes (new references taken; sorted here) with one reference.
@@ -90,7 +96,8 @@ void xp_scope_set_unref(xp_scope_set_t *s);
 /* True when s holds exactly these scopes (same objects; v sorted by key). */
 bool xp_scope_set_same(const xp_scope_set_t *s, xp_scope_t *const *v, size_t n);
 
-/* The scope whose key equals key[0..n), or NULL. O(log scopes). Borrowed. */
+/* The scope whose key equals key[0..n), or NULL. One hash and, in the
+ * expected case, one probe whatever the number of scopes. Borrowed. */
 const xp_scope_t *xp_scope_set_find(const xp_scope_set_t *s, const xp_str_t *key, size_t n);
 
 #endif
