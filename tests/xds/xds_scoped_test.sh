@@ -108,6 +108,10 @@ cd_out=$(curl -s --max-time 5 "http://$(px_admin a)/config_dump?resource=dynamic
 check "config_dump: dynamic_scoped_route_configs lists scope b" contains "$cd_out" '"name":"b"'
 check "config_dump: ... with its key" contains "$cd_out" '"string_key":"beta"'
 
+# Old generations of changed scopes are gone: a, b and i are what is alive.
+scopes3() { eq "$(px_stat a server.config.scopes_alive)" 3; }
+check "lifetime: server.config.scopes_alive is 3 (a, b, i) after all the changes" poll 5 scopes3
+
 # ---- the WebSocket ran through it all -------------------------------------------------
 wait_exit "$WS" 15 || XP_RC=124
 rc=$XP_RC
