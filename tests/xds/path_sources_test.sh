@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# RDS and EDS from path config sources (rds.config_source and
-# eds_cluster_config.eds_config naming a file that holds a
-# DiscoveryResponse), and scoped routes with inline scopes, one with an
-# inline route configuration and one naming a route configuration read from
-# a file through rds_config_source. Files replaced by rename (as deploy tools
+# RDS, EDS and SRDS from path config sources (rds.config_source,
+# eds_cluster_config.eds_config and scoped_rds_config_source naming a file
+# that holds a DiscoveryResponse), and scoped routes with inline scopes, one
+# with an inline route configuration and one naming a route configuration
+# read from a file through rds_config_source. Files replaced by rename (as deploy tools
 # do) are re-read and applied in place while a WebSocket stays open; a file
 # with an invalid resource is reported naming the resource and field, and a
 # file that does not parse is reported, while the last good config keeps
@@ -36,39 +36,44 @@ CLA_URL=type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment
 put_file rds.json "$(dr $RC_URL "$(route_cfg r1 "$(rt /a c1),$(rt /ws c1)")")"
 put_file eds.json "$(dr $CLA_URL "$(cla c1 "$UP_PORT_up1")")"
 put_file rds2.json "$(dr $RC_URL "$(route_cfg r2 "$(rt / c1)")")"
+SR_URL=type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration
+# iscope NAME KEY CLUSTER: a scope with an inline route configuration.
+iscope() {
+    local rc
+    rc=$(route_cfg "r$1" "$(rt / "$3")")
+    rc="{${rc#*\",}" # without its "@type" (not an Any here)
+    echo "{\"@type\":\"$SR_URL\",\"name\":\"$1\",\"key\":{\"fragments\":[{\"string_key\":\"$2\"}]},\"route_configuration\":$rc}"
+}
+put_file srds.json "$(dr $SR_URL "$(scope x xk r2)" "$(iscope y yk c3)")"
 
-HCM='"@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager'
-RT='http_filters: [{ name: r, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]'
+# lst NAME: the start of a listener on port 0 with one HCM (stat_prefix
+# NAME, router filter); its route specifier follows.
+lst() {
+    cat <<EOF
+  - name: $1
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: hcm
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: $1
+          http_filters: [{ name: r, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+EOF
+}
+KEY_BUILDER='scope_key_builder: { fragments: [{ header_value_extractor: { name: x-tenant, element_separator: ";", element: { separator: "=", key: t } } }] }'
 boot() { # RDS_PATH
     cat <<EOF
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
 static_resources:
   listeners:
-  - name: main
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: hcm
-        typed_config:
-          $HCM
-          stat_prefix: main
+$(lst main)
           upgrade_configs: [{ upgrade_type: websocket }]
           rds: { route_config_name: r1, config_source: { path_config_source: { path: $1 } } }
-          $RT
-  - name: scoped
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: hcm
-        typed_config:
-          $HCM
-          stat_prefix: scoped
-          $RT
+$(lst scoped)
           scoped_routes:
             name: tenants
-            scope_key_builder:
-              fragments:
-              - header_value_extractor: { name: x-tenant, element_separator: ";", element: { separator: "=", key: t } }
+            $KEY_BUILDER
             rds_config_source: { path: $CFG/rds2.json }
             scoped_route_configurations_list:
               scoped_route_configurations:
@@ -80,6 +85,12 @@ static_resources:
               - name: b
                 key: { fragments: [{ string_key: beta }] }
                 route_configuration_name: r2
+$(lst fscoped)
+          scoped_routes:
+            name: from-file
+            $KEY_BUILDER
+            rds_config_source: { path: $CFG/rds2.json }
+            scoped_rds: { scoped_rds_config_source: { path_config_source: { path: $CFG/srds.json } } }
   clusters:
   - name: c1
     type: EDS
@@ -102,9 +113,12 @@ boot "$CFG/rds.json" >"$XT_TMP/boot.yaml"
 PX_BOOT_FILE=$XT_TMP/boot.yaml px_start a
 check "start: listener main bound" poll 5 has_port a main
 check "start: listener scoped bound" poll 5 has_port a scoped
+check "start: listener fscoped bound" poll 5 has_port a fscoped
 U=http://127.0.0.1:$(px_port a main)
 S=http://127.0.0.1:$(px_port a scoped)
 check "start: /a served through RDS and EDS from files (up1)" poll 5 serves "$U/a/x" 200 up1 /a/x
+
+logged() { grep -qF "$1" "$PX_LOG_a"; }
 
 # sreq TENANT CODE [SERVER]: a request to the scoped listener with
 # x-tenant: t=TENANT (none when TENANT is empty).
@@ -117,6 +131,19 @@ nr0=$(px_stat a http.scoped.no_route)
 check "scopes: a key no scope has answers 404" sreq gamma 404
 check "scopes: no x-tenant header answers 404" sreq "" 404
 check "scopes: both counted in http.scoped.no_route" eq "$(px_stat a http.scoped.no_route)" $((${nr0:-0} + 2))
+
+# Scopes from an SRDS file.
+F=http://127.0.0.1:$(px_port a fscoped)
+check "SRDS file: scope x (xk) routes with r2 (up1)" serves_h "x-tenant: t=xk" "$F/p" 200 up1
+check "SRDS file: scope y (yk) with its inline route configuration (up3)" serves_h "x-tenant: t=yk" "$F/p" 200 up3
+put_file srds.json "$(dr $SR_URL "$(scope x xk r2)" "$(iscope z zk c3)")"
+check "SRDS file replaced: the new scope z serves" poll 5 serves_h "x-tenant: t=zk" "$F/p" 200 up3
+check "SRDS file replaced: scope y, gone from the file, answers 404" serves_h "x-tenant: t=yk" "$F/p" 404
+put_file srds.json "$(dr $SR_URL "$(scope x xk r2)" "$(iscope z zk c3)" '{"@type":"'$SR_URL'","name":"bad","route_configuration_name":"r2"}')"
+check "bad SRDS file: the scope without a key is reported with the field" poll 5 logged \
+    "scoped_route_configuration[bad].key: key is required"
+check "bad SRDS file: scopes x and z keep serving" serves_h "x-tenant: t=zk" "$F/p" 200 up3
+check "bad SRDS file: ... x too" serves_h "x-tenant: t=xk" "$F/p" 200 up1
 
 "$XP_WSCLIENT" --url "ws://127.0.0.1:$(px_port a main)/ws" --text through-files --interval-ms 100 \
     --hold-ms 7000 >"$XT_TMP/ws.out" 2>"$XT_TMP/ws.err" &
@@ -138,7 +165,6 @@ check "ws: still open after the replacements" ws_open
 # ---- bad files -------------------------------------------------------------------
 BAD_RE='{"match":{"safe_regex":{"regex":"("}},"route":{"cluster":"c1"}}'
 put_file rds.json "$(dr $RC_URL "$(route_cfg r1 "$BAD_RE")")"
-logged() { grep -qF "$1" "$PX_LOG_a"; }
 check "bad RDS file: reported with the resource and field" poll 5 logged \
     "route_config[r1].virtual_hosts[0].routes[0].match.safe_regex.regex"
 check "bad RDS file: the last good routes keep serving" serves_n 3 "$U/a/x" 200 up2 /a2/x

@@ -454,7 +454,7 @@ finish() {
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     if [ "$CHK_FAILED" -ne 0 ]; then
-        for p in "$XT_TMP"/px.*.log "$XDS_LOG"; do
+        for p in "$XT_TMP"/px.*.log "${XDS_LOG:-}"; do
             [ -f "$p" ] || continue
             echo "---- tail of $p"; tail -40 "$p"
         done

@@ -18,7 +18,6 @@ up_start up3
 xds_start
 put listener main "$(listener_scoped main tenants)" || exit 1
 put route r1 "$(route_cfg r1 "$(rt / c1)")" || exit 1
-put route r2 "$(route_cfg r2 "$(rt / c2)")" || exit 1
 for c in 1 2 3; do
     put cluster c$c "$(cluster_eds c$c)" || exit 1
     up="UP_PORT_up$c"
@@ -29,7 +28,12 @@ put scoped_route b "$(scope b beta r2)" || exit 1
 
 px_start a
 NODE=px-a
-check "start: listener main bound (LDS + SRDS + RDS)" poll 10 has_port a main
+# Scope b names r2, which is not there yet: the listener warms.
+check "warming: the route subscription asks for r2 (from scope b)" poll 10 type_has "$NODE" route '"r2"'
+sleep 0.5
+check "warming: listener main is not bound while scope b's r2 is missing" no_port a main
+put route r2 "$(route_cfg r2 "$(rt / c2)")" || exit 1
+check "start: listener main bound once r2 arrives (LDS + SRDS + RDS)" poll 10 has_port a main
 U=http://127.0.0.1:$(px_port a main)
 
 # sreq TENANT PATH CODE [SERVER]: a request with x-tenant: id=7;t=TENANT.
