@@ -6,7 +6,9 @@
 # effect for new requests while a WebSocket through another scope stays
 # open; a changed scope keeps serving its old routes until its new route
 # configuration arrives; invalid scopes and key conflicts are NACKed naming
-# the resource and field while the accepted scopes keep serving.
+# the resource and field while the accepted scopes keep serving; with no
+# listener naming SRDS the scopes go while a WebSocket through the removed
+# listener stays open.
 DIR=$(cd "$(dirname "$0")" && pwd)
 . "$DIR/xds_lib.sh"
 
@@ -115,6 +117,14 @@ check "config_dump: ... with its key" contains "$cd_out" '"string_key":"beta"'
 # Old generations of changed scopes are gone: a, b and i are what is alive.
 scopes3() { eq "$(px_stat a server.config.scopes_alive)" 3; }
 check "lifetime: server.config.scopes_alive is 3 (a, b, i) after all the changes" poll 5 scopes3
+
+# Scopes follow what listeners reference: without a listener naming SRDS,
+# they go; the WebSocket through the removed listener does not.
+del listener main
+check "unreferenced: listener main removed" poll 5 no_port a main
+scopes0() { eq "$(px_stat a server.config.scopes_alive)" 0; }
+check "unreferenced: no scope is alive once no listener names SRDS" poll 5 scopes0
+check "unreferenced: the WebSocket through the removed listener is still open" ws_open
 
 # ---- the WebSocket ran through it all -------------------------------------------------
 wait_exit "$WS" 15 || XP_RC=124
