@@ -12,7 +12,7 @@
 DIR=$(cd "$(dirname "$0")" && pwd)
 . "$DIR/xds_lib.sh"
 
-XT_KNOWN_FAILURES=()
+KNOWN_FAILURES=()
 
 up_start up1
 up_start up2
