@@ -13,6 +13,7 @@
 #include "proxy/core/snapshot.h"
 #include "proxy/core/wctx.h"
 #include "proxy/router/route.h"
+#include "proxy/router/scope.h"
 #include "proxy/server/admin.h"
 #include "proxy/server/dataplane.h"
 #include "proxy/server/server.h"
@@ -95,6 +96,7 @@ static void xp__hook_refresh(void *ctx, xp_stats_t *st)
     xp_stat_set(xp_stats_gauge(st, "server.config.assignments_alive"), (int64_t)a.assignments);
     xp_stat_set(xp_stats_gauge(st, "server.config.route_tables_alive"),
                 (int64_t)xp_route_tables_alive());
+    xp_stat_set(xp_stats_gauge(st, "server.config.scopes_alive"), (int64_t)xp_scopes_alive());
     xp_stat_set(xp_stats_gauge(st, "server.config.snapshots_alive"), (int64_t)xp_snapshots_alive());
     xp_stat_set(xp_stats_gauge(st, "server.open_connections"), (int64_t)xp_open_connections());
 }

@@ -98,6 +98,25 @@ xp_hcm_cfg_t *xp_hcm_cfg_new(void)
     return h;
 }
 
+void xp_cfg_source_clear(xp_cfg_source_t *s)
+{
+    free(s->path);
+    free(s->watch_dir);
+    s->path = s->watch_dir = NULL;
+}
+
+void xp_scoped_routes_cfg_free(xp_scoped_routes_cfg_t *c)
+{
+    if (c == NULL)
+        return;
+    free(c->name);
+    xp_scope_key_builder_clear(&c->builder);
+    xp_cfg_source_clear(&c->rds_source);
+    xp_scope_set_unref(c->inline_scopes);
+    xp_cfg_source_clear(&c->srds_source);
+    free(c);
+}
+
 void xp_hcm_cfg_free(xp_hcm_cfg_t *h)
 {
     if (h == NULL)
@@ -106,6 +125,8 @@ void xp_hcm_cfg_free(xp_hcm_cfg_t *h)
     if (h->route_table)
         xp_route_table_unref(h->route_table);
     free(h->rds_name);
+    xp_cfg_source_clear(&h->rds_source);
+    xp_scoped_routes_cfg_free(h->scoped);
     for (size_t i = 0; i < h->n_filters; i++)
         free(h->filters[i].name);
     free(h->filters);
@@ -236,6 +257,7 @@ void xp_cluster_cfg_unref(xp_cluster_cfg_t *c)
     }
     free(c->endpoints);
     free(c->eds_service_name);
+    xp_cfg_source_clear(&c->eds_source);
     free(c->name);
     free(c);
 }

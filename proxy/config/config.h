@@ -18,8 +18,19 @@
 
 #include "proxy/accesslog/accesslog.h"
 #include "proxy/common/ref.h"
+#include "proxy/router/scope.h"
 
 struct xp_route_table; /* proxy/router/route.h */
+
+/* Where an RDS, EDS or SRDS resource comes from: the xDS stream (path NULL:
+ * ADS or an api_config_source) or a file holding a DiscoveryResponse
+ * (path_config_source, or the older `path`), re-read when it is replaced. */
+typedef struct {
+    char *path;      /* owned, or NULL */
+    char *watch_dir; /* path_config_source.watched_directory.path, or NULL */
+} xp_cfg_source_t;
+
+void xp_cfg_source_clear(xp_cfg_source_t *s);
 
 /* A resolved socket address plus its printable and stat-name forms. */
 typedef struct {
@@ -50,11 +61,33 @@ typedef struct {
     xp_http_filter_kind_t kind;
 } xp_http_filter_cfg_t;
 
+/* scoped_routes: each request's route table is the one of the scope whose
+ * key its headers build (proxy/router/scope.h). */
+typedef struct {
+    char *name;
+    xp_scope_key_builder_t builder;
+    xp_cfg_source_t rds_source;    /* where scopes' route_configuration_name come from */
+    xp_scope_set_t *inline_scopes; /* scoped_route_configurations_list (a reference), or NULL */
+    bool srds;                     /* scoped_rds: the scopes come from SRDS */
+    xp_cfg_source_t srds_source;   /* scoped_rds.scoped_rds_config_source */
+} xp_scoped_routes_cfg_t;
+
+void xp_scoped_routes_cfg_free(xp_scoped_routes_cfg_t *c);
+
+/* The name of the SRDS scope set of a source in the snapshot: "" for the
+ * xDS stream, else the file's path. Borrowed from c. */
+static inline const char *xp_scoped_routes_set_name(const xp_scoped_routes_cfg_t *c)
+{
+    return c->srds_source.path ? c->srds_source.path : "";
+}
+
 typedef struct {
     char *stat_prefix;
-    /* Exactly one of: an inline route table, or an RDS name. */
+    /* Exactly one of: an inline route table, an RDS name, or scoped routes. */
     struct xp_route_table *route_table; /* owned reference, or NULL */
     char *rds_name;
+    xp_cfg_source_t rds_source;
+    xp_scoped_routes_cfg_t *scoped; /* owned, or NULL */
     xp_http_filter_cfg_t *filters;
     size_t n_filters;
     bool on_demand; /* an on_demand filter is in the chain */
@@ -197,6 +230,7 @@ typedef struct xp_cluster_cfg {
     xp_endpoint_cfg_t *endpoints;
     size_t n_endpoints;
     char *eds_service_name;       /* EDS clusters; NULL = cluster name */
+    xp_cfg_source_t eds_source;   /* eds_cluster_config.eds_config */
     uint64_t dns_refresh_rate_ms; /* default 5000 */
     int dns_lookup_family;        /* Envoy's enum: AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED, ALL */
     xp_circuit_breakers_t cb;

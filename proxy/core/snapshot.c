@@ -1,6 +1,7 @@
 #include "proxy/core/snapshot.h"
 #include "proxy/common/mem.h"
 #include "proxy/router/route.h"
+#include "proxy/router/scope.h"
 #include "proxy/upstream/lb.h"
 
 #include <pthread.h>
@@ -114,6 +115,9 @@ void xp_snapshot_unref(xp_snapshot_t *s)
     for (size_t i = 0; i < s->n_routes; i++)
         xp_route_table_unref(s->routes[i]);
     free(s->routes);
+    for (size_t i = 0; i < s->n_scope_sets; i++)
+        xp_scope_set_unref(s->scope_sets[i]);
+    free(s->scope_sets);
     free(s);
 }
 
@@ -138,6 +142,28 @@ void xp_snapshot_add_route(xp_snapshot_t *s, struct xp_route_table *t)
 {
     s->routes = xp_realloc(s->routes, (s->n_routes + 1) * sizeof(*s->routes));
     s->routes[s->n_routes++] = xp_route_table_ref(t);
+}
+
+void xp_snapshot_add_scope_set(xp_snapshot_t *s, struct xp_scope_set *set)
+{
+    s->scope_sets = xp_realloc(s->scope_sets, (s->n_scope_sets + 1) * sizeof(*s->scope_sets));
+    s->scope_sets[s->n_scope_sets++] = xp_scope_set_ref(set);
+}
+
+static int xp__set_cmp(const void *a, const void *b)
+{
+    return strcmp((*(xp_scope_set_t *const *)a)->name, (*(xp_scope_set_t *const *)b)->name);
+}
+
+struct xp_scope_set *xp_snapshot_find_scope_set(const xp_snapshot_t *s, const char *name)
+{
+    xp_scope_set_t key = {.name = (char *)name};
+    xp_scope_set_t *kp = &key;
+    if (s->n_scope_sets == 0)
+        return NULL;
+    xp_scope_set_t **found =
+        bsearch(&kp, s->scope_sets, s->n_scope_sets, sizeof(*s->scope_sets), xp__set_cmp);
+    return found ? *found : NULL;
 }
 
 static int xp__route_cmp(const void *a, const void *b)
@@ -172,6 +198,8 @@ void xp_snapshot_seal(xp_snapshot_t *s)
         qsort(s->clusters, s->n_clusters, sizeof(*s->clusters), xp__by_name);
     if (s->n_routes)
         qsort(s->routes, s->n_routes, sizeof(*s->routes), xp__route_cmp);
+    if (s->n_scope_sets)
+        qsort(s->scope_sets, s->n_scope_sets, sizeof(*s->scope_sets), xp__set_cmp);
 }
 
 const xp_snapshot_cluster_t *xp_snapshot_find_cluster(const xp_snapshot_t *s, const char *name,

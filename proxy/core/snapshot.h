@@ -63,6 +63,8 @@ typedef struct xp_snapshot {
     size_t n_clusters;
     struct xp_route_table **routes; /* references, sorted by name (RDS) */
     size_t n_routes;
+    struct xp_scope_set **scope_sets; /* references, sorted by name (SRDS) */
+    size_t n_scope_sets;
 } xp_snapshot_t;
 
 /* Snapshots alive (current ones plus those workers have not dropped yet). */
@@ -77,9 +79,13 @@ void xp_snapshot_add_listener(xp_snapshot_t *s, xp_listener_cfg_t *l);
 void xp_snapshot_add_cluster(xp_snapshot_t *s, xp_cluster_cfg_t *c, struct xp_host_set *hosts,
                              xp_cluster_stats_t *stats);
 void xp_snapshot_add_route(xp_snapshot_t *s, struct xp_route_table *t);
+void xp_snapshot_add_scope_set(xp_snapshot_t *s, struct xp_scope_set *set);
 void xp_snapshot_seal(xp_snapshot_t *s);
 /* The route configuration of that name (RDS), borrowed; NULL if absent. */
 struct xp_route_table *xp_snapshot_find_route(const xp_snapshot_t *s, const char *name);
+/* The SRDS scope set of that name (xp_scoped_routes_set_name), borrowed;
+ * NULL if absent. */
+struct xp_scope_set *xp_snapshot_find_scope_set(const xp_snapshot_t *s, const char *name);
 /* Binary search by name; NULL if absent. Borrowed. */
 const xp_snapshot_cluster_t *xp_snapshot_find_cluster(const xp_snapshot_t *s, const char *name,
                                                       size_t len);

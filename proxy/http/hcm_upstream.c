@@ -287,6 +287,32 @@ static void xp__route_request(xp_hstream_t *s, xp_route_request_t *rr)
     rr->source_ip = xp__client_ip(s);
 }
 
+/* scoped_routes: the table of the scope whose key the request's headers
+ * build, from the inline scopes or the SRDS set in the worker's snapshot.
+ * NULL when no key can be built, no scope has it, or its route
+ * configuration has not arrived: Envoy routes nothing then (404, NR). */
+static xp_route_table_t *xp__scoped_table(const xp_hconn_t *h, const xp_scoped_routes_cfg_t *sr,
+                                          const xp_route_request_t *rr)
+{
+    const xp_scope_set_t *set = sr->inline_scopes;
+    if (set == NULL && h->w->snap)
+        set = xp_snapshot_find_scope_set(h->w->snap, xp_scoped_routes_set_name(sr));
+    if (set == NULL || set->n == 0)
+        return NULL;
+    xp_str_t stack[8];
+    xp_str_t *key = sr->builder.n <= 8 ? stack : xp_malloc(sr->builder.n * sizeof(*key));
+    const xp_scope_t *sc = NULL;
+    if (xp_scope_key_build(&sr->builder, rr, key))
+        sc = xp_scope_set_find(set, key, sr->builder.n);
+    if (key != stack)
+        free(key);
+    if (sc == NULL)
+        return NULL;
+    if (sc->table)
+        return sc->table;
+    return h->w->snap ? xp_snapshot_find_route(h->w->snap, sc->rds_name) : NULL;
+}
+
 /* normalize_path / merge_slashes: the path part of the target (not the
  * query) with dot segments removed (RFC 3986 §5.2.4) and/or runs of '/'
  * merged. Returns false when the path climbs above the root (Envoy answers
@@ -379,20 +405,23 @@ void xp_hstream_route(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
     const xp_hcm_cfg_t *hcm = h->hcm;
-    /* Inline route_config, or the RDS table of that name in the snapshot
-     * the worker serves now: a new request always sees the newest routes,
-     * and this stream holds its table until it ends. */
+    /* Inline route_config, the RDS table of that name, or the table of the
+     * request's scope, in the snapshot the worker serves now: a new request
+     * always sees the newest routes, and this stream holds its table until
+     * it ends. */
+    xp_route_request_t rr;
+    xp__route_request(s, &rr);
     xp_route_table_t *table = hcm->route_table;
     if (table == NULL && hcm->rds_name && h->w->snap)
         table = xp_snapshot_find_route(h->w->snap, hcm->rds_name);
+    if (table == NULL && hcm->scoped)
+        table = xp__scoped_table(h, hcm->scoped, &rr);
     if (table == NULL) {
         xp_stat_inc(h->st->no_route);
         xp_hstream_local_reply(s, 404, NULL, XP_RF_NR, "route_not_found");
         return;
     }
     s->table = xp_route_table_ref(table);
-    xp_route_request_t rr;
-    xp__route_request(s, &rr);
     uint64_t rnd = xp__rand();
     const xp_route_t *r = xp_route_table_match(
         s->table, &rr, hcm->strip_any_host_port || hcm->strip_matching_host_port, rnd, &s->vhost);

@@ -7,6 +7,7 @@
 #include "proxy/http/hcm.h"
 #include "proxy/net/chunk.h"
 #include "proxy/router/route.h"
+#include "proxy/router/scope.h"
 #include "proxy/tcp/tcp_proxy.h"
 #include "proxy/upstream/cluster.h"
 #include "proxy/upstream/dns.h"
@@ -51,6 +52,8 @@ struct xp_dataplane {
     size_t n_cur;
     xp_route_table_t **routes; /* references, RDS tables in force */
     size_t n_routes;
+    xp_scope_set_t **scope_sets; /* references, SRDS sets in force */
+    size_t n_scope_sets;
     uint64_t version;
     bool stopped;
     bool drained_listeners; /* /drain_listeners or SIGTERM: never accept again */
@@ -169,6 +172,8 @@ static void xp__publish(xp_dataplane_t *dp, int **fds)
         xp_snapshot_add_cluster(snap, c->cfg, c->hosts, c->stats);
     for (size_t i = 0; i < dp->n_routes; i++)
         xp_snapshot_add_route(snap, dp->routes[i]);
+    for (size_t i = 0; i < dp->n_scope_sets; i++)
+        xp_snapshot_add_scope_set(snap, dp->scope_sets[i]);
     xp_snapshot_seal(snap);
     for (int w = 0; w < dp->s->nworkers; w++) {
         xp__apply_msg_t *m = xp_calloc(1, sizeof(*m));
@@ -469,6 +474,13 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
     for (size_t i = 0; i < set->n_routes; i++)
         dp->routes[i] = xp_route_table_ref(set->routes[i]);
     dp->n_routes = set->n_routes;
+    for (size_t i = 0; i < dp->n_scope_sets; i++)
+        xp_scope_set_unref(dp->scope_sets[i]);
+    free(dp->scope_sets);
+    dp->scope_sets = xp_calloc(set->n_scope_sets + 1, sizeof(*dp->scope_sets));
+    for (size_t i = 0; i < set->n_scope_sets; i++)
+        dp->scope_sets[i] = xp_scope_set_ref(set->scope_sets[i]);
+    dp->n_scope_sets = set->n_scope_sets;
 
     /* Listeners that keep their socket get -1. */
     int **per = xp_calloc(nl + 1, sizeof(*per));
@@ -614,6 +626,9 @@ void xp_dataplane_free(xp_dataplane_t *dp)
     for (size_t i = 0; i < dp->n_routes; i++)
         xp_route_table_unref(dp->routes[i]);
     free(dp->routes);
+    for (size_t i = 0; i < dp->n_scope_sets; i++)
+        xp_scope_set_unref(dp->scope_sets[i]);
+    free(dp->scope_sets);
     free(dp->wctx);
     free(dp);
 }

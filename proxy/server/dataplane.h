@@ -27,6 +27,8 @@ typedef struct {
     size_t n_routes;
     xp_cla_t *const *assignments; /* EDS, matched to clusters by service name */
     size_t n_assignments;
+    struct xp_scope_set *const *scope_sets; /* SRDS, one per source */
+    size_t n_scope_sets;
 } xp_config_set_t;
 
 /* Makes the set the configuration in force. Listener sockets that cannot be

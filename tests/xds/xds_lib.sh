@@ -203,32 +203,45 @@ else
 fi
 ROUTER='{"name":"envoy.filters.http.router","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}'
 
-# listener_rds NAME RDS_NAME [PORT] [EXTRA_HTTP_FILTERS_JSON,]
-listener_rds() {
+# listener_hcm NAME PORT ROUTE_SPECIFIER_JSON [EXTRA_HTTP_FILTERS_JSON,]: a
+# listener with one HCM (stat_prefix NAME, WebSocket upgrades on) whose
+# routes are given by ROUTE_SPECIFIER_JSON ("rds":{...}, ...).
+listener_hcm() {
     cat <<EOF
 {"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"$1",
- "address":{"socket_address":{"address":"127.0.0.1","port_value":${3:-0}}},
+ "address":{"socket_address":{"address":"127.0.0.1","port_value":${2:-0}}},
  "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{
   "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
   "stat_prefix":"$1","upgrade_configs":[{"upgrade_type":"websocket"}],
-  "rds":{"route_config_name":"$2","config_source":$CS},
+  $3,
   "http_filters":[${4:-}$ROUTER]}}]}]}
 EOF
+}
+
+# listener_rds NAME RDS_NAME [PORT] [EXTRA_HTTP_FILTERS_JSON,]
+listener_rds() {
+    listener_hcm "$1" "${3:-0}" "\"rds\":{\"route_config_name\":\"$2\",\"config_source\":$CS}" "${4:-}"
 }
 
 # listener_inline NAME CLUSTER [PORT] [EXTRA_HTTP_FILTERS_JSON,]: an inline
 # route_config sending everything to CLUSTER.
 listener_inline() {
-    cat <<EOF
-{"@type":"type.googleapis.com/envoy.config.listener.v3.Listener","name":"$1",
- "address":{"socket_address":{"address":"127.0.0.1","port_value":${3:-0}}},
- "filter_chains":[{"filters":[{"name":"envoy.filters.network.http_connection_manager","typed_config":{
-  "@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-  "stat_prefix":"$1",
-  "route_config":{"name":"inline_$1","virtual_hosts":[{"name":"all","domains":["*"],
-    "routes":[{"match":{"prefix":"/"},"route":{"cluster":"$2"}}]}]},
-  "http_filters":[${4:-}$ROUTER]}}]}]}
-EOF
+    listener_hcm "$1" "${3:-0}" "\"route_config\":{\"name\":\"inline_$1\",\"virtual_hosts\":[{\"name\":\"all\",\"domains\":[\"*\"],
+    \"routes\":[{\"match\":{\"prefix\":\"/\"},\"route\":{\"cluster\":\"$2\"}}]}]}" "${4:-}"
+}
+
+# listener_scoped NAME SCOPED_ROUTES_NAME [PORT]: an HCM with scoped_routes
+# over SRDS (and RDS for the scopes' routes) from CS; the key is the value
+# of element t in header x-tenant ("x-tenant: a=1;t=KEY").
+listener_scoped() {
+    listener_hcm "$1" "${3:-0}" "\"scoped_routes\":{\"name\":\"$2\",
+   \"scope_key_builder\":{\"fragments\":[{\"header_value_extractor\":{\"name\":\"x-tenant\",\"element_separator\":\";\",\"element\":{\"separator\":\"=\",\"key\":\"t\"}}}]},
+   \"rds_config_source\":$CS,\"scoped_rds\":{\"scoped_rds_config_source\":$CS}}"
+}
+
+# scope NAME KEY ROUTE_CONFIG_NAME: a ScopedRouteConfiguration.
+scope() {
+    echo "{\"@type\":\"type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration\",\"name\":\"$1\",\"route_configuration_name\":\"$3\",\"key\":{\"fragments\":[{\"string_key\":\"$2\"}]}}"
 }
 
 # route_cfg NAME ROUTES_JSON: one virtual host "*" with these routes.
@@ -365,11 +378,22 @@ px_stat() {
     curl -s --max-time 5 "http://$(px_admin "$1")/stats?filter=$2" | sed -n "s/^$2: //p" | head -1
 }
 
-# req URL: one request (with "Host: $REQ_HOST" when set); sets R_CODE, R_BODY.
+# req URL: one request (with "Host: $REQ_HOST" when set, and the curl
+# arguments in XT_REQ_ARGS, e.g. a header); sets R_CODE, R_BODY.
+XT_REQ_ARGS=()
 req() {
     R_CODE=$(curl -s --max-time 5 -o "$XT_TMP/resp.body" -w '%{http_code}' \
-        ${REQ_HOST:+-H "Host: $REQ_HOST"} "$1")
+        ${REQ_HOST:+-H "Host: $REQ_HOST"} "${XT_REQ_ARGS[@]}" "$1")
     R_BODY=$(cat "$XT_TMP/resp.body")
+}
+
+# serves_h HEADER URL CODE [SERVER [PATH]]: serves, sending HEADER too.
+serves_h() {
+    XT_REQ_ARGS=(-H "$1")
+    serves "${@:2}"
+    local rc=$?
+    XT_REQ_ARGS=()
+    return $rc
 }
 
 # efield NAME: a top-level string field of the upstream's echo JSON in R_BODY.
@@ -458,7 +482,7 @@ finish() {
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     if [ "$CHK_FAILED" -ne 0 ]; then
-        for p in "$XT_TMP"/px.*.log "$XDS_LOG"; do
+        for p in "$XT_TMP"/px.*.log "${XDS_LOG:-}"; do
             [ -f "$p" ] || continue
             echo "---- tail of $p"; tail -40 "$p"
         done

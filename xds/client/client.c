@@ -39,6 +39,9 @@ static const struct {
      "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets"},
     {XP_XDS_TYPE_VIRTUAL_HOST, "xds.vhds", NULL,
      "/envoy.service.route.v3.VirtualHostDiscoveryService/DeltaVirtualHosts"},
+    {XP_XDS_TYPE_SCOPED_ROUTE, "xds.srds",
+     "/envoy.service.route.v3.ScopedRoutesDiscoveryService/StreamScopedRoutes",
+     "/envoy.service.route.v3.ScopedRoutesDiscoveryService/DeltaScopedRoutes"},
 };
 
 static const char xp__ads_sotw[] =

@@ -6,78 +6,38 @@
 #include "envoy/config/endpoint/v3/endpoint.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/route/v3/route.pb-c.h"
-#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "envoy/config/route/v3/scoped_route.pb-c.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
-#include "proxy/common/strbuf.h"
 #include "proxy/router/route.h"
 #include "xds/client/client.h"
 #include "xds/codec/codec.h"
 #include "xds/manager/vhds.h"
+#include "xds/manager/manager_internal.h"
 #include "xds/translate/cluster.h"
 #include "xds/translate/listener.h"
 #include "xds/translate/route.h"
+#include "xds/translate/scoped.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum { XP__LDS, XP__RDS, XP__CDS, XP__EDS, XP__NTYPES };
-
-static const char *const xp__type_urls[XP__NTYPES] = {
+const char *const xp__type_urls[XP__NTYPES] = {
     "type.googleapis.com/envoy.config.listener.v3.Listener",
     "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
     "type.googleapis.com/envoy.config.cluster.v3.Cluster",
     "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+    "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration",
 };
-static const char *const xp__type_names[XP__NTYPES] = {"listener", "route_config", "cluster",
-                                                       "cluster_load_assignment"};
-
-/* One accepted resource. obj is its translation (a reference); applied is the
- * version of a listener or cluster the data plane serves while a newer one
- * warms (make-before-break). */
-typedef struct xp__res {
-    char *name;
-    char *version;
-    uint8_t *raw; /* serialized resource: unchanged bytes keep the same object */
-    size_t raw_len;
-    void *obj;
-    void *applied;
-    bool warm;
-    bool seen;
-    uint64_t since_ms; /* when it started warming */
-    time_t last_updated;
-    struct xp__res *next;
-} xp__res_t;
-
-struct xp_xds_manager {
-    xp_server_t *s;
-    xp_dataplane_t *dp;
-    const xp_bootstrap_t *bs;
-    xp_xds_client_t *clients[2]; /* [0] LDS and RDS, [1] CDS and EDS; one may serve both */
-    xp__res_t *res[XP__NTYPES];
-    char *version[XP__NTYPES];
-    bool got_first[XP__NTYPES];
-    bool want[XP__NTYPES]; /* LDS/CDS configured */
-    char **subscribed[XP__NTYPES];
-    size_t n_subscribed[XP__NTYPES];
-    struct xp__file_src *files;
-    xp_vhds_t *vhds; /* VHDS: virtual hosts merged into RDS tables (vhds.c) */
-    uint64_t init_timeout_ms;
-    uint64_t start_ms;
-    time_t start_wall;
-    uv_timer_t timer;
-    bool timer_on;
-    uint64_t timer_due;
-    bool live;
-};
+const char *const xp__type_names[XP__NTYPES] = {
+    "listener", "route_config", "cluster", "cluster_load_assignment", "scoped_route_configuration"};
 
 /* The client a type's subscriptions go to. */
 static xp_xds_client_t *xp__client(xp_xds_manager_t *m, int t)
 {
-    int i = (t == XP__LDS || t == XP__RDS) ? 0 : 1;
+    int i = (t == XP__LDS || t == XP__RDS || t == XP__SRDS) ? 0 : 1;
     return m->clients[i] ? m->clients[i] : m->clients[!i];
 }
 
@@ -98,6 +58,9 @@ static void xp__obj_unref(int t, void *obj)
     case XP__EDS:
         xp_cla_unref(obj);
         break;
+    case XP__SRDS:
+        xp_scope_unref(obj);
+        break;
     }
 }
 
@@ -109,6 +72,8 @@ static void *xp__obj_ref(int t, void *obj)
         xp_cluster_cfg_ref(obj);
     else if (t == XP__RDS)
         xp_route_table_ref(obj);
+    else if (t == XP__SRDS)
+        xp_scope_ref(obj);
     else
         xp_cla_ref(obj);
     return obj;
@@ -120,23 +85,36 @@ static void xp__res_free(int t, xp__res_t *r)
     xp__obj_unref(t, r->applied);
     free(r->name);
     free(r->version);
+    free(r->src);
     free(r->raw);
     free(r);
 }
 
-static xp__res_t *xp__find(xp_xds_manager_t *m, int t, const char *name)
+/* Resources are one namespace per type, except SRDS: each source is a set
+ * of its own. */
+static bool xp__src_match(int t, const xp__res_t *r, const char *src)
+{
+    return t != XP__SRDS || r->src == src || (r->src && src && strcmp(r->src, src) == 0);
+}
+
+xp__res_t *xp__find_src(xp_xds_manager_t *m, int t, const char *name, const char *src)
 {
     for (xp__res_t *r = m->res[t]; r; r = r->next)
-        if (strcmp(r->name, name) == 0)
+        if (strcmp(r->name, name) == 0 && xp__src_match(t, r, src))
             return r;
     return NULL;
 }
 
-static void xp__remove(xp_xds_manager_t *m, int t, const char *name)
+static xp__res_t *xp__find(xp_xds_manager_t *m, int t, const char *name)
+{
+    return xp__find_src(m, t, name, NULL);
+}
+
+static void xp__remove_src(xp_xds_manager_t *m, int t, const char *name, const char *src)
 {
     xp__res_t **pp = &m->res[t];
     while (*pp) {
-        if (strcmp((*pp)->name, name) == 0) {
+        if (strcmp((*pp)->name, name) == 0 && xp__src_match(t, *pp, src)) {
             xp__res_t *r = *pp;
             *pp = r->next;
             xp__res_free(t, r);
@@ -171,13 +149,16 @@ static void *xp__translate(int t, const ProtobufCMessage *msg, xp_path_t *path, 
     case XP__EDS:
         return xp_translate_cla((const Envoy__Config__Endpoint__V3__ClusterLoadAssignment *)msg,
                                 path, d);
+    case XP__SRDS:
+        return xp_translate_scope((const Envoy__Config__Route__V3__ScopedRouteConfiguration *)msg,
+                                  path, d, prev);
     }
     return NULL;
 }
 
 /* ---- references, warming, applying --------------------------------------- */
 
-static bool xp__strv_has(char **v, size_t n, const char *s)
+bool xp__strv_has(char *const *v, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i], s) == 0)
@@ -185,44 +166,77 @@ static bool xp__strv_has(char **v, size_t n, const char *s)
     return false;
 }
 
-static void xp__strv_add(char ***v, size_t *n, const char *s)
-{
-    if (xp__strv_has(*v, *n, s))
-        return;
-    *v = xp_realloc(*v, (*n + 1) * sizeof(**v));
-    (*v)[(*n)++] = xp_strdup(s);
-}
-
-static void xp__strv_free(char **v, size_t n)
+void xp__strv_free(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
 }
 
-static void xp__listener_rds(const xp_listener_cfg_t *l, char ***v, size_t *n)
+void xp__refs_add(xp__refs_t *r, const char *name, const xp_cfg_source_t *src)
+{
+    if (xp__refs_has(r, name))
+        return;
+    r->v = xp_realloc(r->v, (r->n + 1) * sizeof(*r->v));
+    r->v[r->n++] = (xp__ref_t){xp_strdup(name), src};
+}
+
+bool xp__refs_has(const xp__refs_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->v[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+void xp__refs_free(xp__refs_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i].name);
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
+
+/* What a listener's HTTP connection managers reference: RDS names and SRDS
+ * sets (with the route configurations of their scopes). */
+static void xp__listener_refs(xp_xds_manager_t *m, const xp_listener_cfg_t *l, xp__refs_t *refs)
 {
     for (size_t i = 0; i <= l->n_chains; i++) {
         const xp_filter_chain_t *fc = i < l->n_chains ? l->chains[i] : l->default_chain;
-        if (fc && fc->kind == XP_NET_FILTER_HCM && fc->u.hcm->rds_name)
-            xp__strv_add(v, n, fc->u.hcm->rds_name);
+        if (fc == NULL || fc->kind != XP_NET_FILTER_HCM)
+            continue;
+        if (fc->u.hcm->rds_name)
+            xp__refs_add(&refs[XP__RDS], fc->u.hcm->rds_name, &fc->u.hcm->rds_source);
+        if (fc->u.hcm->scoped)
+            xp__scoped_refs(m, fc->u.hcm->scoped, refs);
     }
 }
 
+static void xp__cluster_refs(const xp_cluster_cfg_t *c, xp__refs_t *refs)
+{
+    if (c->type == XP_CLUSTER_EDS)
+        xp__refs_add(&refs[XP__EDS], c->eds_service_name, &c->eds_source);
+}
+
 /* A listener is ready when each route configuration it names is served (a
- * warm one, or the previous version while a new one warms). */
+ * warm one, or the previous version while a new one warms) and each scope
+ * set it names has arrived with its scopes' route configurations. */
 static bool xp__listener_ready(xp_xds_manager_t *m, const xp_listener_cfg_t *l)
 {
-    char **names = NULL;
-    size_t n = 0;
-    xp__listener_rds(l, &names, &n);
+    xp__refs_t refs[XP__NTYPES] = {{0}};
+    xp__listener_refs(m, l, refs);
     bool ok = true;
-    for (size_t i = 0; i < n; i++) {
-        const xp__res_t *r = xp__find(m, XP__RDS, names[i]);
+    for (size_t i = 0; i < refs[XP__RDS].n; i++) {
+        const xp__res_t *r = xp__find(m, XP__RDS, refs[XP__RDS].v[i].name);
         if (r == NULL || (!r->warm && r->applied == NULL))
             ok = false;
     }
-    xp__strv_free(names, n);
+    for (size_t i = 0; i < refs[XP__SRDS].n; i++)
+        if (!xp__scope_set_ready(m, &refs[XP__SRDS].v[i]))
+            ok = false;
+    for (int t = 0; t < XP__NTYPES; t++)
+        xp__refs_free(&refs[t]);
     return ok;
 }
 
@@ -315,47 +329,92 @@ static void xp__subscribe(xp_xds_manager_t *m, int t, char **names, size_t n)
         xp_xds_client_subscribe(c, xp__type_urls[t], false, names, n);
 }
 
-/* Recomputes RDS/EDS subscriptions and warming, builds the config set and
- * applies it. Returns the number of apply errors (added to diag). */
-static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
+/* SRDS is a wildcard subscription (as in Envoy), on while a listener names
+ * a scoped_rds on the xDS stream. Turned off, its scopes go: a new
+ * subscription starts from the server's state again. */
+static void xp__subscribe_srds(xp_xds_manager_t *m, bool want)
+{
+    if (want == m->srds_subscribed)
+        return;
+    m->srds_subscribed = want;
+    xp_xds_client_t *c = xp__client(m, XP__SRDS);
+    if (c)
+        xp_xds_client_subscribe(c, xp__type_urls[XP__SRDS], want, NULL, 0);
+    if (!want)
+        m->got_first[XP__SRDS] = false;
+}
+
+/* Everything listeners and clusters in force or warming reference. */
+static void xp__all_refs(xp_xds_manager_t *m, xp__refs_t *refs)
+{
+    size_t nsl = 0, nsc = 0;
+    xp_listener_cfg_t *const *sl = xp_bootstrap_listeners(m->bs, &nsl);
+    xp_cluster_cfg_t *const *sc = xp_bootstrap_clusters(m->bs, &nsc);
+    for (int t = 0; t < XP__NTYPES; t++)
+        xp__refs_free(&refs[t]);
+    for (size_t i = 0; i < nsl; i++)
+        xp__listener_refs(m, sl[i], refs);
+    for (xp__res_t *r = m->res[XP__LDS]; r; r = r->next) {
+        xp__listener_refs(m, r->obj, refs);
+        if (r->applied)
+            xp__listener_refs(m, r->applied, refs);
+    }
+    for (size_t i = 0; i < nsc; i++)
+        xp__cluster_refs(sc[i], refs);
+    for (xp__res_t *r = m->res[XP__CDS]; r; r = r->next)
+        xp__cluster_refs(r->obj, refs);
+}
+
+static bool xp__srds_wanted(const xp__refs_t *srds, const char *src)
+{
+    for (size_t i = 0; i < srds->n; i++) {
+        const char *p = srds->v[i].src ? srds->v[i].src->path : NULL;
+        if (p == src || (p && src && strcmp(p, src) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* Recomputes references, subscriptions, path sources and warming, builds the
+ * config set and applies it. Returns the number of apply errors (added to
+ * diag). */
+int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
 {
     uint64_t now = uv_now(m->s->loop);
     size_t nsl = 0, nsc = 0;
     xp_listener_cfg_t *const *sl = xp_bootstrap_listeners(m->bs, &nsl);
     xp_cluster_cfg_t *const *sc = xp_bootstrap_clusters(m->bs, &nsc);
 
-    /* RDS names referenced by listeners; EDS names by EDS clusters. */
-    char **rds = NULL, **eds = NULL;
-    size_t nrds = 0, neds = 0;
-    for (size_t i = 0; i < nsl; i++)
-        xp__listener_rds(sl[i], &rds, &nrds);
-    for (xp__res_t *r = m->res[XP__LDS]; r; r = r->next) {
-        xp__listener_rds(r->obj, &rds, &nrds);
-        if (r->applied)
-            xp__listener_rds(r->applied, &rds, &nrds);
+    /* RDS names and SRDS sets referenced by listeners, EDS names by EDS
+     * clusters. Path sources are read as they are first named; scopes a
+     * file brings can name more routes, hence the second round. */
+    xp__refs_t refs[XP__NTYPES] = {{0}};
+    for (int round = 0; round < 2; round++) {
+        xp__all_refs(m, refs);
+        xp__files_sync(m, refs);
     }
-    for (size_t i = 0; i < nsc; i++)
-        if (sc[i]->type == XP_CLUSTER_EDS)
-            xp__strv_add(&eds, &neds, sc[i]->eds_service_name);
-    for (xp__res_t *r = m->res[XP__CDS]; r; r = r->next) {
-        const xp_cluster_cfg_t *c = r->obj;
-        if (c->type == XP_CLUSTER_EDS)
-            xp__strv_add(&eds, &neds, c->eds_service_name);
-    }
-    /* Routes and endpoints nothing references any more go. */
-    for (int t = XP__RDS; t <= XP__EDS; t += 2) {
-        char **v = t == XP__RDS ? rds : eds;
-        size_t n = t == XP__RDS ? nrds : neds;
+    /* Routes, endpoints and scopes nothing references any more go. */
+    for (int t = XP__RDS; t < XP__NTYPES; t++) {
+        if (t == XP__CDS)
+            continue;
         xp__res_t *r = m->res[t];
         while (r) {
             xp__res_t *next = r->next;
-            if (!xp__strv_has(v, n, r->name))
-                xp__remove(m, t, r->name);
+            if (t == XP__SRDS ? !xp__srds_wanted(&refs[t], r->src)
+                              : !xp__refs_has(&refs[t], r->name))
+                xp__remove_src(m, t, r->name, r->src);
             r = next;
         }
     }
-    xp__subscribe(m, XP__RDS, rds, nrds);
-    xp__subscribe(m, XP__EDS, eds, neds);
+    for (int t = XP__RDS; t <= XP__EDS; t += 2) {
+        char **names = xp_calloc(refs[t].n + 1, sizeof(*names));
+        size_t n = 0;
+        for (size_t i = 0; i < refs[t].n; i++)
+            if (refs[t].v[i].src == NULL || refs[t].v[i].src->path == NULL)
+                names[n++] = xp_strdup(refs[t].v[i].name);
+        xp__subscribe(m, t, names, n);
+    }
+    xp__subscribe_srds(m, xp__srds_wanted(&refs[XP__SRDS], NULL));
     xp_vhds_sync_begin(m->vhds);
     for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next) {
         xp_vhds_sync_table(m->vhds, r->obj);
@@ -375,9 +434,10 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
     for (size_t i = 0; i < nsc; i++)
         cs[nc++] = sc[i];
     /* Clusters first (they wait for endpoints), then route configurations
-     * (they wait for their clusters), then listeners (they wait for their
-     * route configurations). */
-    static const int order[3] = {XP__CDS, XP__RDS, XP__LDS};
+     * (they wait for their clusters), then scopes (they wait for their route
+     * configurations), then listeners (they wait for their route
+     * configurations and scopes). */
+    static const int order[4] = {XP__CDS, XP__RDS, XP__SRDS, XP__LDS};
     size_t nr = 0, na = 0;
     for (xp__res_t *r = m->res[XP__RDS]; r; r = r->next)
         nr++;
@@ -386,7 +446,7 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
     xp_route_table_t **rs = xp_calloc(nr + 1, sizeof(*rs));
     xp_cla_t **as = xp_calloc(na + 1, sizeof(*as));
     nr = na = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         int t = order[k];
         for (xp__res_t *r = m->res[t]; r; r = r->next) {
             if (!r->warm) {
@@ -401,7 +461,9 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
                         if (next_deadline == 0 || g < next_deadline)
                             next_deadline = g;
                     }
-                } else
+                } else if (t == XP__SRDS)
+                    ready = xp__scope_ready(m, r->obj);
+                else
                     ready = ((xp_cluster_cfg_t *)r->obj)->type != XP_CLUSTER_EDS ||
                             xp__find(m, XP__EDS, ((xp_cluster_cfg_t *)r->obj)->eds_service_name);
                 if (ready || now >= r->since_ms + m->init_timeout_ms) {
@@ -421,15 +483,18 @@ static int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
             } else if (t == XP__CDS) {
                 cs = xp_realloc(cs, (nc + 1) * sizeof(*cs));
                 cs[nc++] = use;
-            } else {
+            } else if (t == XP__RDS) {
                 rs[nr++] = xp_vhds_table(m->vhds, use);
             }
         }
     }
     for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
         as[na++] = r->obj;
+    xp__scope_sets_build(m, &refs[XP__SRDS]);
+    for (int t = 0; t < XP__NTYPES; t++)
+        xp__refs_free(&refs[t]);
 
-    xp_config_set_t set = {ls, nl, cs, nc, rs, nr, as, na};
+    xp_config_set_t set = {ls, nl, cs, nc, rs, nr, as, na, m->sets, m->n_sets};
     size_t errors0 = diag->nerrors;
     xp_dataplane_apply(m->dp, &set, diag);
     free(ls);
@@ -477,6 +542,116 @@ static void xp__apply(xp_xds_manager_t *m)
 
 /* ---- updates from the control plane -------------------------------------- */
 
+void xp__ingest(xp_xds_manager_t *m, int t, const char *version, const xp_xds_resource_t *res,
+                size_t n, char *const *removed, size_t n_removed, bool delta, const char *src,
+                xp_diag_t *d)
+{
+    uint64_t now = uv_now(m->s->loop);
+    for (xp__res_t *r = m->res[t]; r; r = r->next)
+        if (xp__src_match(t, r, src))
+            r->seen = false;
+    /* Translate everything first (SRDS checks the resulting set), then
+     * commit what is valid. */
+    xp__pending_t *p = xp_calloc(n + 1, sizeof(*p));
+    for (size_t i = 0; i < n; i++) {
+        const xp_xds_resource_t *x = &res[i];
+        p[i].x = x;
+        bool dup = false;
+        for (size_t k = 0; k < i && !dup; k++)
+            dup = strcmp(res[k].name, x->name) == 0;
+        if (dup) {
+            /* The first one counts; the response is NACKed. */
+            xp_diag_error(d, "", "duplicate %s '%s' in one response", xp__type_names[t], x->name);
+            continue;
+        }
+        size_t len = protobuf_c_message_get_packed_size(x->msg);
+        uint8_t *raw = xp_malloc(len + 1);
+        protobuf_c_message_pack(x->msg, raw);
+        xp__res_t *r = p[i].r = xp__find_src(m, t, x->name, src);
+        if (r && r->raw_len == len && memcmp(r->raw, raw, len) == 0) {
+            /* Unchanged: the same object keeps serving. */
+            p[i].unchanged = true;
+            free(raw);
+            continue;
+        }
+        xp_path_t path;
+        char root[300];
+        snprintf(root, sizeof(root), "%s[%s]", xp__type_names[t], x->name);
+        xp_path_init(&path, root);
+        size_t e0 = d->nerrors;
+        int unknown = xp_codec_check_unknown_fields(x->msg, root, d);
+        void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, d, r ? r->obj : NULL);
+        if (obj && t == XP__LDS)
+            xp_bootstrap_listener_limits(m->bs, obj);
+        if (obj && t == XP__RDS)
+            xp_vhds_check(m->vhds, obj, root, d);
+        if (obj == NULL || d->nerrors != e0) {
+            /* Invalid: NACKed; the last accepted version (if any) stays. */
+            xp__obj_unref(t, obj);
+            free(raw);
+            continue;
+        }
+        p[i].obj = obj;
+        p[i].raw = raw;
+        p[i].len = len;
+    }
+    if (t == XP__SRDS)
+        xp__scopes_check(m, p, n, removed, n_removed, delta, src, d);
+    for (size_t i = 0; i < n; i++) {
+        const xp_xds_resource_t *x = p[i].x;
+        xp__res_t *r = p[i].r;
+        const char *v = x->version ? x->version : version;
+        if (p[i].obj == NULL) {
+            if (r)
+                r->seen = true;
+            if (p[i].unchanged) {
+                free(r->version);
+                r->version = xp_strdup(v ? v : "");
+            }
+            free(p[i].raw);
+            continue;
+        }
+        if (r == NULL) {
+            r = xp_calloc(1, sizeof(*r));
+            r->name = xp_strdup(x->name);
+            r->next = m->res[t];
+            m->res[t] = r;
+        }
+        free(r->src);
+        r->src = src ? xp_strdup(src) : NULL;
+        xp__obj_unref(t, r->obj);
+        r->obj = p[i].obj;
+        free(r->raw);
+        r->raw = p[i].raw;
+        r->raw_len = p[i].len;
+        free(r->version);
+        r->version = xp_strdup(v ? v : "");
+        r->seen = true;
+        r->warm = false;
+        r->since_ms = now;
+        r->last_updated = time(NULL);
+    }
+    free(p);
+    if (delta) {
+        for (size_t i = 0; i < n_removed; i++)
+            xp__remove_src(m, t, removed[i], src);
+    } else if (t == XP__LDS || t == XP__CDS || t == XP__SRDS) {
+        /* State of the world: what the response does not name is gone. */
+        xp__res_t *r = m->res[t];
+        while (r) {
+            xp__res_t *next = r->next;
+            if (!r->seen && xp__src_match(t, r, src))
+                xp__remove_src(m, t, r->name, r->src);
+            r = next;
+        }
+    }
+    if (src == NULL) {
+        free(m->version[t]);
+        m->version[t] = xp_strdup(version ? version : "");
+        m->got_first[t] = true;
+    }
+}
+
 static int xp__on_update(void *ctx, const char *type_url, const char *version,
                          const xp_xds_resource_t *res, size_t n, char *const *removed,
                          size_t n_removed, bool delta, char **error_detail)
@@ -491,82 +666,7 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
     }
     xp_diag_t d;
     xp_diag_init(&d);
-    uint64_t now = uv_now(m->s->loop);
-    for (xp__res_t *r = m->res[t]; r; r = r->next)
-        r->seen = false;
-    for (size_t i = 0; i < n; i++) {
-        const xp_xds_resource_t *x = &res[i];
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(res[k].name, x->name) == 0) {
-                xp_diag_error(&d, "", "duplicate %s '%s' in one response", xp__type_names[t],
-                              x->name);
-                break;
-            }
-        size_t len = protobuf_c_message_get_packed_size(x->msg);
-        uint8_t *raw = xp_malloc(len + 1);
-        protobuf_c_message_pack(x->msg, raw);
-        xp__res_t *r = xp__find(m, t, x->name);
-        if (r && r->raw_len == len && memcmp(r->raw, raw, len) == 0) {
-            /* Unchanged: the same object keeps serving. */
-            r->seen = true;
-            free(r->version);
-            r->version = xp_strdup(x->version ? x->version : version);
-            free(raw);
-            continue;
-        }
-        xp_path_t path;
-        char root[300];
-        snprintf(root, sizeof(root), "%s[%s]", xp__type_names[t], x->name);
-        xp_path_init(&path, root);
-        size_t e0 = d.nerrors;
-        int unknown = xp_codec_check_unknown_fields(x->msg, root, &d);
-        void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, &d, r ? r->obj : NULL);
-        if (obj && t == XP__LDS)
-            xp_bootstrap_listener_limits(m->bs, obj);
-        if (obj && t == XP__RDS)
-            xp_vhds_check(m->vhds, obj, root, &d);
-        if (obj == NULL || d.nerrors != e0) {
-            /* Invalid: NACKed; the last accepted version (if any) stays. */
-            xp__obj_unref(t, obj);
-            free(raw);
-            if (r)
-                r->seen = true;
-            continue;
-        }
-        if (r == NULL) {
-            r = xp_calloc(1, sizeof(*r));
-            r->name = xp_strdup(x->name);
-            r->next = m->res[t];
-            m->res[t] = r;
-        }
-        xp__obj_unref(t, r->obj);
-        r->obj = obj;
-        free(r->raw);
-        r->raw = raw;
-        r->raw_len = len;
-        free(r->version);
-        r->version = xp_strdup(x->version ? x->version : version);
-        r->seen = true;
-        r->warm = false;
-        r->since_ms = now;
-        r->last_updated = time(NULL);
-    }
-    if (delta) {
-        for (size_t i = 0; i < n_removed; i++)
-            xp__remove(m, t, removed[i]);
-    } else if (t == XP__LDS || t == XP__CDS) {
-        /* State of the world: what the response does not name is gone. */
-        xp__res_t *r = m->res[t];
-        while (r) {
-            xp__res_t *next = r->next;
-            if (!r->seen)
-                xp__remove(m, t, r->name);
-            r = next;
-        }
-    }
-    free(m->version[t]);
-    m->version[t] = xp_strdup(version ? version : "");
-    m->got_first[t] = true;
+    xp__ingest(m, t, version, res, n, removed, n_removed, delta, NULL, &d);
     xp__apply_into(m, &d);
     if (d.nerrors) {
         *error_detail = xp_diag_join(&d, XP_DIAG_ERROR);
@@ -583,178 +683,6 @@ static void xp__on_connection(void *ctx, bool connected)
 {
     (void)ctx;
     XP_INFO("xds: control plane %s", connected ? "connected" : "disconnected");
-}
-
-/* ---- path config sources -------------------------------------------------- */
-
-/* lds_config / cds_config from a file holding a DiscoveryResponse (YAML or
- * JSON), re-read whenever its directory reports a change to it (editors and
- * deploy tools replace files by rename, so the directory is watched, as
- * Envoy does). A file that does not parse is reported and the last good
- * content keeps serving. */
-typedef struct xp__file_src {
-    xp_xds_manager_t *m;
-    int type;
-    char *path;
-    char *dir;
-    char *base;
-    uv_fs_event_t ev;
-    uv_timer_t debounce;
-    int open_handles; /* counted down by close callbacks */
-    struct xp__file_src *next;
-} xp__file_src_t;
-
-static const char *xp__resource_name(const ProtobufCMessage *msg)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "name");
-    if (f == NULL)
-        f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "cluster_name");
-    if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING)
-        return NULL;
-    return *(const char *const *)((const char *)msg + f->offset);
-}
-
-static void xp__file_load(xp__file_src_t *f)
-{
-    xp_xds_manager_t *m = f->m;
-    FILE *fp = fopen(f->path, "rb");
-    if (fp == NULL) {
-        XP_WARN("xds: cannot read %s: %s", f->path, strerror(errno));
-        return;
-    }
-    xp_strbuf_t text;
-    xp_strbuf_init(&text);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-        xp_strbuf_printf(&text, "%.*s", (int)n, buf);
-    fclose(fp);
-    xp_diag_t d;
-    xp_diag_init(&d);
-    Envoy__Service__Discovery__V3__DiscoveryResponse *dr =
-        (Envoy__Service__Discovery__V3__DiscoveryResponse *)xp_codec_parse(
-            text.p, text.len, &envoy__service__discovery__v3__discovery_response__descriptor, "",
-            &d);
-    free(text.p);
-    if (dr == NULL) {
-        xp_diag_print(&d, stderr, "xds: ");
-        XP_WARN("xds: %s is invalid; the last good config keeps serving", f->path);
-        xp_diag_free(&d);
-        return;
-    }
-    xp_xds_resource_t *res = xp_calloc(dr->n_resources + 1, sizeof(*res));
-    size_t k = 0;
-    for (size_t i = 0; i < dr->n_resources; i++) {
-        char where[64];
-        snprintf(where, sizeof(where), "resources[%zu]", i);
-        ProtobufCMessage *msg = xp_any_unpack(dr->resources[i], NULL, &d, where);
-        if (msg == NULL)
-            continue;
-        const char *name = xp__resource_name(msg);
-        if (msg->descriptor != xp_codec_find_type(xp__type_urls[f->type]) || name == NULL) {
-            xp_diag_error(&d, where, "expected a %s with a name", xp__type_names[f->type]);
-            protobuf_c_message_free_unpacked(msg, NULL);
-            continue;
-        }
-        res[k].name = (char *)name;
-        res[k].version = dr->version_info;
-        res[k].msg = msg;
-        k++;
-    }
-    char *err = NULL;
-    if (d.nerrors == 0)
-        xp__on_update(m, xp__type_urls[f->type], dr->version_info, res, k, NULL, 0, false, &err);
-    xp_diag_print(&d, stderr, "xds: ");
-    if (err) {
-        XP_WARN("xds: %s: %s", f->path, err);
-        free(err);
-    }
-    for (size_t i = 0; i < k; i++)
-        protobuf_c_message_free_unpacked(res[i].msg, NULL);
-    free(res);
-    protobuf_c_message_free_unpacked(&dr->base, NULL);
-    xp_diag_free(&d);
-}
-
-static void xp__file_debounced(uv_timer_t *t)
-{
-    xp__file_load(t->data);
-}
-
-static void xp__file_event(uv_fs_event_t *ev, const char *filename, int events, int status)
-{
-    (void)events;
-    xp__file_src_t *f = ev->data;
-    if (status < 0 || (filename && strcmp(filename, f->base) != 0))
-        return;
-    /* A burst of events (write, close, rename) becomes one reload. */
-    uv_timer_start(&f->debounce, xp__file_debounced, 50, 0);
-}
-
-static int xp__file_src_start(xp_xds_manager_t *m, int type,
-                              const Envoy__Config__Core__V3__ConfigSource *src, const char *where,
-                              xp_diag_t *diag)
-{
-    const char *path = NULL, *watch = NULL;
-    if (src->config_source_specifier_case ==
-        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH) {
-        path = src->path;
-    } else {
-        path = src->path_config_source->path;
-        if (src->path_config_source->watched_directory)
-            watch = src->path_config_source->watched_directory->path;
-    }
-    if (path == NULL || path[0] == '\0') {
-        xp_diag_error(diag, where, "path is required");
-        return -1;
-    }
-    xp__file_src_t *f = xp_calloc(1, sizeof(*f));
-    f->m = m;
-    f->type = type;
-    f->path = xp_strdup(path);
-    const char *slash = strrchr(path, '/');
-    f->dir = watch ? xp_strdup(watch)
-                   : (slash ? xp_strndup(path, (size_t)(slash - path)) : xp_strdup("."));
-    if (f->dir[0] == '\0') {
-        free(f->dir);
-        f->dir = xp_strdup("/");
-    }
-    f->base = xp_strdup(slash ? slash + 1 : path);
-    uv_fs_event_init(m->s->loop, &f->ev);
-    f->ev.data = f;
-    uv_timer_init(m->s->loop, &f->debounce);
-    f->debounce.data = f;
-    f->next = m->files;
-    m->files = f;
-    int rc = uv_fs_event_start(&f->ev, xp__file_event, f->dir, 0);
-    if (rc) {
-        xp_diag_error(diag, where, "cannot watch %s: %s", f->dir, uv_strerror(rc));
-        return -1;
-    }
-    m->want[type] = true;
-    xp__file_load(f);
-    return 0;
-}
-
-static void xp__file_closed(uv_handle_t *h)
-{
-    xp__file_src_t *f = h->data;
-    if (--f->open_handles > 0)
-        return;
-    free(f->path);
-    free(f->dir);
-    free(f->base);
-    free(f);
-}
-
-static bool xp__is_path(const Envoy__Config__Core__V3__ConfigSource *src)
-{
-    return src &&
-           (src->config_source_specifier_case ==
-                ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH ||
-            src->config_source_specifier_case ==
-                ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH_CONFIG_SOURCE);
 }
 
 /* ---- start ----------------------------------------------------------------- */
@@ -1074,13 +1002,10 @@ void xp_xds_manager_free(xp_xds_manager_t *m)
     for (int i = 0; i < 2; i++)
         if (m->clients[i])
             xp_xds_client_free(m->clients[i]);
-    while (m->files) {
-        xp__file_src_t *f = m->files;
-        m->files = f->next;
-        f->open_handles = 2;
-        uv_close((uv_handle_t *)&f->ev, xp__file_closed);
-        uv_close((uv_handle_t *)&f->debounce, xp__file_closed);
-    }
+    xp__files_free(m);
+    for (size_t i = 0; i < m->n_sets; i++)
+        xp_scope_set_unref(m->sets[i]);
+    free(m->sets);
     for (int t = 0; t < XP__NTYPES; t++) {
         while (m->res[t]) {
             xp__res_t *n = m->res[t]->next;
@@ -1155,6 +1080,58 @@ static void xp__dyn_item(xp__anys_t *out, const ProtobufCMessageDescriptor *d, c
         protobuf_c_message_free_unpacked(&any->base, NULL);
 }
 
+/* Envoy's ScopedRoutesConfigDump.DynamicScopedRouteConfigs: one per
+ * scoped_routes (by name) on SRDS, with the scopes of its source. */
+static void xp__scoped_item(xp_xds_manager_t *m, const xp_scoped_routes_cfg_t *sr, xp__anys_t *out)
+{
+    Envoy__Admin__V3__ScopedRoutesConfigDump__DynamicScopedRouteConfigs it =
+        ENVOY__ADMIN__V3__SCOPED_ROUTES_CONFIG_DUMP__DYNAMIC_SCOPED_ROUTE_CONFIGS__INIT;
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    xp__anys_t scopes = {0};
+    for (xp__res_t *r = m->res[XP__SRDS]; r; r = r->next) {
+        if (!(r->src == sr->srds_source.path ||
+              (r->src && sr->srds_source.path && strcmp(r->src, sr->srds_source.path) == 0)))
+            continue;
+        Google__Protobuf__Any *a = xp__pack_res(XP__SRDS, r);
+        if (a)
+            xp__anys_add(&scopes, a);
+        if (r->last_updated > ts.seconds)
+            ts.seconds = r->last_updated;
+        if (it.version_info == protobuf_c_empty_string || it.version_info == NULL)
+            it.version_info = r->version;
+    }
+    if (sr->srds_source.path == NULL && m->version[XP__SRDS])
+        it.version_info = m->version[XP__SRDS];
+    it.name = sr->name;
+    it.scoped_route_configs = scopes.v;
+    it.n_scoped_route_configs = scopes.n;
+    it.last_updated = &ts;
+    xp__anys_add(out, xp_any_pack(&it.base));
+    xp__anys_free(&scopes);
+}
+
+static void xp__scoped_items(xp_xds_manager_t *m, xp__anys_t *out)
+{
+    size_t nsl = 0;
+    xp_listener_cfg_t *const *sl = xp_bootstrap_listeners(m->bs, &nsl);
+    xp__refs_t done = {0};
+    xp__res_t *r = m->res[XP__LDS];
+    for (size_t i = 0; i < nsl || r; i++) {
+        const xp_listener_cfg_t *l = i < nsl ? sl[i] : r->obj;
+        if (i >= nsl)
+            r = r->next;
+        for (size_t k = 0; k <= l->n_chains; k++) {
+            const xp_filter_chain_t *fc = k < l->n_chains ? l->chains[k] : l->default_chain;
+            if (fc == NULL || fc->kind != XP_NET_FILTER_HCM || fc->u.hcm->scoped == NULL ||
+                !fc->u.hcm->scoped->srds || xp__refs_has(&done, fc->u.hcm->scoped->name))
+                continue;
+            xp__refs_add(&done, fc->u.hcm->scoped->name, NULL);
+            xp__scoped_item(m, fc->u.hcm->scoped, out);
+        }
+    }
+    xp__refs_free(&done);
+}
+
 /* The items of one repeated field of a *ConfigDump, each packed. */
 static void xp__items(xp_xds_manager_t *m, const char *field, xp__anys_t *out)
 {
@@ -1213,6 +1190,8 @@ static void xp__items(xp_xds_manager_t *m, const char *field, xp__anys_t *out)
             xp__dyn_item(out,
                          &envoy__admin__v3__routes_config_dump__dynamic_route_config__descriptor,
                          "route_config", XP__RDS, r);
+    } else if (strcmp(field, "dynamic_scoped_route_configs") == 0) {
+        xp__scoped_items(m, out);
     } else if (strcmp(field, "dynamic_endpoint_configs") == 0) {
         for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
             xp__dyn_item(
@@ -1307,6 +1286,19 @@ char *xp_xds_manager_config_dump(xp_xds_manager_t *m, const char *resource)
         xp__anys_add(&configs, xp_any_pack(&rd.base));
         xp__free_unpacked((void **)rd.dynamic_route_configs, dr.n);
         xp__anys_free(&dr);
+
+        xp__anys_t ds = {0};
+        xp__items(m, "dynamic_scoped_route_configs", &ds);
+        Envoy__Admin__V3__ScopedRoutesConfigDump sd =
+            ENVOY__ADMIN__V3__SCOPED_ROUTES_CONFIG_DUMP__INIT;
+        sd.dynamic_scoped_route_configs =
+            (Envoy__Admin__V3__ScopedRoutesConfigDump__DynamicScopedRouteConfigs **)xp__unpacked(
+                &ds,
+                &envoy__admin__v3__scoped_routes_config_dump__dynamic_scoped_route_configs__descriptor);
+        sd.n_dynamic_scoped_route_configs = ds.n;
+        xp__anys_add(&configs, xp_any_pack(&sd.base));
+        xp__free_unpacked((void **)sd.dynamic_scoped_route_configs, ds.n);
+        xp__anys_free(&ds);
     }
     Envoy__Admin__V3__ConfigDump cfg = ENVOY__ADMIN__V3__CONFIG_DUMP__INIT;
     cfg.configs = configs.v;

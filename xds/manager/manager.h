@@ -3,9 +3,10 @@
  * version and translated config object), translates and validates new ones
  * (a response's valid resources are applied and its invalid ones NACKed, the
  * gRPC A46 rule), subscribes RDS and EDS names as listeners and clusters
- * reference them, warms new listeners and clusters until their routes and
- * endpoints arrive (or initial_fetch_timeout passes), and applies the result
- * to the data plane as one config set. Runs on the main loop. */
+ * reference them (and SRDS while an HCM's scoped_routes names it), reads
+ * path config sources, warms new listeners and clusters until their routes,
+ * scopes and endpoints arrive (or initial_fetch_timeout passes), and applies
+ * the result to the data plane as one config set. Runs on the main loop. */
 #ifndef XP_XDS_MANAGER_H
 #define XP_XDS_MANAGER_H
 
@@ -29,10 +30,12 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
 void xp_xds_manager_free(xp_xds_manager_t *m);
 /* /config_dump in Envoy's ConfigDump shape: bootstrap, clusters (static,
  * dynamic active and warming), listeners (static, dynamic with active or
- * warming state) and dynamic route configurations. resource: NULL, or one
+ * warming state), dynamic route configurations and dynamic scoped route
+ * configurations (one per scoped_routes on SRDS). resource: NULL, or one
  * repeated field (static_listeners, dynamic_listeners, static_clusters,
  * dynamic_active_clusters, dynamic_warming_clusters, dynamic_route_configs,
- * dynamic_endpoint_configs) whose items become the configs. Caller frees. */
+ * dynamic_scoped_route_configs, dynamic_endpoint_configs) whose items become
+ * the configs. Caller frees. */
 char *xp_xds_manager_config_dump(xp_xds_manager_t *m, const char *resource);
 
 #endif

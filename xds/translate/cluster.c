@@ -253,6 +253,12 @@ xp_cluster_cfg_t *xp_translate_cluster(const Envoy__Config__Cluster__V3__Cluster
         }
         const char *sn = c->eds_cluster_config ? c->eds_cluster_config->service_name : NULL;
         cfg->eds_service_name = xp_strdup(sn && sn[0] ? sn : c->name);
+        if (c->eds_cluster_config) {
+            size_t m = xp_path_push_field(path, "eds_cluster_config");
+            xp_tr_config_source(c->eds_cluster_config->eds_config, path, "eds_config",
+                                &cfg->eds_source, diag);
+            xp_path_pop(path, m);
+        }
     } else if (c->load_assignment) {
         size_t m = xp_path_push_field(path, "load_assignment");
         if (xp_translate_load_assignment(c->load_assignment, dns, path, diag, &cfg->endpoints,

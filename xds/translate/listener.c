@@ -7,6 +7,7 @@
 #include "proxy/router/route.h"
 #include "xds/codec/codec.h"
 #include "xds/translate/route.h"
+#include "xds/translate/scoped.h"
 #include "xds/translate/util.h"
 
 #include <arpa/inet.h>
@@ -28,12 +29,7 @@ typedef Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy xp__tcp_pb_t
 
 #define XP__HCM(x) ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__##x
 
-static void xp__err(xp_path_t *path, const char *field, xp_diag_t *diag, const char *msg)
-{
-    size_t m = xp_path_push_field(path, field);
-    xp_diag_error(diag, xp_path_str(path), "%s", msg);
-    xp_path_pop(path, m);
-}
+#define xp__err(path, field, diag, msg) xp_tr_field_error((path), (field), (diag), "%s", (msg))
 
 static char *xp__lower_dup(const char *s)
 {
@@ -150,12 +146,18 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
             h->rds_name = xp_strdup(pb->rds->route_config_name);
         if (pb->rds->config_source == NULL)
             xp__err(path, "config_source", diag, "config_source is required");
+        else
+            xp_tr_config_source(pb->rds->config_source, path, "config_source", &h->rds_source,
+                                diag);
         xp_path_pop(path, m);
         break;
     }
-    case XP__HCM(HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_SCOPED_ROUTES):
-        xp__err(path, "scoped_routes", diag, "scoped routes are not supported yet");
+    case XP__HCM(HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_SCOPED_ROUTES): {
+        size_t m = xp_path_push_field(path, "scoped_routes");
+        h->scoped = xp_translate_scoped_routes(pb->scoped_routes, path, diag);
+        xp_path_pop(path, m);
         break;
+    }
     default:
         xp_diag_error(diag, xp_path_str(path),
                       "one of route_config, rds or scoped_routes is "

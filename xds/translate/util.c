@@ -2,7 +2,10 @@
 #include "proxy/common/error.h"
 #include "proxy/common/mem.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 uint64_t xp_tr_duration_ms(const Google__Protobuf__Duration *d, uint64_t dflt, xp_path_t *path,
                            const char *field, xp_diag_t *diag)
@@ -16,6 +19,18 @@ uint64_t xp_tr_duration_ms(const Google__Protobuf__Duration *d, uint64_t dflt, x
         return dflt;
     }
     return (uint64_t)d->seconds * 1000 + ((uint64_t)d->nanos + 999999) / 1000000;
+}
+
+void xp_tr_field_error(xp_path_t *path, const char *field, xp_diag_t *diag, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    size_t m = xp_path_push_field(path, field);
+    xp_diag_error(diag, xp_path_str(path), "%s", msg);
+    xp_path_pop(path, m);
 }
 
 const char *xp_tr_type_name(const char *type_url)
@@ -89,5 +104,45 @@ int xp_tr_address(const Envoy__Config__Core__V3__Address *a, xp_path_t *path, co
     (void)m2;
 done:
     xp_path_pop(path, m);
+    return rc;
+}
+
+int xp_tr_config_source(const Envoy__Config__Core__V3__ConfigSource *src, xp_path_t *path,
+                        const char *field, xp_cfg_source_t *out, xp_diag_t *diag)
+{
+    memset(out, 0, sizeof(*out));
+    if (src == NULL)
+        return 0;
+    const char *file = NULL, *dir = NULL;
+    const char *sub = "path";
+    if (src->config_source_specifier_case ==
+        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH) {
+        file = src->path;
+    } else if (src->config_source_specifier_case ==
+               ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_PATH_CONFIG_SOURCE) {
+        sub = "path_config_source.path";
+        file = src->path_config_source->path;
+        if (src->path_config_source->watched_directory)
+            dir = src->path_config_source->watched_directory->path;
+    } else {
+        return 0;
+    }
+    size_t m = xp_path_push_field(path, field);
+    size_t m1 = xp_path_push_field(path, sub);
+    int rc = XP_EINVAL;
+    if (file == NULL || file[0] == '\0')
+        xp_diag_error(diag, xp_path_str(path), "path is required");
+    else if (access(file, F_OK) != 0)
+        xp_diag_error(diag, xp_path_str(path),
+                      "paths must refer to an existing path in the system: '%s' does not exist",
+                      file);
+    else
+        rc = 0;
+    xp_path_pop(path, m1);
+    xp_path_pop(path, m);
+    if (rc == 0) {
+        out->path = xp_strdup(file);
+        out->watch_dir = dir && dir[0] ? xp_strdup(dir) : NULL;
+    }
     return rc;
 }

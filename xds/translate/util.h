@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "envoy/config/core/v3/address.pb-c.h"
+#include "envoy/config/core/v3/config_source.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
 #include "proxy/common/diag.h"
@@ -34,6 +35,18 @@ static inline bool xp_tr_bool(const Google__Protobuf__BoolValue *v, bool dflt)
 int xp_tr_address(const Envoy__Config__Core__V3__Address *a, xp_path_t *path, const char *field,
                   bool allow_hostname, xp_addr_t *out, char **hostname, uint32_t *port,
                   xp_diag_t *diag);
+
+/* Adds an error at path + "." + field. */
+void xp_tr_field_error(xp_path_t *path, const char *field, xp_diag_t *diag, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A ConfigSource for RDS, EDS or SRDS (src may be NULL: the xDS stream).
+ * A path source (path_config_source, or the older `path`) must name an
+ * existing file, as Envoy checks when it subscribes; anything else is the
+ * xDS stream. Fills out (caller clears it); returns 0 or XP_EINVAL with the
+ * error under path + "." + field. */
+int xp_tr_config_source(const Envoy__Config__Core__V3__ConfigSource *src, xp_path_t *path,
+                        const char *field, xp_cfg_source_t *out, xp_diag_t *diag);
 
 /* Type URL without its "type.googleapis.com/" (or any "<prefix>/") part. */
 const char *xp_tr_type_name(const char *type_url);
