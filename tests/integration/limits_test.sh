@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Limits: a listener's connection limit from the runtime key Envoy documents
-# (envoy.resource_limits.listener.<name>.connection_limit, static layer), and
-# the max_pending_requests and max_retries circuit breakers.
+# (envoy.resource_limits.listener.<name>.connection_limit, static layer, and
+# an admin layer override through POST /runtime_modify), and the
+# max_pending_requests and max_retries circuit breakers.
 XPROXY=$1
 UPSTREAM=$2
 DIR=$(dirname "$0")
@@ -11,8 +12,6 @@ DIR=$(dirname "$0")
 XP_PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$XP_TMP/up.port" ] && break; sleep 0.05; done
 UP=$(head -1 "$XP_TMP/up.port")
-P1=$(((RANDOM % 10000) + 40000))
-P2=$((P1 + 1))
 
 hcm() { # stat_prefix cluster retry
     cat <<EOF2
@@ -37,15 +36,17 @@ layered_runtime:
   - name: static
     static_layer:
       envoy.resource_limits.listener.limited.connection_limit: 2
+  - name: admin
+    admin_layer: {}
 static_resources:
   listeners:
   - name: limited
-    address: { socket_address: { address: 127.0.0.1, port_value: $P1 } }
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     filter_chains:
     - filters:
 $(hcm lim nopend "")
   - name: retries
-    address: { socket_address: { address: 127.0.0.1, port_value: $P2 } }
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     filter_chains:
     - filters:
 $(hcm ret noretry ", retry_policy: { retry_on: 5xx, num_retries: 3 }")
@@ -58,6 +59,15 @@ $(hcm ret noretry ", retry_policy: { retry_on: 5xx, num_retries: 3 }")
     load_assignment: { cluster_name: noretry, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $UP } } } }] }] }
 EOF3
 start_xproxy -c "$XP_TMP/b.yaml" --concurrency 2 || exit 1
+# The bound ports (port 0 in the bootstrap), from /listeners?format=json.
+port_of() {
+    curl -s "http://$XP_ADMIN/listeners?format=json" |
+        grep -o "\"name\":\"$1\",\"local_address\":{\"socket_address\":{\"address\":\"[^\"]*\",\"port_value\":[0-9]*" |
+        grep -o '[0-9]*$'
+}
+P1=$(port_of limited)
+P2=$(port_of retries)
+check "listeners bound (limited $P1, retries $P2)" test -n "$P1" -a -n "$P2"
 stat() { curl -s "http://$XP_ADMIN/stats?filter=$1" | sed -n "s/^$1: //p"; }
 
 # max_pending_requests 0: a request that needs a new connection overflows.
@@ -79,6 +89,17 @@ sleep 0.3
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")
 check "connection_limit: the third connection is closed" [ "$code" = 000 ]
 check "connection_limit: downstream_cx_overflow" [ "$(stat "listener.127.0.0.1_$P1.downstream_cx_overflow")" -ge 1 ]
+# The admin layer overrides the static limit for the next accepts.
+KEY=envoy.resource_limits.listener.limited.connection_limit
+mod=$(curl -s -X POST "http://$XP_ADMIN/runtime_modify?$KEY=3")
+check "runtime_modify: OK" [ "$mod" = OK ]
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")
+check "connection_limit: an admin override to 3 lets the third connection in" [ "$code" != 000 ]
+rt=$(curl -s "http://$XP_ADMIN/runtime" | tr -d ' \n')
+check "/runtime: the static value and the override" contains "$rt" "\"$KEY\":{\"final_value\":\"3\",\"layer_values\":[\"2\",\"3\"]}"
+curl -s -X POST "http://$XP_ADMIN/runtime_modify?$KEY=" >/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")
+check "connection_limit: removing the override brings the static 2 back" [ "$code" = 000 ]
 exec 3>&-
 sleep 0.3
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")

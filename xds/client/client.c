@@ -37,6 +37,9 @@ static const struct {
      "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints"},
     {XP_XDS_TYPE_SECRET, "xds.sds", "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
      "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets"},
+    {XP_XDS_TYPE_RUNTIME, "runtime",
+     "/envoy.service.runtime.v3.RuntimeDiscoveryService/StreamRuntime",
+     "/envoy.service.runtime.v3.RuntimeDiscoveryService/DeltaRuntime"},
 };
 
 static const char xp__ads_sotw[] =

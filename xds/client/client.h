@@ -84,7 +84,7 @@ typedef struct {
  * <prefix> is Envoy's for LDS and CDS ("listener_manager.lds",
  * "cluster_manager.cds"); Envoy keeps RDS and EDS stats per route config and
  * per cluster, so those are aggregated as "xds.rds" and "xds.eds" (SDS
- * "xds.sds", any other type "xds.<MessageName>"). */
+ * "xds.sds", RTDS "runtime" as Envoy's, any other type "xds.<MessageName>"). */
 
 /* Type URLs of the resource types the client knows the per-type services of
  * (ADS carries any registered type). */
@@ -93,6 +93,7 @@ typedef struct {
 #define XP_XDS_TYPE_CLUSTER  "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 #define XP_XDS_TYPE_ENDPOINT "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 #define XP_XDS_TYPE_SECRET   "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+#define XP_XDS_TYPE_RUNTIME  "type.googleapis.com/envoy.service.runtime.v3.Runtime"
 
 /* A new client owned by the caller (xp_xds_client_free). cfg and node are
  * copied; cb is copied; ctx is passed to every callback. Nothing is sent
