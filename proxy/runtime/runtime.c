@@ -1,6 +1,7 @@
 #include "proxy/runtime/runtime.h"
 #include "proxy/common/mem.h"
 #include "proxy/common/strbuf.h"
+#include "proxy/common/xxhash.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -257,6 +258,19 @@ xp_runtime_t *xp_runtime_new(xp_runtime_layer_t *const *layers, size_t n)
     }
     rt->values = v;
     rt->n_values = nv;
+    size_t cap = 8;
+    while (cap < 2 * nv)
+        cap *= 2;
+    rt->slots = xp_calloc(cap, sizeof(*rt->slots));
+    rt->hashes = xp_calloc(nv + 1, sizeof(*rt->hashes));
+    rt->mask = cap - 1;
+    for (size_t i = 0; i < nv; i++) {
+        rt->hashes[i] = xp_xxh64(v[i]->key, strlen(v[i]->key), 0);
+        size_t s = rt->hashes[i] & rt->mask;
+        while (rt->slots[s])
+            s = (s + 1) & rt->mask;
+        rt->slots[s] = (uint32_t)i + 1;
+    }
     atomic_fetch_add_explicit(&xp__runtimes_alive, 1, memory_order_relaxed);
     return rt;
 }
@@ -274,22 +288,23 @@ void xp_runtime_unref(xp_runtime_t *rt)
         xp_runtime_layer_unref(rt->layers[i]);
     free(rt->layers);
     free(rt->values);
+    free(rt->slots);
+    free(rt->hashes);
     free(rt);
     atomic_fetch_sub_explicit(&xp__runtimes_alive, 1, memory_order_relaxed);
-}
-
-static int xp__find_value(const void *key, const void *elem)
-{
-    return xp__key_cmp(*(const xp_str_t *)key, (*(const xp_runtime_entry_t *const *)elem)->key);
 }
 
 const xp_runtime_entry_t *xp_runtime_get(const xp_runtime_t *rt, xp_str_t key)
 {
     if (rt == NULL || key.len == 0)
         return NULL;
-    const xp_runtime_entry_t *const *v =
-        bsearch(&key, rt->values, rt->n_values, sizeof(*rt->values), xp__find_value);
-    return v ? *v : NULL;
+    uint64_t h = xp_xxh64(key.p, key.len, 0);
+    for (size_t s = h & rt->mask; rt->slots[s]; s = (s + 1) & rt->mask) {
+        size_t i = rt->slots[s] - 1;
+        if (rt->hashes[i] == h && xp__key_cmp(key, rt->values[i]->key) == 0)
+            return rt->values[i];
+    }
+    return NULL;
 }
 
 bool xp_runtime_get_u64(const xp_runtime_t *rt, xp_str_t key, uint64_t *out)

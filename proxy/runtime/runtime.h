@@ -72,6 +72,11 @@ typedef struct xp_runtime {
     size_t n_layers;
     const xp_runtime_entry_t **values; /* final value of each key, sorted by key */
     size_t n_values;
+    /* Hash index over values: slots hold index + 1 (0 = empty), open
+     * addressing, at most half full; hashes[i] is values[i]'s key hash. */
+    uint32_t *slots;
+    uint64_t *hashes;
+    size_t mask;
 } xp_runtime_t;
 
 /* A snapshot of these sealed layers (new references taken), with one
@@ -83,7 +88,8 @@ void xp_runtime_unref(xp_runtime_t *rt);
 uint64_t xp_runtimes_alive(void);
 
 /* The final value of key, borrowed from rt; NULL when absent or rt is NULL.
- * O(log keys), no allocation, no lock. */
+ * A hash lookup (cost independent of the number of keys), no allocation, no
+ * lock. */
 const xp_runtime_entry_t *xp_runtime_get(const xp_runtime_t *rt, xp_str_t key);
 /* Envoy's getInteger: true and *out when key holds an unsigned integer. */
 bool xp_runtime_get_u64(const xp_runtime_t *rt, xp_str_t key, uint64_t *out);
