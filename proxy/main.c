@@ -14,6 +14,7 @@
 #include "proxy/core/wctx.h"
 #include "proxy/router/route.h"
 #include "proxy/router/scope.h"
+#include "proxy/runtime/runtime.h"
 #include "proxy/server/admin.h"
 #include "proxy/server/dataplane.h"
 #include "proxy/server/server.h"
@@ -82,6 +83,25 @@ static int xp__write_admin_address(const xp_options_t *o, const xp_addr_t *a, in
     return bad ? -1 : 0;
 }
 
+/* /runtime and /runtime_modify: the manager's runtime loader (gone once
+ * shutdown stopped xDS). */
+static char *xp__hook_runtime(void *ctx)
+{
+    xp_runtime_loader_t *l = xp_xds_manager_runtime(((xp__ctx_t *)ctx)->xds);
+    return xp_runtime_render_json(l ? xp_runtime_loader_snapshot(l) : NULL);
+}
+
+static int xp__hook_runtime_modify(void *ctx, char *const *keys, char *const *values, size_t n,
+                                   char **error)
+{
+    xp_runtime_loader_t *l = xp_xds_manager_runtime(((xp__ctx_t *)ctx)->xds);
+    if (l == NULL) {
+        *error = xp_strdup("the runtime is gone (shutting down)");
+        return -1;
+    }
+    return xp_runtime_loader_modify(l, keys, values, n, error);
+}
+
 /* How many config objects of all generations are alive: with the
  * listeners' downstream_cx_old_config, what shows that old generations go
  * once nothing runs on them. */
@@ -98,6 +118,7 @@ static void xp__hook_refresh(void *ctx, xp_stats_t *st)
                 (int64_t)xp_route_tables_alive());
     xp_stat_set(xp_stats_gauge(st, "server.config.scopes_alive"), (int64_t)xp_scopes_alive());
     xp_stat_set(xp_stats_gauge(st, "server.config.snapshots_alive"), (int64_t)xp_snapshots_alive());
+    xp_stat_set(xp_stats_gauge(st, "server.config.runtimes_alive"), (int64_t)xp_runtimes_alive());
     xp_stat_set(xp_stats_gauge(st, "server.open_connections"), (int64_t)xp_open_connections());
 }
 
@@ -107,6 +128,8 @@ static const xp_config_hooks_t xp__hooks = {
     .listeners = xp__hook_listeners,
     .clusters = xp__hook_clusters,
     .refresh_stats = xp__hook_refresh,
+    .runtime = xp__hook_runtime,
+    .runtime_modify = xp__hook_runtime_modify,
 };
 
 int main(int argc, char **argv)

@@ -40,6 +40,33 @@ static inline bool xp_str_has_prefix(xp_str_t s, xp_str_t prefix)
     return s.len >= prefix.len && memcmp(s.p, prefix.p, prefix.len) == 0;
 }
 
+static inline int xp_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes s (RFC 3986 §2.1) into out, which has room for s.len
+ * bytes; a '%' not followed by two hex digits stays as it is. Returns the
+ * decoded length. */
+static inline size_t xp_str_pct_decode(xp_str_t s, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        int hi, lo;
+        if (s.p[i] == '%' && i + 2 < s.len && (hi = xp_hex_digit(s.p[i + 1])) >= 0 &&
+            (lo = xp_hex_digit(s.p[i + 2])) >= 0) {
+            out[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[n++] = s.p[i];
+        }
+    }
+    return n;
+}
+
 /* A header field as it sits in a buffer: name and value are views. */
 typedef struct {
     xp_str_t name;

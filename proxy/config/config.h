@@ -178,8 +178,6 @@ typedef struct xp_listener_cfg {
     xp_addr_t addr;
     uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
     uint32_t backlog;                           /* tcp_backlog_size, default 1024 */
-    /* Runtime envoy.resource_limits.listener.<name>.connection_limit; 0 = none. */
-    uint64_t max_connections;
     xp_filter_chain_t **chains;
     size_t n_chains;
     xp_filter_chain_t *default_chain; /* may be NULL */

@@ -15,6 +15,7 @@
 struct xp_cm;
 struct xp_wlistener;
 struct xp_hstream;
+struct xp_runtime;
 
 /* Stats of one listener, Envoy's names under "listener.<address>.". Kept for
  * the process lifetime; connections decrement the active gauge on close. */
@@ -61,6 +62,9 @@ typedef struct xp_wctx {
     uv_loop_t *loop;
     xp_stats_t *stats;
     xp_snapshot_t *snap; /* reference to the generation new work uses */
+    /* Reference to the runtime snapshot lookups use now (NULL until the
+     * first one arrives); read without locks, swapped by message. */
+    struct xp_runtime *runtime;
     struct xp_cm *cm;
     struct xp_wlistener *listeners;
     xp_conn_link_t conns; /* sentinel of a circular list */

@@ -5,6 +5,7 @@
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
 #include "proxy/http/hcm_internal.h"
+#include "proxy/runtime/runtime.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -285,6 +286,9 @@ static void xp__route_request(xp_hstream_t *s, xp_route_request_t *rr)
     rr->headers = s->req.headers;
     rr->nheaders = s->req.num_headers;
     rr->source_ip = xp__client_ip(s);
+    /* runtime_fraction keys read the worker's runtime snapshot of now. */
+    rr->runtime = xp_runtime_fraction;
+    rr->runtime_ctx = s->conn->w->runtime;
 }
 
 /* scoped_routes: the table of the scope whose key the request's headers

@@ -250,33 +250,6 @@ static bool xp__header_match(const xp_header_matcher_t *h, const xp_route_reques
 
 /* ---- query parameters ----------------------------------------------------- */
 
-static int xp__hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decodes s into out (which has room for s.len bytes). */
-static size_t xp__pct_decode(xp_str_t s, char *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        int hi, lo;
-        if (s.p[i] == '%' && i + 2 < s.len && (hi = xp__hexval(s.p[i + 1])) >= 0 &&
-            (lo = xp__hexval(s.p[i + 2])) >= 0) {
-            out[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[n++] = s.p[i];
-        }
-    }
-    return n;
-}
-
 /* A decoded view of s: s itself when it has no '%', else decoded into buf
  * (or a heap block stored in *heap). false when out of memory. */
 static bool xp__decoded(xp_str_t s, char *buf, size_t bufcap, char **heap, xp_str_t *out)
@@ -292,7 +265,7 @@ static bool xp__decoded(xp_str_t s, char *buf, size_t bufcap, char **heap, xp_st
         if (dst == NULL)
             return false;
     }
-    *out = xp_str(dst, xp__pct_decode(s, dst));
+    *out = xp_str(dst, xp_str_pct_decode(s, dst));
     return true;
 }
 

@@ -2,6 +2,7 @@
 #include "proxy/common/log.h"
 #include "proxy/http1/http1.h"
 #include "proxy/common/mem.h"
+#include "proxy/common/str.h"
 #include "proxy/common/strbuf.h"
 
 #include <fcntl.h>
@@ -188,6 +189,75 @@ static void xp__h_drain(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
     r->body = xp_strdup("OK\n");
 }
 
+static void xp__h_runtime(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
+{
+    (void)query;
+    xp_server_t *s = a->server;
+    r->content_type = "application/json";
+    if (s->hooks && s->hooks->runtime)
+        r->body = s->hooks->runtime(s->hooks_ctx);
+    else
+        r->body = xp_strdup("{\n \"layers\": [],\n \"entries\": {}\n}\n");
+}
+
+/* One query component, percent-decoded into a new string. */
+static char *xp__unescape(const char *p, size_t n)
+{
+    char *out = xp_malloc(n + 1);
+    out[xp_str_pct_decode(xp_str(p, n), out)] = '\0';
+    return out;
+}
+
+/* POST /runtime_modify?key1=value1&key2=value2: as Envoy, the first value
+ * of a key counts, an empty value removes an admin override, and without an
+ * admin layer the answer is 503. */
+static void xp__h_runtime_modify(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
+{
+    xp_server_t *s = a->server;
+    char **keys = NULL, **vals = NULL;
+    size_t n = 0;
+    for (const char *p = query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', seg);
+        size_t kl = eq ? (size_t)(eq - p) : seg;
+        char *k = xp__unescape(p, kl);
+        bool dup = k[0] == '\0';
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strcmp(keys[i], k) == 0;
+        if (dup) {
+            free(k);
+        } else {
+            keys = xp_realloc(keys, (n + 1) * sizeof(*keys));
+            vals = xp_realloc(vals, (n + 1) * sizeof(*vals));
+            keys[n] = k;
+            vals[n++] = eq ? xp__unescape(eq + 1, seg - kl - 1) : xp_strdup("");
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    char *err = NULL;
+    if (n == 0) {
+        r->status = 400;
+        r->body = xp_strdup("usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n"
+                            "use an empty value to remove a previously added override\n");
+    } else if (s->hooks == NULL || s->hooks->runtime_modify == NULL) {
+        r->status = 503;
+        r->body = xp_strdup("no runtime\n");
+    } else if (s->hooks->runtime_modify(s->hooks_ctx, keys, vals, n, &err) != 0) {
+        r->status = 503;
+        r->body = xp_asprintf("%s\n", err ? err : "runtime_modify failed");
+    } else {
+        r->body = xp_strdup("OK\n");
+    }
+    free(err);
+    for (size_t i = 0; i < n; i++) {
+        free(keys[i]);
+        free(vals[i]);
+    }
+    free(keys);
+    free(vals);
+}
+
 static void xp__h_help(xp_admin_t *a, const char *query, xp_admin_resp_t *r);
 
 typedef struct {
@@ -207,6 +277,9 @@ static const xp_admin_route_t xp__routes[] = {
     {"/listeners", false, xp__h_listeners, "print listener info (?format=json)"},
     {"/quitquitquit", true, xp__h_quit, "exit the server"},
     {"/ready", false, xp__h_ready, "print server state, 200 when LIVE"},
+    {"/runtime", false, xp__h_runtime, "print runtime values"},
+    {"/runtime_modify", true, xp__h_runtime_modify,
+     "modify runtime values (?key1=value1&key2=value2; an empty value removes the override)"},
     {"/server_info", false, xp__h_server_info, "print server version/status information"},
     {"/stats", false, xp__h_stats, "print server stats (?format=json|prometheus, ?filter=text)"},
     {"/stats/prometheus", false, xp__h_prometheus, "print server stats in prometheus format"},

@@ -8,6 +8,7 @@
 #include "proxy/net/chunk.h"
 #include "proxy/router/route.h"
 #include "proxy/router/scope.h"
+#include "proxy/runtime/runtime.h"
 #include "proxy/tcp/tcp_proxy.h"
 #include "proxy/upstream/cluster.h"
 #include "proxy/upstream/dns.h"
@@ -642,6 +643,12 @@ typedef struct xp_wlistener {
     xp_listener_cfg_t *cfg; /* reference: what new connections get */
     xp_listener_stats_t *stats;
     xp_wctx_t *w;
+    /* The runtime's connection limit, read again when the worker's runtime
+     * changes (by generation: a freed snapshot's address can come back). */
+    char *limit_key;
+    uint64_t limit_gen;
+    uint64_t limit;
+    bool has_limit;
     struct xp_wlistener *next;
 } xp_wlistener_t;
 
@@ -650,6 +657,7 @@ static void xp__wl_closed(uv_handle_t *h)
     xp_wlistener_t *wl = (xp_wlistener_t *)h;
     close(wl->fd);
     xp_listener_cfg_unref(wl->cfg);
+    free(wl->limit_key);
     free(wl->name);
     free(wl);
 }
@@ -658,6 +666,20 @@ static void xp__wl_close(xp_wlistener_t *wl)
 {
     uv_poll_stop(&wl->poll);
     uv_close((uv_handle_t *)&wl->poll, xp__wl_closed);
+}
+
+/* Envoy's envoy.resource_limits.listener.<name>.connection_limit: read per
+ * accept from the worker's runtime (cached until the runtime changes). */
+static bool xp__wl_limit(xp_wlistener_t *wl, uint64_t *limit)
+{
+    const xp_runtime_t *rt = wl->w->runtime;
+    uint64_t gen = rt ? rt->generation : 0;
+    if (gen != wl->limit_gen) {
+        wl->limit_gen = gen;
+        wl->has_limit = xp_runtime_get_u64(rt, xp_str_c(wl->limit_key), &wl->limit);
+    }
+    *limit = wl->limit;
+    return wl->has_limit;
 }
 
 static void xp__dispatch(xp_wlistener_t *wl, int fd, const struct sockaddr_storage *peer)
@@ -675,8 +697,9 @@ static void xp__dispatch(xp_wlistener_t *wl, int fd, const struct sockaddr_stora
         close(fd);
         return;
     }
-    if (wl->cfg->max_connections &&
-        (uint64_t)xp_stat_get(wl->stats->downstream_cx_active) >= wl->cfg->max_connections) {
+    uint64_t limit;
+    if (xp__wl_limit(wl, &limit) &&
+        (uint64_t)xp_stat_get(wl->stats->downstream_cx_active) >= limit) {
         /* The listener's connection limit (all workers together). */
         xp_stat_inc(wl->stats->downstream_cx_overflow);
         close(fd);
@@ -779,6 +802,8 @@ static void xp__worker_apply(xp_worker_t *wk, void *arg)
         wl = xp_calloc(1, sizeof(*wl));
         wl->fd = m->fds[i];
         wl->name = xp_strdup(cfg->name);
+        wl->limit_key =
+            xp_asprintf("envoy.resource_limits.listener.%s.connection_limit", cfg->name);
         xp_listener_cfg_ref(cfg);
         wl->cfg = cfg;
         wl->stats = m->stats[i];
@@ -793,6 +818,27 @@ done:
     free(m->fds);
     free(m->stats);
     free(m);
+}
+
+static void xp__worker_runtime(xp_worker_t *wk, void *arg)
+{
+    xp_dataplane_t *dp = ((xp_server_t *)wk->data)->dataplane;
+    xp_wctx_t *w = &dp->wctx[wk->index];
+    xp_runtime_t *rt = arg; /* the message's reference */
+    if (w->stopping) {
+        xp_runtime_unref(rt);
+        return;
+    }
+    xp_runtime_unref(w->runtime);
+    w->runtime = rt;
+}
+
+void xp_dataplane_set_runtime(xp_dataplane_t *dp, xp_runtime_t *rt)
+{
+    for (int i = 0; i < dp->s->nworkers; i++) {
+        xp_runtime_ref(rt);
+        xp_worker_post(&dp->s->workers[i], xp__worker_runtime, rt);
+    }
 }
 
 static void xp__worker_drain(xp_worker_t *wk, void *arg)
@@ -847,6 +893,8 @@ static void xp__worker_stop(xp_worker_t *wk, void *arg)
     if (w->snap)
         xp_snapshot_unref(w->snap);
     w->snap = NULL;
+    xp_runtime_unref(w->runtime);
+    w->runtime = NULL;
 }
 
 static void xp__worker_exit(xp_worker_t *wk)

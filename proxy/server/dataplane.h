@@ -35,6 +35,10 @@ typedef struct {
  * bound, or access logs that cannot be opened, are errors in diag (nothing of
  * this update is applied then). Returns 0 or -1. */
 int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t *diag);
+struct xp_runtime;
+/* Makes rt (a new reference is taken) the runtime every worker reads from
+ * now on: posted to each worker, in order with snapshots. */
+void xp_dataplane_set_runtime(xp_dataplane_t *dp, struct xp_runtime *rt);
 /* Drains every worker: connections finish what is in flight and take no
  * more requests (keep-alive responses get Connection: close); tunnels go on.
  * close_listeners: stop accepting now (else listeners keep accepting and

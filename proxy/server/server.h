@@ -29,6 +29,13 @@ typedef struct {
     char *(*clusters)(void *ctx, int json);
     /* Sets gauges that are computed, not counted (may be NULL). */
     void (*refresh_stats)(void *ctx, xp_stats_t *stats);
+    /* GET /runtime: Envoy's JSON of the runtime's layers and values (may be
+     * NULL). */
+    char *(*runtime)(void *ctx);
+    /* POST /runtime_modify: keys[i] = values[i] into the admin layer (an
+     * empty value removes the key). 0, or -1 with *error (caller frees). */
+    int (*runtime_modify)(void *ctx, char *const *keys, char *const *values, size_t n,
+                          char **error);
 } xp_config_hooks_t;
 
 typedef struct xp_admin xp_admin_t;

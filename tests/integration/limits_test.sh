@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Limits: a listener's connection limit from the runtime key Envoy documents
-# (envoy.resource_limits.listener.<name>.connection_limit, static layer), and
-# the max_pending_requests and max_retries circuit breakers.
+# (envoy.resource_limits.listener.<name>.connection_limit, static layer, and
+# an admin layer override through POST /runtime_modify), and the
+# max_pending_requests and max_retries circuit breakers.
 XPROXY=$1
 UPSTREAM=$2
 DIR=$(dirname "$0")
@@ -35,6 +36,8 @@ layered_runtime:
   - name: static
     static_layer:
       envoy.resource_limits.listener.limited.connection_limit: 2
+  - name: admin
+    admin_layer: {}
 static_resources:
   listeners:
   - name: limited
@@ -79,6 +82,17 @@ sleep 0.3
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")
 check "connection_limit: the third connection is closed" [ "$code" = 000 ]
 check "connection_limit: downstream_cx_overflow" [ "$(stat "listener.127.0.0.1_$P1.downstream_cx_overflow")" -ge 1 ]
+# The admin layer overrides the static limit for the next accepts.
+KEY=envoy.resource_limits.listener.limited.connection_limit
+mod=$(curl -s -X POST "http://$XP_ADMIN/runtime_modify?$KEY=3")
+check "runtime_modify: OK" [ "$mod" = OK ]
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")
+check "connection_limit: an admin override to 3 lets the third connection in" [ "$code" != 000 ]
+rt=$(curl -s "http://$XP_ADMIN/runtime" | tr -d ' \n')
+check "/runtime: the static value and the override" contains "$rt" "\"$KEY\":{\"final_value\":\"3\",\"layer_values\":[\"2\",\"3\"]}"
+curl -s -X POST "http://$XP_ADMIN/runtime_modify?$KEY=" >/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")
+check "connection_limit: removing the override brings the static 2 back" [ "$code" = 000 ]
 exec 3>&-
 sleep 0.3
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P1/x")

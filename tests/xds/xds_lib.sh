@@ -323,6 +323,8 @@ EOF
       - lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_REST_PORT } } }
 EOF
+        # PX_BOOT_EXTRA: more top-level bootstrap YAML (e.g. layered_runtime).
+        if [ -n "${PX_BOOT_EXTRA:-}" ]; then printf '%s\n' "$PX_BOOT_EXTRA"; fi
     } >"$1"
 }
 

@@ -4,6 +4,7 @@
 #include "proxy/common/error.h"
 #include "proxy/common/mem.h"
 #include "xds/codec/codec.h"
+#include "xds/runtime/loader.h"
 #include "xds/translate/cluster.h"
 #include "xds/translate/listener.h"
 #include "xds/translate/util.h"
@@ -111,23 +112,7 @@ static void xp__check_unsupported(const xp__bootstrap_pb_t *b, xp_diag_t *d)
         xp__err(d, "static_resources.secrets", "secrets (TLS) are not supported yet");
     if (b->admin && b->admin->n_socket_options)
         xp__err(d, "admin.socket_options", "socket_options are not supported yet");
-    if (b->layered_runtime) {
-        const Envoy__Config__Bootstrap__V3__LayeredRuntime *rt = b->layered_runtime;
-        for (size_t i = 0; i < rt->n_layers; i++) {
-            const Envoy__Config__Bootstrap__V3__RuntimeLayer *l = rt->layers[i];
-            if (l->layer_specifier_case !=
-                    ENVOY__CONFIG__BOOTSTRAP__V3__RUNTIME_LAYER__LAYER_SPECIFIER_STATIC_LAYER &&
-                l->layer_specifier_case !=
-                    ENVOY__CONFIG__BOOTSTRAP__V3__RUNTIME_LAYER__LAYER_SPECIFIER_ADMIN_LAYER) {
-                char p[64];
-                snprintf(p, sizeof(p), "layered_runtime.layers[%zu]", i);
-                xp_diag_warn(d, p,
-                             "only static and admin runtime layers are implemented; "
-                             "layer '%s' is ignored",
-                             l->name ? l->name : "");
-            }
-        }
-    }
+    xp_runtime_check_bootstrap(b->layered_runtime, d);
 }
 
 static void xp__apply_cli(xp__bootstrap_pb_t *b, const xp_options_t *o)
@@ -161,51 +146,6 @@ static void xp__apply_cli(xp__bootstrap_pb_t *b, const xp_options_t *o)
     }
 }
 
-/* Looks key up in one Struct, nested ("a": {"b": 1}) or dotted ("a.b": 1). */
-static bool xp__struct_num(const Google__Protobuf__Struct *st, const char *key, double *out)
-{
-    for (size_t i = 0; i < st->n_fields; i++) {
-        const Google__Protobuf__Struct__FieldsEntry *f = st->fields[i];
-        size_t kl = strlen(f->key);
-        if (strcmp(f->key, key) == 0 && f->value &&
-            f->value->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE) {
-            *out = f->value->number_value;
-            return true;
-        }
-        if (strncmp(f->key, key, kl) == 0 && key[kl] == '.' && f->value &&
-            f->value->kind_case == GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE &&
-            xp__struct_num(f->value->struct_value, key + kl + 1, out))
-            return true;
-    }
-    return false;
-}
-
-bool xp_bootstrap_runtime_u64(const xp_bootstrap_t *b, const char *key, uint64_t *out)
-{
-    const Envoy__Config__Bootstrap__V3__LayeredRuntime *rt = b->pb->layered_runtime;
-    bool found = false;
-    for (size_t i = 0; rt && i < rt->n_layers; i++) {
-        const Envoy__Config__Bootstrap__V3__RuntimeLayer *l = rt->layers[i];
-        double v;
-        if (l->layer_specifier_case ==
-                ENVOY__CONFIG__BOOTSTRAP__V3__RUNTIME_LAYER__LAYER_SPECIFIER_STATIC_LAYER &&
-            xp__struct_num(l->static_layer, key, &v) && v >= 0) {
-            *out = (uint64_t)v;
-            found = true;
-        }
-    }
-    return found;
-}
-
-void xp_bootstrap_listener_limits(const xp_bootstrap_t *b, xp_listener_cfg_t *l)
-{
-    char key[512];
-    snprintf(key, sizeof(key), "envoy.resource_limits.listener.%s.connection_limit", l->name);
-    uint64_t v;
-    if (xp_bootstrap_runtime_u64(b, key, &v))
-        l->max_connections = v;
-}
-
 static void xp__translate_static(xp_bootstrap_t *bs, xp_diag_t *d)
 {
     const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = bs->pb->static_resources;
@@ -234,7 +174,6 @@ static void xp__translate_static(xp_bootstrap_t *bs, xp_diag_t *d)
                     xp_path_pop(&path, ma);
                 }
             }
-            xp_bootstrap_listener_limits(bs, l);
             bs->listeners[bs->n_listeners++] = l;
         }
         xp_path_pop(&path, mi);

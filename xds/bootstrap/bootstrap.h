@@ -30,12 +30,6 @@ xp_cluster_cfg_t *const *xp_bootstrap_clusters(const xp_bootstrap_t *b, size_t *
 bool xp_bootstrap_admin(const xp_bootstrap_t *b, const xp_addr_t **addr,
                         const char **access_log_path);
 
-/* A numeric value of the static runtime layers (layered_runtime
- * static_layer, nested objects or dotted keys), later layers winning. */
-bool xp_bootstrap_runtime_u64(const xp_bootstrap_t *b, const char *key, uint64_t *out);
-/* Applies the runtime's per-listener limits to l (connection_limit). */
-void xp_bootstrap_listener_limits(const xp_bootstrap_t *b, xp_listener_cfg_t *l);
-
 /* Node as JSON for /server_info (caller frees). */
 char *xp_bootstrap_node_json(const xp_bootstrap_t *b);
 

@@ -42,6 +42,9 @@ static const struct {
     {XP_XDS_TYPE_SCOPED_ROUTE, "xds.srds",
      "/envoy.service.route.v3.ScopedRoutesDiscoveryService/StreamScopedRoutes",
      "/envoy.service.route.v3.ScopedRoutesDiscoveryService/DeltaScopedRoutes"},
+    {XP_XDS_TYPE_RUNTIME, "runtime",
+     "/envoy.service.runtime.v3.RuntimeDiscoveryService/StreamRuntime",
+     "/envoy.service.runtime.v3.RuntimeDiscoveryService/DeltaRuntime"},
 };
 
 static const char xp__ads_sotw[] =

@@ -116,7 +116,8 @@ typedef struct {
  * <prefix> is Envoy's for LDS and CDS ("listener_manager.lds",
  * "cluster_manager.cds"); Envoy keeps RDS and EDS stats per route config and
  * per cluster, so those are aggregated as "xds.rds" and "xds.eds" (SDS
- * "xds.sds", SRDS "xds.srds", any other type "xds.<MessageName>"). */
+ * "xds.sds", SRDS "xds.srds", RTDS "runtime" as Envoy's, any other type
+ * "xds.<MessageName>"). */
 
 /* Type URLs of the resource types the client knows the per-type services of
  * (ADS carries any registered type). */
@@ -133,6 +134,7 @@ typedef struct {
 #define XP_XDS_TYPE_VIRTUAL_HOST "type.googleapis.com/envoy.config.route.v3.VirtualHost"
 #define XP_XDS_TYPE_SCOPED_ROUTE                                                                   \
     "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration"
+#define XP_XDS_TYPE_RUNTIME  "type.googleapis.com/envoy.service.runtime.v3.Runtime"
 
 /* A new client owned by the caller (xp_xds_client_free). cfg and node are
  * copied; cb is copied; ctx is passed to every callback. Nothing is sent

@@ -14,6 +14,7 @@
 #include "xds/codec/codec.h"
 #include "xds/manager/vhds.h"
 #include "xds/manager/manager_internal.h"
+#include "xds/runtime/loader.h"
 #include "xds/translate/cluster.h"
 #include "xds/translate/listener.h"
 #include "xds/translate/route.h"
@@ -518,6 +519,8 @@ int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
                 if (!r->warm)
                     all = false;
         }
+        if (!xp_runtime_loader_ready(m->rt))
+            all = false;
         if (all || now >= m->start_ms + m->init_timeout_ms) {
             m->live = true;
             if (m->s->state != XP_SERVER_DRAINING)
@@ -581,8 +584,6 @@ void xp__ingest(xp_xds_manager_t *m, int t, const char *version, const xp_xds_re
         size_t e0 = d->nerrors;
         int unknown = xp_codec_check_unknown_fields(x->msg, root, d);
         void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, d, r ? r->obj : NULL);
-        if (obj && t == XP__LDS)
-            xp_bootstrap_listener_limits(m->bs, obj);
         if (obj && t == XP__RDS)
             xp_vhds_check(m->vhds, obj, root, d);
         if (obj == NULL || d->nerrors != e0) {
@@ -657,6 +658,12 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
                          size_t n_removed, bool delta, char **error_detail)
 {
     xp_xds_manager_t *m = ctx;
+    if (strcmp(type_url, XP_XDS_TYPE_RUNTIME) == 0) {
+        int rc = xp_runtime_loader_on_update(m->rt, res, n, removed, n_removed, error_detail);
+        if (!m->live)
+            xp__apply(m); /* the server may be waiting for RTDS to go LIVE */
+        return rc;
+    }
     int t = xp__type_of(type_url);
     if (t < 0 && xp_vhds_is_type(type_url))
         return xp_vhds_on_update(m->vhds, version, res, n, removed, n_removed, error_detail);
@@ -911,6 +918,78 @@ static xp_xds_client_t *xp__vhds_client(void *ctx, const Envoy__Config__Core__V3
     return xp__client_for(m, dr, src, where, diag);
 }
 
+/* ---- runtime (RTDS) ---------------------------------------------------------- */
+
+static void xp__publish_runtime(void *ctx, xp_runtime_t *rt)
+{
+    xp_xds_manager_t *m = ctx;
+    xp_dataplane_set_runtime(m->dp, rt);
+}
+
+/* Each rtds_layer's rtds_config goes to the client of the same source (the
+ * ADS stream, or the api_config_source LDS or CDS use), or to a client of
+ * its own; each client then subscribes to its layers' Runtime names. */
+static int xp__runtime_start(xp_xds_manager_t *m,
+                             const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr,
+                             const Envoy__Config__Core__V3__ConfigSource *lds,
+                             const Envoy__Config__Core__V3__ConfigSource *cds, xp_diag_t *diag)
+{
+    size_t n = xp_runtime_loader_n_rtds(m->rt);
+    xp_xds_client_t **of = xp_calloc(n + 1, sizeof(*of));
+    const char **names = xp_calloc(n + 1, sizeof(*names));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const Envoy__Config__Core__V3__ConfigSource *src;
+        const char *field;
+        names[i] = xp_runtime_loader_rtds(m->rt, i, &src, &field);
+        if (xp__is_path(src)) {
+            xp_diag_error(diag, field, "path config sources are not supported for RTDS yet");
+            rc = -1;
+        } else if (lds && xp__same_source(dr, src, lds)) {
+            of[i] = xp__client(m, XP__LDS);
+        } else if (cds && xp__same_source(dr, src, cds)) {
+            of[i] = xp__client(m, XP__CDS);
+        } else {
+            for (size_t k = 0; k < m->n_rt_clients && of[i] == NULL; k++)
+                if (xp__same_source(dr, src, m->rt_srcs[k]))
+                    of[i] = m->rt_clients[k];
+            if (of[i] == NULL) {
+                of[i] = xp__client_for(m, dr, src, field, diag);
+                if (of[i] == NULL) {
+                    rc = -1;
+                    break;
+                }
+                m->rt_clients = xp_realloc(m->rt_clients, (m->n_rt_clients + 1) * sizeof(void *));
+                m->rt_srcs = xp_realloc(m->rt_srcs, (m->n_rt_clients + 1) * sizeof(void *));
+                m->rt_clients[m->n_rt_clients] = of[i];
+                m->rt_srcs[m->n_rt_clients++] = src;
+            }
+        }
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (of[i] == NULL)
+            continue; /* already subscribed with an earlier layer's client */
+        char **v = xp_calloc(n + 1, sizeof(*v));
+        size_t k = 0;
+        xp_xds_client_t *c = of[i];
+        for (size_t j = i; j < n; j++)
+            if (of[j] == c) {
+                v[k++] = (char *)names[j];
+                of[j] = NULL;
+            }
+        xp_xds_client_subscribe(c, XP_XDS_TYPE_RUNTIME, false, v, k);
+        free(v);
+    }
+    free(of);
+    free(names);
+    return rc;
+}
+
+xp_runtime_loader_t *xp_xds_manager_runtime(xp_xds_manager_t *m)
+{
+    return m ? m->rt : NULL;
+}
+
 xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const xp_bootstrap_t *bs,
                                        xp_diag_t *diag)
 {
@@ -928,7 +1007,10 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
     /* update_attempt/success/rejected per type are the xDS client's. */
     const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(bs);
     const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr = pb->dynamic_resources;
-    if (dr == NULL || (dr->lds_config == NULL && dr->cds_config == NULL)) {
+    /* The runtime first: workers have it before any listener accepts. */
+    m->rt = xp_runtime_loader_new(pb->layered_runtime, s->stats, xp__publish_runtime, m);
+    bool rtds = xp_runtime_loader_n_rtds(m->rt) > 0;
+    if (!rtds && (dr == NULL || (dr->lds_config == NULL && dr->cds_config == NULL))) {
         m->live = true;
         if (xp__apply_into(m, diag) != 0) {
             xp_xds_manager_free(m);
@@ -939,6 +1021,10 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
         return m;
     }
     /* Path sources are read here; what remains comes over gRPC. */
+    static const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources no_dr =
+        ENVOY__CONFIG__BOOTSTRAP__V3__BOOTSTRAP__DYNAMIC_RESOURCES__INIT;
+    if (dr == NULL)
+        dr = &no_dr; /* RTDS alone */
     const Envoy__Config__Core__V3__ConfigSource *grpc_lds =
         xp__is_path(dr->lds_config) ? NULL : dr->lds_config;
     const Envoy__Config__Core__V3__ConfigSource *grpc_cds =
@@ -957,6 +1043,10 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
         return NULL;
     }
     if (grpc_lds == NULL && grpc_cds == NULL) {
+        if (xp__runtime_start(m, dr, NULL, NULL, diag)) {
+            xp_xds_manager_free(m);
+            return NULL;
+        }
         xp__apply_into(m, diag);
         return m;
     }
@@ -980,6 +1070,12 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
             return NULL;
         }
     }
+    /* RTDS is asked for first, as Envoy initializes the runtime before
+     * clusters and listeners. */
+    if (xp__runtime_start(m, dr, grpc_lds, grpc_cds, diag)) {
+        xp_xds_manager_free(m);
+        return NULL;
+    }
     /* Static resources serve at once; dynamic ones join as they arrive. */
     xp__apply_into(m, diag);
     if (m->want[XP__CDS])
@@ -1002,6 +1098,11 @@ void xp_xds_manager_free(xp_xds_manager_t *m)
     for (int i = 0; i < 2; i++)
         if (m->clients[i])
             xp_xds_client_free(m->clients[i]);
+    for (size_t i = 0; i < m->n_rt_clients; i++)
+        xp_xds_client_free(m->rt_clients[i]);
+    free(m->rt_clients);
+    free(m->rt_srcs);
+    xp_runtime_loader_free(m->rt);
     xp__files_free(m);
     for (size_t i = 0; i < m->n_sets; i++)
         xp_scope_set_unref(m->sets[i]);

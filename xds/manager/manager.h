@@ -17,6 +17,7 @@
 #include "proxy/server/dataplane.h"
 #include "proxy/server/server.h"
 #include "xds/bootstrap/bootstrap.h"
+#include "xds/runtime/loader.h"
 
 typedef struct xp_xds_manager xp_xds_manager_t;
 
@@ -28,6 +29,9 @@ xp_xds_manager_t *xp_xds_manager_start(xp_server_t *s, xp_dataplane_t *dp, const
                                        xp_diag_t *diag);
 /* Stops the client (no callback after it returns) and frees. */
 void xp_xds_manager_free(xp_xds_manager_t *m);
+/* The runtime (layered_runtime with its RTDS layers), borrowed; NULL when
+ * m is NULL. For /runtime and /runtime_modify. */
+xp_runtime_loader_t *xp_xds_manager_runtime(xp_xds_manager_t *m);
 /* /config_dump in Envoy's ConfigDump shape: bootstrap, clusters (static,
  * dynamic active and warming), listeners (static, dynamic with active or
  * warming state), dynamic route configurations and dynamic scoped route

@@ -9,6 +9,7 @@
 #include "proxy/router/scope.h"
 #include "xds/client/client.h"
 #include "xds/manager/vhds.h"
+#include "xds/runtime/loader.h"
 #include "xds/manager/manager.h"
 
 #include <stdbool.h>
@@ -71,6 +72,10 @@ struct xp_xds_manager {
     size_t n_subscribed[XP__NTYPES];
     bool srds_subscribed; /* the wildcard SRDS subscription is on */
     xp__file_src_t *files;
+    xp_runtime_loader_t *rt; /* layered_runtime; RTDS rides the clients above or its own */
+    xp_xds_client_t **rt_clients;
+    const Envoy__Config__Core__V3__ConfigSource **rt_srcs;
+    size_t n_rt_clients;
     xp_vhds_t *vhds; /* VHDS: virtual hosts merged into RDS tables (vhds.c) */
     xp_scope_set_t **sets; /* SRDS scope sets last applied (references) */
     size_t n_sets;
