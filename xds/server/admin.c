@@ -273,7 +273,7 @@ void xp__admin_route(xp_xds_server_t *srv, const char *method, char *target, con
         if (!t) {
             xp__reply(r, 404,
                       "unknown type \"%s\" (listener, route, cluster, endpoint, "
-                      "runtime, secret, scoped_route)",
+                      "runtime, secret, scoped_route, virtual_host)",
                       type);
             return;
         }
