@@ -101,7 +101,6 @@ static uint64_t xp__wall_us(void)
 void xp_hstream_write_down(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len)
 {
     xp_hconn_t *h = s->conn;
-    h->tx_bytes += len;
     xp_stat_add(h->st->downstream_cx_tx_bytes_total, (int64_t)len);
     if (xp_sock_write(&h->sock, c, p, len) != 0)
         xp_hconn_close(h, true);
@@ -187,6 +186,44 @@ static void xp__codec_error(xp_hconn_t *h, int status)
     xp_hconn_close(h, true);
 }
 
+/* ---- header arrays ---------------------------------------------------------- */
+
+/* Heads are parsed into one scratch array per worker (as large as the
+ * largest max_headers_count it met) and a complete head's fields are copied
+ * into an array of their exact size: a connection waiting for its next head
+ * and a stream hold no array sized for the limit, and no transient
+ * limit-sized block per message sits between long-lived objects on the
+ * heap. */
+static __thread xp_header_t *xp__scratch;
+static __thread size_t xp__scratch_cap;
+
+xp_header_t *xp_hcm_scratch_headers(size_t n)
+{
+    if (n > xp__scratch_cap) {
+        free(xp__scratch);
+        xp__scratch = xp_malloc(n * sizeof(*xp__scratch));
+        xp__scratch_cap = n;
+    }
+    return xp__scratch;
+}
+
+xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head)
+{
+    size_t n = head->num_headers;
+    xp_header_t *a = xp_malloc((n ? n : 1) * sizeof(*a));
+    memcpy(a, head->headers, n * sizeof(*a));
+    head->headers = a;
+    head->headers_cap = n;
+    return a;
+}
+
+void xp_hcm_thread_cleanup(void)
+{
+    free(xp__scratch);
+    xp__scratch = NULL;
+    xp__scratch_cap = 0;
+}
+
 /* ---- the connection ------------------------------------------------------- */
 
 static void xp__maybe_free(xp_hconn_t *h)
@@ -201,21 +238,36 @@ static void xp__maybe_free(xp_hconn_t *h)
     xp_stat_dec(h->st->downstream_cx_active);
     xp_stat_dec(h->st->downstream_cx_http1_active);
     xp_stat_inc(h->st->downstream_cx_destroy);
-    if (h->in)
-        xp_chunk_unref(h->in);
-    free(h->scan_headers);
+    xp_hconn_http_free(h);
     xp_filter_chain_unref(h->chain);
     xp_listener_cfg_unref(h->listener);
-    if (h->next_chain)
-        xp_filter_chain_unref(h->next_chain);
-    if (h->next_listener)
-        xp_listener_cfg_unref(h->next_listener);
     free(h);
+}
+
+void xp_hconn_http_free(xp_hconn_t *h)
+{
+    xp_hconn_http_t *http = h->http;
+    if (http == NULL)
+        return;
+    h->http = NULL;
+    if (http->in)
+        xp_chunk_unref(http->in);
+    if (http->next_chain)
+        xp_filter_chain_unref(http->next_chain);
+    if (http->next_listener)
+        xp_listener_cfg_unref(http->next_listener);
+    free(http);
+}
+
+/* The idle timer's data is not ours once a tunnel runs on it. */
+static xp_hconn_t *xp__timer_conn(uv_timer_t *t)
+{
+    return XP_CONTAINER_OF(t, xp_hconn_t, idle_timer);
 }
 
 static void xp__handle_closed(uv_handle_t *hd)
 {
-    xp_hconn_t *h = hd->data;
+    xp_hconn_t *h = xp__timer_conn((uv_timer_t *)hd);
     h->open_handles--;
     xp__maybe_free(h);
 }
@@ -246,7 +298,7 @@ static void xp__final_close(xp_hconn_t *h)
 
 static void xp__linger_done(uv_timer_t *t)
 {
-    xp__final_close(t->data);
+    xp__final_close(xp__timer_conn(t));
 }
 
 void xp_hconn_close(xp_hconn_t *h, bool local)
@@ -326,12 +378,12 @@ static void xp__config_changed(xp_conn_link_t *l)
     if (fc && fc->kind == XP_NET_FILTER_HCM) {
         xp_listener_cfg_ref(nl);
         xp_filter_chain_ref(fc);
-        if (h->next_listener)
-            xp_listener_cfg_unref(h->next_listener);
-        if (h->next_chain)
-            xp_filter_chain_unref(h->next_chain);
-        h->next_listener = nl;
-        h->next_chain = fc;
+        if (h->http->next_listener)
+            xp_listener_cfg_unref(h->http->next_listener);
+        if (h->http->next_chain)
+            xp_filter_chain_unref(h->http->next_chain);
+        h->http->next_listener = nl;
+        h->http->next_chain = fc;
         if (h->stream == NULL)
             xp__switch_chain(h);
         return;
@@ -365,18 +417,18 @@ static void xp__close_now(xp_conn_link_t *l)
 /* Between requests: move to the chain a config change picked. */
 static void xp__switch_chain(xp_hconn_t *h)
 {
-    if (h->next_chain == NULL)
+    if (h->http->next_chain == NULL)
         return;
     xp_filter_chain_unref(h->chain);
     xp_listener_cfg_unref(h->listener);
-    h->chain = h->next_chain;
-    h->listener = h->next_listener;
+    h->chain = h->http->next_chain;
+    h->listener = h->http->next_listener;
     if (h->on_old_config && xp_wctx_listener(h->w, h->listener->name) == h->listener) {
         h->on_old_config = false;
         xp_stat_dec(h->lstats->downstream_cx_old_config);
     }
-    h->next_chain = NULL;
-    h->next_listener = NULL;
+    h->http->next_chain = NULL;
+    h->http->next_listener = NULL;
     h->hcm = h->chain->u.hcm;
     xp_hcm_stats_t *st = xp_hcm_stats_get(h->w->stats, h->hcm->stat_prefix);
     if (st != h->st) {
@@ -387,23 +439,21 @@ static void xp__switch_chain(xp_hconn_t *h)
         xp_stat_inc(st->downstream_cx_http1_active);
         h->st = st;
     }
-    h->limits.max_headers_kb = h->hcm->max_request_headers_kb;
-    h->limits.max_headers_count = h->hcm->max_headers_count;
-    h->limits.max_target_len = h->hcm->max_request_headers_kb * 1024;
-    free(h->scan_headers); /* sized by the old max_headers_count */
-    h->scan_headers = NULL;
-    h->scanning = false;
+    h->http->limits.max_headers_kb = h->hcm->max_request_headers_kb;
+    h->http->limits.max_headers_count = h->hcm->max_headers_count;
+    h->http->limits.max_target_len = h->hcm->max_request_headers_kb * 1024;
+    h->http->scanning = false;
 }
 
 static void xp__on_idle(uv_timer_t *t)
 {
-    xp_hconn_t *h = t->data;
+    xp_hconn_t *h = xp__timer_conn(t);
     if (h->stream) {
         xp_stat_inc(h->st->downstream_rq_idle_timeout);
         xp_hstream_local_reply(h->stream, 408, "stream timeout", XP_RF_SI, "stream_idle_timeout");
         return;
     }
-    if (h->scanning) {
+    if (h->http->scanning) {
         xp_stat_inc(h->st->downstream_rq_header_timeout);
         xp_hconn_close(h, true);
         return;
@@ -422,7 +472,7 @@ static void xp__arm_idle(xp_hconn_t *h)
     uint64_t ms;
     if (h->stream)
         ms = h->hcm->stream_idle_timeout_ms;
-    else if (h->scanning && h->hcm->request_headers_timeout_ms)
+    else if (h->http->scanning && h->hcm->request_headers_timeout_ms)
         ms = h->hcm->request_headers_timeout_ms;
     else
         ms = h->hcm->idle_timeout_ms;
@@ -441,20 +491,20 @@ void xp_hconn_touch(xp_hconn_t *h)
  * private chunk when the current one is shared or full. */
 static bool xp__in_reserve(xp_hconn_t *h, size_t len)
 {
-    size_t pending = h->in ? h->in_len - h->in_off : 0;
-    if (h->in && h->in->refs == 1 && h->in_len + len <= h->in->size)
+    size_t pending = h->http->in ? h->http->in_len - h->http->in_off : 0;
+    if (h->http->in && h->http->in->refs == 1 && h->http->in_len + len <= h->http->in->size)
         return true;
     size_t need = pending + len;
     xp_chunk_t *n = xp_chunk_new(need < XP_CHUNK_SIZE ? XP_CHUNK_SIZE : need);
     if (n == NULL)
         return false;
     if (pending)
-        memcpy(n->data, h->in->data + h->in_off, pending);
-    if (h->in)
-        xp_chunk_unref(h->in);
-    h->in = n;
-    h->in_off = 0;
-    h->in_len = pending;
+        memcpy(n->data, h->http->in->data + h->http->in_off, pending);
+    if (h->http->in)
+        xp_chunk_unref(h->http->in);
+    h->http->in = n;
+    h->http->in_off = 0;
+    h->http->in_len = pending;
     return true;
 }
 
@@ -463,21 +513,20 @@ static void xp__on_data(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len)
     xp_hconn_t *h = sk->owner;
     if (h->state == XP_HC_CLOSING)
         return; /* lingering: discard */
-    h->rx_bytes += len;
     xp_stat_add(h->st->downstream_cx_rx_bytes_total, (int64_t)len);
-    if (h->in && h->in_len > h->in_off) {
+    if (h->http->in && h->http->in_len > h->http->in_off) {
         if (!xp__in_reserve(h, len)) {
             xp_hconn_close(h, true);
             return;
         }
-        memcpy(h->in->data + h->in_len, p, len);
-        h->in_len += len;
+        memcpy(h->http->in->data + h->http->in_len, p, len);
+        h->http->in_len += len;
     } else {
-        if (h->in)
-            xp_chunk_unref(h->in);
-        h->in = xp_chunk_ref(c);
-        h->in_off = (size_t)(p - c->data);
-        h->in_len = h->in_off + len;
+        if (h->http->in)
+            xp_chunk_unref(h->http->in);
+        h->http->in = xp_chunk_ref(c);
+        h->http->in_off = (size_t)(p - c->data);
+        h->http->in_len = h->http->in_off + len;
     }
     xp__arm_idle(h);
     /* Whatever this input makes us write, up or down, goes in one writev per
@@ -579,8 +628,8 @@ static void xp__access_log(xp_hstream_t *s)
         r.upstream_host = xp_str_c(s->host_sel->addr.str);
     if (s->cluster)
         r.upstream_cluster = xp_str_c(s->cluster->name);
-    r.downstream_remote_address = xp_str_c(h->peer);
-    r.downstream_local_address = xp_str_c(h->local);
+    r.downstream_remote_address = xp_str_c(h->http->peer);
+    r.downstream_local_address = xp_str_c(h->http->local);
     if (s->route)
         r.route_name = s->route->name;
     if (s->has_request_id)
@@ -649,19 +698,16 @@ static xp_hstream_t *xp__stream_new(xp_hconn_t *h, size_t head_len)
     s->start_us = xp__wall_us();
     s->start_mono_ms = xp_now_ms(h);
     /* The parsed head and its header array move into the stream. */
-    s->req = h->head_scan;
-    s->req_headers = h->scan_headers;
-    s->req.headers = s->req_headers;
-    h->scan_headers = NULL;
-    h->scanning = false;
-    s->head_chunk = xp_chunk_ref(h->in);
+    s->req = h->http->head_scan;
+    s->req_headers = xp_hcm_keep_headers(&s->req);
+    h->http->scanning = false;
+    s->head_chunk = xp_chunk_ref(h->http->in);
     s->path = s->req.target;
     if (s->req.host_idx >= 0)
         s->host = s->req.headers[s->req.host_idx].value;
-    xp_http1_body_init(&s->req_body, &s->req, &h->limits);
+    xp_http1_body_init(&s->req_body, &s->req, &h->http->limits);
     s->req_complete = s->req.body_mode == XP_HTTP1_BODY_NONE;
-    h->in_off += head_len;
-    h->nrequests++;
+    h->http->in_off += head_len;
     if (!s->req.keep_alive)
         h->close_after = true;
     xp_stat_inc(h->st->downstream_rq_total);
@@ -686,7 +732,7 @@ void xp_hconn_process(xp_hconn_t *h)
 static void xp__process(xp_hconn_t *h)
 {
     while (h->state == XP_HC_ACTIVE) {
-        size_t avail = h->in ? h->in_len - h->in_off : 0;
+        size_t avail = h->http->in ? h->http->in_len - h->http->in_off : 0;
         xp_hstream_t *s = h->stream;
         if (s) {
             if (s->req_complete || avail == 0) {
@@ -698,7 +744,7 @@ static void xp__process(xp_hconn_t *h)
                 return;
             }
             if (s->state == XP_HS_LOCAL) {
-                h->in_off = h->in_len; /* the reply closes the connection */
+                h->http->in_off = h->http->in_len; /* the reply closes the connection */
                 return;
             }
             if (s->state != XP_HS_UPSTREAM || s->up == NULL) {
@@ -708,10 +754,10 @@ static void xp__process(xp_hconn_t *h)
             }
             xp_str_t spans[8];
             size_t nspans = 0, used = 0;
-            int rc = xp_http1_body_decode(&s->req_body, h->in->data + h->in_off, avail, &used,
-                                          spans, XP_ARRAY_SIZE(spans), &nspans);
-            xp_chunk_t *in = xp_chunk_ref(h->in);
-            h->in_off += used;
+            int rc = xp_http1_body_decode(&s->req_body, h->http->in->data + h->http->in_off, avail,
+                                          &used, spans, XP_ARRAY_SIZE(spans), &nspans);
+            xp_chunk_t *in = xp_chunk_ref(h->http->in);
+            h->http->in_off += used;
             if (rc < 0) {
                 xp_chunk_unref(in);
                 xp_stat_inc(h->st->downstream_cx_protocol_error);
@@ -734,23 +780,28 @@ static void xp__process(xp_hconn_t *h)
             continue;
         }
         if (avail == 0) {
-            if (h->in) {
-                xp_chunk_unref(h->in); /* idle: hold no buffer */
-                h->in = NULL;
-                h->in_off = h->in_len = 0;
+            if (h->http->in) {
+                xp_chunk_unref(h->http->in); /* idle: hold no buffer */
+                h->http->in = NULL;
+                h->http->in_off = h->http->in_len = 0;
             }
             if (!h->peer_eof)
                 xp_sock_read_start(&h->sock);
             return;
         }
-        if (!h->scanning) {
-            if (h->scan_headers == NULL)
-                h->scan_headers = xp_malloc(h->limits.max_headers_count * sizeof(xp_header_t));
-            xp_http1_head_init(&h->head_scan, h->scan_headers, h->limits.max_headers_count);
-            h->scanning = true;
+        size_t max = h->http->limits.max_headers_count;
+        xp_header_t *scratch = xp_hcm_scratch_headers(max);
+        if (!h->http->scanning) {
+            xp_http1_head_init(&h->http->head_scan, scratch, max);
+            h->http->scanning = true;
             xp__arm_idle(h);
+        } else {
+            /* The parser writes fields only in the call that completes the
+             * head, so the scratch may have been used (or moved) meanwhile. */
+            h->http->head_scan.headers = scratch;
         }
-        int rc = xp_http1_parse_request(&h->head_scan, h->in->data + h->in_off, avail, &h->limits);
+        int rc = xp_http1_parse_request(&h->http->head_scan, h->http->in->data + h->http->in_off,
+                                        avail, &h->http->limits);
         if (rc == XP_EAGAIN) {
             if (h->peer_eof)
                 xp_hconn_close(h, false);
@@ -759,7 +810,7 @@ static void xp__process(xp_hconn_t *h)
             return;
         }
         if (rc < 0) {
-            xp__codec_error(h, h->head_scan.err_status ? h->head_scan.err_status : 400);
+            xp__codec_error(h, h->http->head_scan.err_status ? h->http->head_scan.err_status : 400);
             return;
         }
         h->stream = xp__stream_new(h, (size_t)rc);
@@ -782,10 +833,11 @@ void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a)
     h->link.close_now = xp__close_now;
     h->link.config_changed = xp__config_changed;
     h->link.drain = xp__drain;
-    xp_http1_limits_default(&h->limits);
-    h->limits.max_headers_kb = h->hcm->max_request_headers_kb;
-    h->limits.max_headers_count = h->hcm->max_headers_count;
-    h->limits.max_target_len = h->hcm->max_request_headers_kb * 1024;
+    h->http = xp_calloc(1, sizeof(*h->http));
+    xp_http1_limits_default(&h->http->limits);
+    h->http->limits.max_headers_kb = h->hcm->max_request_headers_kb;
+    h->http->limits.max_headers_count = h->hcm->max_headers_count;
+    h->http->limits.max_target_len = h->hcm->max_request_headers_kb * 1024;
     xp_wctx_link(w, &h->link);
     xp_stat_inc(h->st->downstream_cx_total);
     xp_stat_inc(h->st->downstream_cx_active);
@@ -793,7 +845,6 @@ void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a)
     xp_stat_inc(h->st->downstream_cx_http1_active);
 
     uv_timer_init(w->loop, &h->idle_timer);
-    h->idle_timer.data = h;
     xp_sock_init(&h->sock, w->loop, &xp__hconn_ops, h);
     h->sock.tcp.data = h;
     h->open_handles = 2;
@@ -803,17 +854,17 @@ void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a)
         return;
     }
     xp_sock_nodelay(&h->sock);
-    xp_sock_peer_str(&h->sock, h->peer, sizeof(h->peer));
-    xp_sock_local_str(&h->sock, h->local, sizeof(h->local));
+    xp_sock_peer_str(&h->sock, h->http->peer, sizeof(h->http->peer));
+    xp_sock_local_str(&h->sock, h->http->local, sizeof(h->http->local));
     /* The peer IP without port, for x-forwarded-for and hash policies. */
-    const char *colon = strrchr(h->peer, ':');
-    size_t iplen = colon ? (size_t)(colon - h->peer) : strlen(h->peer);
-    const char *ip = h->peer;
+    const char *colon = strrchr(h->http->peer, ':');
+    size_t iplen = colon ? (size_t)(colon - h->http->peer) : strlen(h->http->peer);
+    const char *ip = h->http->peer;
     if (ip[0] == '[') {
         ip++;
         iplen -= 2;
     }
-    snprintf(h->peer_ip, sizeof(h->peer_ip), "%.*s", (int)iplen, ip);
+    snprintf(h->http->peer_ip, sizeof(h->http->peer_ip), "%.*s", (int)iplen, ip);
     xp__arm_idle(h);
     xp_sock_read_start(&h->sock);
 }

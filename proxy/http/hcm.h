@@ -14,6 +14,8 @@
 
 /* Takes the accepted connection (fd and references in a are the callee's). */
 void xp_hcm_accept(xp_wctx_t *w, const xp_accept_t *a);
+/* Frees this thread's parsing scratch (at worker exit). */
+void xp_hcm_thread_cleanup(void);
 
 /* Worker thread: the main thread has answered the on-demand VHDS request
  * "<route config>/<host>" (the virtual host arrived, does not exist, or the

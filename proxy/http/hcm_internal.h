@@ -67,7 +67,7 @@ struct xp_hstream {
     /* Request: the head lives in head_chunk (referenced) for the stream's life. */
     xp_chunk_t *head_chunk;
     xp_http1_head_t req;
-    xp_header_t *req_headers; /* array of max_headers_count */
+    xp_header_t *req_headers; /* req.headers: exactly the fields received */
     xp_http1_body_t req_body;
     bool req_complete; /* whole request body received */
     bool req_sent;     /* whole request (head+body) queued upstream */
@@ -103,7 +103,8 @@ struct xp_hstream {
     xp_chunk_t *resp_buf; /* accumulates a split response head */
     size_t resp_len;
     xp_http1_head_t resp;
-    xp_header_t *resp_headers;
+    bool resp_scanning;        /* a response head is being parsed */
+    xp_header_t *resp_headers; /* resp.headers once the final head is parsed */
     xp_http1_body_t resp_body;
     bool resp_started; /* response head sent downstream */
     bool resp_complete;
@@ -131,50 +132,67 @@ typedef enum {
     XP_HC_CLOSING, /* closing: waiting for handles */
 } xp_hc_state_t;
 
-struct xp_hconn {
-    xp_conn_link_t link; /* first */
-    xp_wctx_t *w;
-    xp_hc_state_t state;
-    xp_sock_t sock;
-    xp_listener_cfg_t *listener;
-    xp_filter_chain_t *chain;
-    const xp_hcm_cfg_t *hcm; /* borrowed from chain */
-    /* Set by a config change: what the next request will run on. */
-    xp_listener_cfg_t *next_listener;
-    xp_filter_chain_t *next_chain;
-    xp_listener_stats_t *lstats;
-    xp_hcm_stats_t *st;
-    uint64_t id;
-    char peer[64], peer_ip[56], local[64];
-    xp_http1_limits_t limits;
-
+/* What only an HTTP/1.1 connection needs: the input being parsed, the
+ * limits, a config switch waiting for the next request, and the addresses
+ * as text (x-forwarded-for, access logs). Allocated at accept and freed when
+ * the connection becomes a tunnel, which needs none of it. */
+typedef struct {
     /* Unconsumed input: in->data[in_off .. in_len). */
     xp_chunk_t *in;
     size_t in_off, in_len;
     xp_http1_head_t head_scan; /* resumable parse of the next head */
-    xp_header_t *scan_headers;
     bool scanning;
+    xp_http1_limits_t limits;
+    /* Set by a config change: what the next request will run on. */
+    xp_listener_cfg_t *next_listener;
+    xp_filter_chain_t *next_chain;
+    char peer[64], peer_ip[56], local[64];
+} xp_hconn_http_t;
 
-    xp_hstream_t *stream;
+/* A downstream connection. While it speaks HTTP/1.1, `http` holds the
+ * parsing state; once upgraded it is only a socket, the idle timer (which
+ * becomes the tunnel's idle timeout), the tunnel and the references every
+ * connection keeps (listener, filter chain, stats). */
+struct xp_hconn {
+    xp_conn_link_t link; /* first */
+    xp_wctx_t *w;
+    xp_hc_state_t state;
     bool close_after; /* Connection: close, or a protocol error */
     bool peer_eof;
     bool processing;    /* inside xp_hconn_process */
     bool lingering;     /* closing: reading and discarding until FIN or timeout */
     bool on_old_config; /* counted in downstream_cx_old_config */
-    uint32_t nrequests;
-    uint64_t rx_bytes, tx_bytes;
+    int open_handles;   /* sock + idle_timer */
+    xp_sock_t sock;
+    xp_listener_cfg_t *listener;
+    xp_filter_chain_t *chain;
+    const xp_hcm_cfg_t *hcm; /* borrowed from chain */
+    xp_listener_stats_t *lstats;
+    xp_hcm_stats_t *st;
+    uint64_t id;
+    xp_hconn_http_t *http; /* NULL once upgraded */
+    xp_hstream_t *stream;
 
-    uv_timer_t idle_timer; /* connection idle / request headers timeout */
-    int open_handles;      /* sock + idle_timer (+ tunnel) */
+    /* Connection idle / request headers / stream idle timeout; the
+     * tunnel's idle timeout once upgraded. */
+    uv_timer_t idle_timer;
     xp_tunnel_t tunnel;
     xp_uconn_t *tunnel_up;
 };
 
 /* hcm.c */
+/* The worker's scratch array of at least n fields to parse a head into;
+ * valid until the next call on this thread. */
+xp_header_t *xp_hcm_scratch_headers(size_t n);
+/* Copies head's fields (parsed into the scratch) into a new array of their
+ * exact size, points head at it and returns it (the caller frees it). */
+xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head);
 void xp_hconn_process(xp_hconn_t *c);
 void xp_hconn_stream_done(xp_hconn_t *c);
 void xp_hconn_close(xp_hconn_t *c, bool local);
 void xp_hconn_tunnel_done(xp_hconn_t *c);
+/* Frees the HTTP/1.1 state (upgraded, or at the end); idempotent. */
+void xp_hconn_http_free(xp_hconn_t *c);
 /* Activity on the stream: restarts the stream idle timeout. */
 void xp_hconn_touch(xp_hconn_t *c);
 void xp_hstream_free(xp_hstream_t *s);

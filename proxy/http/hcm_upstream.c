@@ -213,6 +213,7 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status)
     /* The next attempt parses its response from scratch. */
     free(s->resp_headers);
     s->resp_headers = NULL;
+    s->resp_scanning = false;
     if (s->resp_buf)
         xp_chunk_unref(s->resp_buf);
     s->resp_buf = NULL;
@@ -241,7 +242,7 @@ static xp_str_t xp__client_ip(const xp_hstream_t *s)
     uint32_t n = h->hcm->xff_num_trusted_hops + (h->hcm->use_remote_address ? 0 : 1);
     const xp_header_t *xff = xp__find(s->req.headers, s->req.num_headers, "x-forwarded-for");
     if (n == 0 || xff == NULL)
-        return xp_str_c(h->peer_ip);
+        return xp_str_c(h->http->peer_ip);
     /* Walk the list from the right. */
     const char *p = xff->value.p, *end = p + xff->value.len;
     uint32_t k = 0;
@@ -255,10 +256,10 @@ static xp_str_t xp__client_ip(const xp_hstream_t *s)
         while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
             b--;
         if (++k == n)
-            return b > a ? xp_str(a, (size_t)(b - a)) : xp_str_c(h->peer_ip);
+            return b > a ? xp_str(a, (size_t)(b - a)) : xp_str_c(h->http->peer_ip);
         end = comma > p ? comma - 1 : p;
     }
-    return xp_str_c(h->peer_ip); /* fewer hops than trusted: the peer */
+    return xp_str_c(h->http->peer_ip); /* fewer hops than trusted: the peer */
 }
 
 /* Loopback, RFC 1918 and unique-local addresses are internal (Envoy's
@@ -733,8 +734,8 @@ static void xp__send_request(xp_hstream_t *s)
     const xp_header_t *old_xff = xp__find(rh, nrh, "x-forwarded-for");
     if (h->hcm->use_remote_address && !h->hcm->skip_xff_append) {
         int n = old_xff ? snprintf(xff, sizeof(xff), "%.*s,%s", (int)old_xff->value.len,
-                                   old_xff->value.p, h->peer_ip)
-                        : snprintf(xff, sizeof(xff), "%s", h->peer_ip);
+                                   old_xff->value.p, h->http->peer_ip)
+                        : snprintf(xff, sizeof(xff), "%s", h->http->peer_ip);
         xp__hl_set(&hl, XP_STR_LIT("x-forwarded-for"), xp_str(xff, (size_t)n));
     }
     xp__hl_set(&hl, XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http"));
@@ -901,6 +902,15 @@ static void xp__start_tunnel(xp_hstream_t *s, const char *rest, size_t rest_len,
 {
     xp_hconn_t *h = s->conn;
     xp_uconn_t *u = s->up;
+    xp_hconn_http_t *http = h->http;
+    /* Bytes the client sent after its upgrade request go up first. */
+    size_t pending = http->in ? http->in_len - http->in_off : 0;
+    if (pending)
+        xp_sock_write(&u->sock, http->in, http->in->data + http->in_off, pending);
+    if (rest_len)
+        xp_hstream_write_down(s, rc, rest, rest_len);
+    if (h->state != XP_HC_ACTIVE)
+        return; /* a write down failed: closing; the stream goes with the socket */
     s->up = NULL;
     xp_host_rq_end(s->host_sel);
     xp_stat_dec(s->cluster->stats->upstream_rq_active);
@@ -909,35 +919,25 @@ static void xp__start_tunnel(xp_hstream_t *s, const char *rest, size_t rest_len,
     if (s->timer_init)
         uv_timer_stop(&s->timer);
     uv_timer_stop(&h->idle_timer);
-    /* Bytes the client sent after its upgrade request go up first. */
-    size_t pending = h->in ? h->in_len - h->in_off : 0;
-    if (pending)
-        xp_sock_write(&u->sock, h->in, h->in->data + h->in_off, pending);
-    if (rest_len)
-        xp_hstream_write_down(s, rc, rest, rest_len);
-    if (h->in)
-        xp_chunk_unref(h->in);
-    h->in = NULL;
-    h->in_off = h->in_len = 0;
-    free(h->scan_headers);
-    h->scan_headers = NULL;
     uint64_t idle = s->route->action.has_idle_timeout ? s->route->action.idle_timeout_ms
                                                       : h->hcm->stream_idle_timeout_ms;
     s->status = 101;
     s->resp_complete = true;
     xp_hstream_set_state(s, XP_HS_TUNNEL);
     h->stream = NULL;
-    /* The stream ends here; its references (route, table, cluster) go. */
+    /* The stream ends here; its references (route, table, cluster) go, and
+     * so does everything HTTP (input buffer, parser, addresses as text). */
     h->state = XP_HC_TUNNEL;
     xp_hstream_free(s);
+    xp_hconn_http_free(h);
     memset(&h->tunnel, 0, sizeof(h->tunnel));
     h->tunnel.owner = h;
     h->tunnel.done = xp__upgrade_tunnel_done;
-    h->tunnel.end[0].closed = xp__upgrade_tunnel_closed;
-    h->tunnel.end[1].closed = xp__upgrade_tunnel_closed;
+    h->tunnel.closed = xp__upgrade_tunnel_closed;
     h->tunnel_up = u;
+    xp_uconn_hand_over(u);
     xp_tunnel_start(&h->tunnel, h->w->loop, &h->sock, &u->sock,
-                    h->listener->per_connection_buffer_limit_bytes, idle);
+                    h->listener->per_connection_buffer_limit_bytes, idle, &h->idle_timer);
 }
 
 static void xp__response_done(xp_hstream_t *s, bool reusable)
@@ -981,7 +981,7 @@ static bool xp__response_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, siz
             if (s->req.method_id == XP_HTTP1_HEAD)
                 continue;
             if (s->resp_chunked_down) {
-                h->tx_bytes += spans[i].len;
+                xp_stat_add(h->st->downstream_cx_tx_bytes_total, (int64_t)spans[i].len);
                 xp_sock_write_chunked(&h->sock, c, spans[i].p, spans[i].len);
             } else {
                 xp_hstream_write_down(s, c, spans[i].p, spans[i].len);
@@ -1085,7 +1085,8 @@ static void xp__response_head(xp_hstream_t *s, xp_chunk_t *c, const char *buf, s
             return;
         }
         xp__send_response_head(s);
-        xp__start_tunnel(s, buf + head_len, total - head_len, c);
+        if (h->state == XP_HC_ACTIVE && h->stream == s)
+            xp__start_tunnel(s, buf + head_len, total - head_len, c);
         return;
     }
     /* A status the retry policy covers is retried unseen (RFC 9110 §9.2.2:
@@ -1107,7 +1108,7 @@ static void xp__response_head(xp_hstream_t *s, xp_chunk_t *c, const char *buf, s
     xp__send_response_head(s);
     if (h->state != XP_HC_ACTIVE || h->stream != s)
         return;
-    xp_http1_body_init(&s->resp_body, &s->resp, &h->limits);
+    xp_http1_body_init(&s->resp_body, &s->resp, &h->http->limits);
     xp__response_body(s, c, buf + head_len, total - head_len);
 }
 
@@ -1157,12 +1158,16 @@ static void xp__up_data_corked(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len
         blen = s->resp_len;
         hc = s->resp_buf;
     }
+    const size_t max = h->http->limits.max_headers_count;
     for (;;) {
-        if (s->resp_headers == NULL) {
-            s->resp_headers = xp_malloc(h->limits.max_headers_count * sizeof(xp_header_t));
-            xp_http1_head_init(&s->resp, s->resp_headers, h->limits.max_headers_count);
+        xp_header_t *scratch = xp_hcm_scratch_headers(max);
+        if (!s->resp_scanning) {
+            xp_http1_head_init(&s->resp, scratch, max);
+            s->resp_scanning = true;
+        } else {
+            s->resp.headers = scratch; /* written only by the completing call */
         }
-        int rc = xp_http1_parse_response(&s->resp, buf, blen, s->req.method_id, &h->limits);
+        int rc = xp_http1_parse_response(&s->resp, buf, blen, s->req.method_id, &h->http->limits);
         if (rc == XP_EAGAIN) {
             if (hc == c) {
                 /* keep the partial head in a private buffer */
@@ -1189,7 +1194,7 @@ static void xp__up_data_corked(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len
              * and parse the next head from what follows. */
             buf += rc;
             blen -= (size_t)rc;
-            xp_http1_head_init(&s->resp, s->resp_headers, h->limits.max_headers_count);
+            xp_http1_head_init(&s->resp, scratch, max);
             if (blen == 0) {
                 if (s->resp_buf)
                     s->resp_len = 0;
@@ -1204,6 +1209,8 @@ static void xp__up_data_corked(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len
             s->resp_buf = xp_chunk_ref(c);
         }
         s->resp_len = 0;
+        s->resp_scanning = false;
+        s->resp_headers = xp_hcm_keep_headers(&s->resp);
         xp__response_head(s, hc, buf, (size_t)rc, blen);
         return;
     }

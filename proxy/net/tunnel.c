@@ -1,6 +1,7 @@
 #include "proxy/net/tunnel.h"
 #include "proxy/common/mem.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const xp_sock_ops_t xp__tunnel_ops;
@@ -14,27 +15,29 @@ static xp_tunnel_t *xp__t(xp_sock_t *s, int *side)
 
 static void xp__touch(xp_tunnel_t *t)
 {
-    if (t->timer_on)
-        uv_timer_again(&t->idle_timer);
+    if (t->timer)
+        uv_timer_again(t->timer);
 }
 
 static void xp__timer_closed(uv_handle_t *h)
 {
     xp_tunnel_t *t = h->data;
-    t->timer_on = false;
-    if (t->end[0].closed_cb && t->end[1].closed_cb)
-        t->done(t);
+    free(h);
+    t->done(t);
 }
 
 static void xp__maybe_done(xp_tunnel_t *t)
 {
     if (!t->end[0].closed_cb || !t->end[1].closed_cb)
         return;
-    if (t->timer_on) {
-        if (!uv_is_closing((uv_handle_t *)&t->idle_timer))
-            uv_close((uv_handle_t *)&t->idle_timer, xp__timer_closed);
+    uv_timer_t *timer = t->timer;
+    t->timer = NULL;
+    if (timer && t->own_timer) {
+        uv_close((uv_handle_t *)timer, xp__timer_closed);
         return;
     }
+    if (timer)
+        uv_timer_stop(timer);
     t->done(t);
 }
 
@@ -105,8 +108,8 @@ static void xp__on_close(xp_sock_t *s)
     int side;
     xp_tunnel_t *t = xp__t(s, &side);
     t->end[side].closed_cb = true;
-    if (t->end[side].closed)
-        t->end[side].closed(t, side);
+    if (t->closed)
+        t->closed(t, side);
     xp__maybe_done(t);
 }
 
@@ -125,21 +128,24 @@ static void xp__on_idle(uv_timer_t *timer)
 }
 
 void xp_tunnel_start(xp_tunnel_t *t, uv_loop_t *loop, xp_sock_t *down, xp_sock_t *up,
-                     uint32_t limit, uint64_t idle_ms)
+                     uint32_t limit, uint64_t idle_ms, uv_timer_t *timer)
 {
     t->end[0].sock = down;
     t->end[1].sock = up;
     t->limit = limit ? limit : 1024 * 1024;
-    t->idle_ms = idle_ms;
     for (int i = 0; i < 2; i++) {
         t->end[i].sock->ops = &xp__tunnel_ops;
         t->end[i].sock->owner = t;
     }
     if (idle_ms) {
-        uv_timer_init(loop, &t->idle_timer);
-        t->idle_timer.data = t;
-        t->timer_on = true;
-        uv_timer_start(&t->idle_timer, xp__on_idle, idle_ms, idle_ms);
+        if (timer == NULL) {
+            timer = xp_malloc(sizeof(*timer));
+            uv_timer_init(loop, timer);
+            t->own_timer = true;
+        }
+        timer->data = t;
+        t->timer = timer;
+        uv_timer_start(timer, xp__on_idle, idle_ms, idle_ms);
     }
     for (int i = 0; i < 2; i++)
         if (!t->end[i].eof)

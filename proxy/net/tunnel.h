@@ -19,9 +19,6 @@ typedef struct xp_tunnel xp_tunnel_t;
 
 typedef struct {
     xp_sock_t *sock;
-    /* Called once this side's socket is closed; the callee frees whatever
-     * holds the socket. */
-    void (*closed)(xp_tunnel_t *t, int side);
     bool eof;       /* the peer sent FIN */
     bool closed_cb; /* closed() ran */
     bool paused;    /* reading stopped for backpressure */
@@ -31,20 +28,29 @@ typedef struct {
 struct xp_tunnel {
     xp_tunnel_end_t end[2]; /* 0: downstream, 1: upstream */
     uint32_t limit;
-    uint64_t idle_ms;
-    uv_timer_t idle_timer;
-    bool timer_on;
+    bool own_timer; /* timer was allocated here (else it is the owner's) */
     bool finishing;
+    /* The idle timeout's timer while it runs, NULL without one. */
+    uv_timer_t *timer;
     void *owner;
-    /* Both sockets are closed and the idle timer too: the owner may free t. */
+    /* Called once side's socket is closed; the callee frees whatever holds
+     * the socket. */
+    void (*closed)(xp_tunnel_t *t, int side);
+    /* Both sockets are closed and the idle timer is stopped (or, if it was
+     * the tunnel's own, freed): the owner may free t. */
     void (*done)(xp_tunnel_t *t);
     const char *end_reason; /* why it ended: "eof", "error", "idle_timeout", "local" */
 };
 
 /* Takes over both sockets (their ops and owner are replaced) and starts
- * moving bytes. idle_ms 0 disables the idle timeout. */
+ * moving bytes. idle_ms 0 disables the idle timeout. timer, when not NULL,
+ * is an initialised timer of the owner's that is idle for the tunnel's life
+ * (an upgraded HTTP connection's idle timer): the tunnel runs its idle
+ * timeout on it (setting its data and callback) and stops it before done();
+ * the owner closes it. Without one the tunnel allocates its own timer when
+ * idle_ms is set. */
 void xp_tunnel_start(xp_tunnel_t *t, uv_loop_t *loop, xp_sock_t *down, xp_sock_t *up,
-                     uint32_t limit, uint64_t idle_ms);
+                     uint32_t limit, uint64_t idle_ms, uv_timer_t *timer);
 /* Sends bytes to one side before (or while) the tunnel runs, e.g. the 101
  * response head or bytes that arrived with the upgrade request. */
 int xp_tunnel_write(xp_tunnel_t *t, int side, xp_chunk_t *c, const char *p, size_t len);

@@ -9,26 +9,69 @@
 #include "proxy/common/mem.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+struct xp__arena_block {
+    struct xp__arena_block *next;
+    size_t used, size;
+    _Alignas(max_align_t) char data[];
+};
+
+/* n zeroed bytes from ix's arena, aligned for any node. */
+static void *xp__arena_alloc(xp__route_index_t *ix, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    struct xp__arena_block *b = ix->arena;
+    if (b == NULL || b->size - b->used < n) {
+        size_t size = n > 16384 ? n : 16384;
+        b = xp_malloc(sizeof(*b) + size);
+        b->next = ix->arena;
+        b->used = 0;
+        b->size = size;
+        ix->arena = b;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
 static void xp__idx_push(xp__idxlist_t *l, uint32_t idx)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 2;
-        l->v = xp_realloc(l->v, l->cap * sizeof(*l->v));
+    if (l->cap == 0) {
+        l->v = &l->one;
+        l->cap = 1;
+    } else if (l->n == l->cap) {
+        uint32_t *v = xp_malloc(2 * l->cap * sizeof(*v));
+        memcpy(v, l->v, l->n * sizeof(*v));
+        if (l->v != &l->one)
+            free(l->v);
+        l->v = v;
+        l->cap *= 2;
     }
     l->v[l->n++] = idx;
 }
 
-static xp__rnode_t *xp__rnode_new(const char *label, uint32_t len)
+static void xp__idx_free(xp__idxlist_t *l)
 {
-    xp__rnode_t *n = xp_calloc(1, sizeof(*n));
-    n->label = xp_strndup(label, len);
+    if (l->v != &l->one)
+        free(l->v);
+}
+
+static xp__rnode_t *xp__rnode_new(xp__route_index_t *ix, const char *label, uint32_t len)
+{
+    xp__rnode_t *n = xp__arena_alloc(ix, sizeof(*n));
+    char *copy = xp__arena_alloc(ix, len + 1);
+    memcpy(copy, label, len);
+    n->label = copy;
     n->label_len = len;
     return n;
 }
 
+/* The arena holds the nodes and labels; the kid arrays and longer route
+ * lists are the nodes' own. */
 static void xp__rnode_free(xp__rnode_t *n)
 {
     if (n == NULL)
@@ -36,11 +79,9 @@ static void xp__rnode_free(xp__rnode_t *n)
     for (uint32_t i = 0; i < n->nkids; i++)
         xp__rnode_free(n->kids[i]);
     free(n->kids);
-    free(n->label);
-    free(n->any.v);
-    free(n->sep.v);
-    free(n->exact.v);
-    free(n);
+    xp__idx_free(&n->any);
+    xp__idx_free(&n->sep);
+    xp__idx_free(&n->exact);
 }
 
 /* Index of the first child whose label starts with a byte >= c. */
@@ -78,7 +119,7 @@ static xp__rnode_t *xp__rnode_insert(xp__route_index_t *ix, xp__rnode_t *root, c
         unsigned char c = (unsigned char)key[pos];
         uint32_t k = xp__kid_pos(n, c);
         if (k == n->nkids || (unsigned char)n->kids[k]->label[0] != c) {
-            xp__rnode_t *kid = xp__rnode_new(key + pos, (uint32_t)(len - pos));
+            xp__rnode_t *kid = xp__rnode_new(ix, key + pos, (uint32_t)(len - pos));
             xp__kid_insert(n, k, kid);
             ix->nnodes++;
             return kid;
@@ -89,11 +130,12 @@ static xp__rnode_t *xp__rnode_insert(xp__route_index_t *ix, xp__rnode_t *root, c
                kid->label[common] == key[pos + common])
             common++;
         if (common < kid->label_len) {
-            /* Split the edge: n -> mid(label[0..common)) -> kid(rest). */
-            xp__rnode_t *mid = xp__rnode_new(kid->label, common);
-            char *rest = xp_strndup(kid->label + common, kid->label_len - common);
-            free(kid->label);
-            kid->label = rest;
+            /* Split the edge: n -> mid(label[0..common)) -> kid(rest); both
+             * labels stay slices of the one copy in the arena. */
+            xp__rnode_t *mid = xp__arena_alloc(ix, sizeof(*mid));
+            mid->label = kid->label;
+            mid->label_len = common;
+            kid->label += common;
             kid->label_len -= common;
             xp__kid_insert(mid, 0, kid);
             n->kids[k] = mid;
@@ -222,53 +264,54 @@ size_t xp__regex_literal_prefix(const char *re, size_t len, char *out, size_t ou
     return n;
 }
 
+/* Works out r's index key once (see xp_route_t.index_key). */
+static void xp__route_key(xp_route_t *r)
+{
+    const xp_route_match_t *m = &r->match;
+    size_t cap = m->path.len + 1;
+    char *key = xp_malloc(cap);
+    size_t klen = 0;
+    bool sep = false;
+    switch (m->kind) {
+    case XP_PATH_PREFIX:
+    case XP_PATH_EXACT:
+    case XP_PATH_SEPARATED_PREFIX:
+        klen = m->path.len;
+        for (size_t k = 0; k < klen; k++)
+            key[k] = m->case_sensitive ? m->path.p[k] : (char)tolower((unsigned char)m->path.p[k]);
+        r->index_key_folded = !m->case_sensitive;
+        break;
+    case XP_PATH_REGEX:
+        klen = xp__regex_literal_prefix(m->path.p, m->path.len, key, cap, &sep);
+        break;
+    case XP_PATH_CONNECT:
+        break;
+    }
+    r->index_key = key;
+    r->index_key_len = (uint32_t)klen;
+    r->index_list = m->kind == XP_PATH_EXACT                     ? 2
+                    : m->kind == XP_PATH_SEPARATED_PREFIX || sep ? 1
+                                                                 : 0;
+    r->index_key_done = true;
+}
+
 xp__route_index_t *xp__route_index_build(const xp_vhost_t *vh)
 {
     xp__route_index_t *ix = xp_calloc(1, sizeof(*ix));
-    ix->cs = xp__rnode_new("", 0);
-    ix->ci = xp__rnode_new("", 0);
+    ix->cs = xp__rnode_new(ix, "", 0);
+    ix->ci = xp__rnode_new(ix, "", 0);
     ix->nnodes = 2;
-    size_t bufcap = 256;
-    char *buf = xp_malloc(bufcap);
     for (size_t i = 0; i < vh->nroutes; i++) {
-        const xp_route_match_t *m = &vh->routes[i]->match;
-        const char *key = "";
-        size_t klen = 0;
-        bool sep = false;
-        xp__rnode_t *root = ix->cs;
-        if (m->path.len + 1 > bufcap) {
-            bufcap = m->path.len + 1;
-            buf = xp_realloc(buf, bufcap);
-        }
-        switch (m->kind) {
-        case XP_PATH_PREFIX:
-        case XP_PATH_EXACT:
-        case XP_PATH_SEPARATED_PREFIX:
-            key = m->path.p;
-            klen = m->path.len;
-            if (!m->case_sensitive) {
-                for (size_t k = 0; k < klen; k++)
-                    buf[k] = (char)tolower((unsigned char)key[k]);
-                key = buf;
-                root = ix->ci;
-            }
-            break;
-        case XP_PATH_REGEX:
-            klen = xp__regex_literal_prefix(m->path.p, m->path.len, buf, bufcap, &sep);
-            key = buf;
-            break;
-        case XP_PATH_CONNECT:
-            break;
-        }
-        xp__rnode_t *node = xp__rnode_insert(ix, root, key, klen);
-        xp__idxlist_t *list = &node->any;
-        if (m->kind == XP_PATH_EXACT)
-            list = &node->exact;
-        else if (m->kind == XP_PATH_SEPARATED_PREFIX || sep)
-            list = &node->sep;
-        xp__idx_push(list, (uint32_t)i);
+        xp_route_t *r = vh->routes[i];
+        if (!r->index_key_done)
+            xp__route_key(r);
+        xp__rnode_t *node = xp__rnode_insert(ix, r->index_key_folded ? ix->ci : ix->cs,
+                                             r->index_key, r->index_key_len);
+        xp__idx_push(r->index_list == 2   ? &node->exact
+                     : r->index_list == 1 ? &node->sep
+                                          : &node->any,
+                     (uint32_t)i);
     }
-    free(buf);
     return ix;
 }
 
@@ -278,5 +321,10 @@ void xp__route_index_free(xp__route_index_t *ix)
         return;
     xp__rnode_free(ix->cs);
     xp__rnode_free(ix->ci);
+    while (ix->arena) {
+        struct xp__arena_block *next = ix->arena->next;
+        free(ix->arena);
+        ix->arena = next;
+    }
     free(ix);
 }

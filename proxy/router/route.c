@@ -382,6 +382,7 @@ static void xp__route_free(xp_route_t *r)
     xp_str_free(&r->direct.body);
     xp_header_edits_free(&r->request_headers);
     xp_header_edits_free(&r->response_headers);
+    free(r->index_key);
     free(r);
 }
 
@@ -450,7 +451,10 @@ void xp_vhost_add_domain(xp_vhost_t *vh, const char *domain)
 
 void xp_vhost_add_route(xp_vhost_t *vh, xp_route_t *r)
 {
-    vh->routes = xp_realloc(vh->routes, (vh->nroutes + 1) * sizeof(*vh->routes));
+    if (vh->nroutes == vh->caproutes) {
+        vh->caproutes = vh->caproutes ? 2 * vh->caproutes : 8;
+        vh->routes = xp_realloc(vh->routes, vh->caproutes * sizeof(*vh->routes));
+    }
     vh->routes[vh->nroutes++] = r;
 }
 

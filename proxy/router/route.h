@@ -331,18 +331,32 @@ typedef enum {
 /* envoy.config.route.v3.Route. Individually refcounted so unchanged routes
  * can be shared by consecutive table generations. */
 typedef struct xp_route {
+    /* First, in one cache line: what every update touches for each of the
+     * (possibly 10,000) routes of a table, shared or not. */
     atomic_uint refcnt;
-    xp_str_t name;
-    xp_route_match_t match;
     xp_route_kind_t kind;
-    xp_route_action_t action;    /* XP_ROUTE_FORWARD */
-    xp_redirect_t redirect;      /* XP_ROUTE_REDIRECT */
-    xp_direct_response_t direct; /* XP_ROUTE_DIRECT */
-    xp_header_edits_t request_headers, response_headers;
     /* Digest of the Route message it was translated from (0 = none): a new
      * table generation reuses the route object when the bytes match. */
     uint64_t source_hash;
     size_t source_len;
+    /* The route's key in its virtual host's index (the literal prefix every
+     * matching path starts with, lower-cased for case-insensitive paths) and
+     * which list of the key's node it goes in, worked out by the first index
+     * build that sees the route and reused by every later generation sharing
+     * it. Index builds run on one thread (the one applying configuration);
+     * matching never reads these. */
+    char *index_key;
+    uint32_t index_key_len;
+    uint8_t index_list;    /* 0 any, 1 sep ('/' or the end must follow), 2 exact */
+    bool index_key_folded; /* in the case-insensitive tree */
+    bool index_key_done;
+
+    xp_str_t name;
+    xp_route_match_t match;
+    xp_route_action_t action;    /* XP_ROUTE_FORWARD */
+    xp_redirect_t redirect;      /* XP_ROUTE_REDIRECT */
+    xp_direct_response_t direct; /* XP_ROUTE_DIRECT */
+    xp_header_edits_t request_headers, response_headers;
 } xp_route_t;
 
 typedef enum {
@@ -361,7 +375,7 @@ typedef struct {
     xp_str_t *domains;
     size_t ndomains;
     xp_route_t **routes; /* one reference each */
-    size_t nroutes;
+    size_t nroutes, caproutes;
     xp_header_edits_t request_headers, response_headers;
     bool has_retry_policy;
     xp_retry_policy_t retry;

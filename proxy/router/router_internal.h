@@ -15,10 +15,12 @@ struct xp_regex {
 /* The calling thread's cached match data (at least 16 ovector pairs). */
 pcre2_match_data *xp__regex_md(void);
 
-/* A growable array of route indexes, ascending. */
+/* A growable array of route indexes, ascending. Most hold one entry, which
+ * lives in `one` (v points there) so it costs no allocation. */
 typedef struct {
     uint32_t *v;
     uint32_t n, cap;
+    uint32_t one;
 } xp__idxlist_t;
 
 /* A radix-tree node. `label` is the edge from the parent; children are
@@ -29,7 +31,7 @@ typedef struct {
  *           (path_separated_prefix, regexes like "^/x(/|$)...");
  *   exact - the path (before '?') must end here (match.path). */
 typedef struct xp__rnode {
-    char *label;
+    const char *label; /* in the index's arena, not NUL-terminated */
     uint32_t label_len;
     uint32_t nkids, capkids;
     struct xp__rnode **kids;
@@ -40,6 +42,9 @@ struct xp__route_index {
     xp__rnode_t *cs; /* case-sensitive keys (and every regex) */
     xp__rnode_t *ci; /* lower-cased keys of case-insensitive routes */
     size_t nnodes;
+    /* Nodes and labels are carved from blocks freed with the index (one
+     * allocation per block, not two per node). */
+    struct xp__arena_block *arena;
 };
 
 typedef enum {

@@ -901,5 +901,6 @@ static void xp__worker_exit(xp_worker_t *wk)
 {
     (void)wk;
     xp_chunk_thread_cleanup();
+    xp_hcm_thread_cleanup();
     xp_router_thread_cleanup();
 }

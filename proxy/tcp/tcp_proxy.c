@@ -173,11 +173,11 @@ static void xp__connected(void *ctx, xp_uconn_t *u, int status)
     memset(&s->tunnel, 0, sizeof(s->tunnel));
     s->tunnel.owner = s;
     s->tunnel.done = xp__tunnel_done;
-    s->tunnel.end[0].closed = xp__tunnel_side_closed;
-    s->tunnel.end[1].closed = xp__tunnel_side_closed;
+    s->tunnel.closed = xp__tunnel_side_closed;
+    xp_uconn_hand_over(u);
     xp_tunnel_start(&s->tunnel, s->w->loop, &s->down, &u->sock,
                     s->listener->per_connection_buffer_limit_bytes,
-                    s->chain->u.tcp->idle_timeout_ms);
+                    s->chain->u.tcp->idle_timeout_ms, NULL);
 }
 
 static void xp__connect(xp__tcps_t *s)

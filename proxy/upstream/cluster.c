@@ -26,7 +26,6 @@ struct xp_cm {
 
 typedef struct {
     xp_uconn_t u;
-    uv_connect_t connect_req;
     bool closed_by_us;
 } xp__uconn_impl_t;
 
@@ -225,6 +224,10 @@ static void xp__idle_remove(xp_uconn_t *u)
 static void xp__handle_closed(uv_handle_t *h)
 {
     xp_uconn_t *u = h->data;
+    if ((uv_handle_t *)u->timer == h) {
+        free(u->timer);
+        u->timer = NULL;
+    }
     if (--u->open_handles > 0)
         return;
     xp_wcluster_t *c = u->cluster;
@@ -247,8 +250,8 @@ static void xp__uconn_closing(xp_uconn_t *u, bool local)
     xp_stat_dec(st->upstream_cx_active);
     xp_stat_inc(st->upstream_cx_destroy);
     xp_stat_inc(local ? st->upstream_cx_destroy_local : st->upstream_cx_destroy_remote);
-    if (!uv_is_closing((uv_handle_t *)&u->timer))
-        uv_close((uv_handle_t *)&u->timer, xp__handle_closed);
+    if (u->timer && !uv_is_closing((uv_handle_t *)u->timer))
+        uv_close((uv_handle_t *)u->timer, xp__handle_closed);
 }
 
 void xp_uconn_close(xp_uconn_t *u)
@@ -258,6 +261,12 @@ void xp_uconn_close(xp_uconn_t *u)
     u->cb = NULL;
     xp__uconn_closing(u, true);
     xp_sock_close(&u->sock);
+}
+
+void xp_uconn_hand_over(xp_uconn_t *u)
+{
+    if (u->timer && !uv_is_closing((uv_handle_t *)u->timer))
+        uv_close((uv_handle_t *)u->timer, xp__handle_closed);
 }
 
 void xp_uconn_sock_closed(xp_uconn_t *u)
@@ -343,11 +352,13 @@ static void xp__on_timer(uv_timer_t *t)
 
 static void xp__on_connect(uv_connect_t *req, int status)
 {
-    xp__uconn_impl_t *impl = XP_CONTAINER_OF(req, xp__uconn_impl_t, connect_req);
-    xp_uconn_t *u = &impl->u;
+    /* The request runs before the handle's close callback even when the
+     * connection closes while connecting (ECANCELED): u is alive here. */
+    xp_uconn_t *u = req->data;
+    free(req);
     if (status == UV_ECANCELED || u->state == XP_UCONN_CLOSING)
         return;
-    uv_timer_stop(&u->timer);
+    uv_timer_stop(u->timer);
     xp_uconn_cb cb = u->cb;
     void *ctx = u->ctx;
     u->cb = NULL;
@@ -371,7 +382,7 @@ int xp_uconn_acquire(xp_wcluster_t *c, xp_host_t *h, bool pooled, xp_uconn_cb cb
     if (pool && pool->idle) {
         xp_uconn_t *u = pool->idle;
         xp__idle_remove(u);
-        uv_timer_stop(&u->timer);
+        uv_timer_stop(u->timer);
         u->state = XP_UCONN_BUSY;
         u->user_ops = NULL;
         u->user = NULL;
@@ -386,8 +397,9 @@ int xp_uconn_acquire(xp_wcluster_t *c, xp_host_t *h, bool pooled, xp_uconn_cb cb
     xp_uconn_t *u = &impl->u;
     xp_sock_init(&u->sock, c->cm->loop, &xp__uconn_ops, u);
     u->sock.tcp.data = u;
-    uv_timer_init(c->cm->loop, &u->timer);
-    u->timer.data = u;
+    u->timer = xp_malloc(sizeof(*u->timer));
+    uv_timer_init(c->cm->loop, u->timer);
+    u->timer->data = u;
     u->open_handles = 2;
     u->cluster = c;
     xp_wcluster_ref(c);
@@ -403,16 +415,19 @@ int xp_uconn_acquire(xp_wcluster_t *c, xp_host_t *h, bool pooled, xp_uconn_cb cb
     if (pooled)
         xp_stat_inc(c->stats->upstream_cx_http1_total);
     *out = u;
-    int rc = uv_tcp_connect(&impl->connect_req, &u->sock.tcp, (const struct sockaddr *)&h->addr.ss,
-                            xp__on_connect);
+    uv_connect_t *req = xp_malloc(sizeof(*req));
+    req->data = u;
+    int rc =
+        uv_tcp_connect(req, &u->sock.tcp, (const struct sockaddr *)&h->addr.ss, xp__on_connect);
     if (rc) {
+        free(req);
         xp_stat_inc(c->stats->upstream_cx_connect_fail);
         u->cb = NULL;
         xp_uconn_close(u);
         *out = NULL;
         return rc;
     }
-    uv_timer_start(&u->timer, xp__on_timer, c->cfg->connect_timeout_ms, 0);
+    uv_timer_start(u->timer, xp__on_timer, c->cfg->connect_timeout_ms, 0);
     return 0;
 }
 
@@ -444,7 +459,7 @@ void xp_uconn_release(xp_uconn_t *u, bool reusable)
     p->idle = u;
     p->n_idle++;
     if (c->cfg->idle_timeout_ms)
-        uv_timer_start(&u->timer, xp__on_timer, c->cfg->idle_timeout_ms, 0);
+        uv_timer_start(u->timer, xp__on_timer, c->cfg->idle_timeout_ms, 0);
     /* Watch for the upstream closing it while idle. */
     xp_sock_read_start(&u->sock);
 }

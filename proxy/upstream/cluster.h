@@ -75,7 +75,9 @@ struct xp_uconn {
     xp_host_t *host;
     xp_pool_t *pool; /* NULL for unpooled (tcp_proxy) connections */
     xp_uconn_state_t state;
-    uv_timer_t timer; /* connect timeout, then idle timeout while pooled */
+    /* Connect timeout, then idle timeout while pooled; closed (and freed
+     * in its close callback) once a tunnel owns the connection. */
+    uv_timer_t *timer;
     int open_handles; /* sock + timer; freed at 0 */
     xp_uconn_cb cb;
     void *ctx;
@@ -101,6 +103,9 @@ void xp_uconn_attach(xp_uconn_t *u, const xp_sock_ops_t *ops, void *user);
 void xp_uconn_release(xp_uconn_t *u, bool reusable);
 /* Closes now, in any state. Memory goes once libuv has closed the handles. */
 void xp_uconn_close(xp_uconn_t *u);
+/* A tunnel takes over this BUSY connection's socket: it will never be
+ * pooled again, so its timer goes (an idle tunnel keeps only the socket). */
+void xp_uconn_hand_over(xp_uconn_t *u);
 /* For a connection whose socket was taken over by a tunnel: the tunnel
  * closed the socket; account for it and free. */
 void xp_uconn_sock_closed(xp_uconn_t *u);

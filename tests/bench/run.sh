@@ -16,8 +16,11 @@
 # Not a pass/fail test and not run by CI: the targets in the table are
 # reported, not enforced. Environment overrides: XPB_REPS, XPB_DURATION
 # (seconds per wrk/echo run), XPB_BIG_MIB (workload 5 size), XPB_WS_IDLE
-# (workload 3 connections), XPB_RELOADS (workload 6), XPB_PORT_BASE,
-# XPB_UPSTREAM_CPU, XPB_OUT (the markdown file).
+# (workload 3 connections), XPB_RELOADS (workload 6 updates), XPB_PORT_BASE,
+# XPB_UPSTREAM_CPU, XPB_OUT (the markdown file), XPB_ONLY (a comma-separated
+# list of workload numbers, e.g. XPB_ONLY=6 or XPB_ONLY=3,6: run only those;
+# the table is printed and docs/benchmarks.md is left alone unless XPB_OUT
+# names a file), XPB_RESUME and XPB_KEEP (see below).
 set -euo pipefail
 
 QUICK=0
@@ -25,7 +28,7 @@ for arg in "$@"; do
     case $arg in
     --quick) QUICK=1 ;;
     -h | --help)
-        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -47,7 +50,13 @@ fi
 # upstream side); the default is what fits under the hard limit.
 WS_ECHO_N=200
 WS_ECHO_SIZE=32
-OUT=${XPB_OUT:-$ROOT/docs/benchmarks.md}
+ONLY=${XPB_ONLY:-}
+if [[ -n $ONLY && ! $ONLY =~ ^[1-8](,[1-8])*$ ]]; then
+    echo "XPB_ONLY: a comma-separated list of workload numbers 1..8, not '$ONLY'" >&2
+    exit 2
+fi
+# A subset run must not replace the full table in docs/benchmarks.md.
+if [[ -n $ONLY ]]; then OUT=${XPB_OUT:-/dev/null}; else OUT=${XPB_OUT:-$ROOT/docs/benchmarks.md}; fi
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -80,6 +89,7 @@ mkdir -p "$BIN"
 XPBENCH=$BIN/xpbench
 BASE=${XPB_PORT_BASE:-27100}
 UP_PORT=$BASE XP_PORT=$((BASE + 1)) XP_ADMIN=$((BASE + 2)) NG_PORT=$((BASE + 3)) HA_PORT=$((BASE + 4))
+XDS_PORT=$((BASE + 5)) XDS_ADMIN_PORT=$((BASE + 6))
 NCPU=$(nproc)
 if ((NCPU >= 2)); then
     CPU_PROXY=0 CPU_LG=1 CPU_UP=${XPB_UPSTREAM_CPU:-0}
@@ -112,11 +122,11 @@ fi
 
 if [[ -z ${XPB_RESUME:-} ]]; then
 log "building (bazel build -c opt)"
-bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream //tests/tools:xp_wsclient >"$WORK/build.log" 2>&1 ||
+bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream //tests/tools:xp_wsclient //xds/server:xds-server >"$WORK/build.log" 2>&1 ||
     { cat "$WORK/build.log" >&2; exit 1; }
 BB=$(bazel info -c opt bazel-bin 2>/dev/null)
 # Copies: other builds in this workspace must not swap binaries mid-run.
-cp "$BB/proxy/xproxy" "$BB/tests/tools/xp_upstream" "$BIN/"
+cp "$BB/proxy/xproxy" "$BB/tests/tools/xp_upstream" "$BB/xds/server/xds-server" "$BIN/"
 gcc -O2 -Wall -Wextra -o "$XPBENCH" "$ROOT/tests/bench/xpbench.c"
 XP_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain -- proxy xds 2>/dev/null) ]]; then XP_COMMIT+=" + uncommitted changes"; fi
@@ -129,8 +139,10 @@ XP_COMMIT=$(cat "$WORK/commit")
 RES=$WORK/results
 CMDS=$WORK/commands
 if [[ -z ${XPB_RESUME:-} ]]; then : >"$RES"; : >"$CMDS"; fi
-todo() { # todo wN: true unless a resumed run already has workload N's results
-    if grep -q "^$1[a-z]*\." "$RES"; then log "workload ${1#w}: results kept from the resumed run"; return 1; fi
+todo() { # todo wN [PROXY]: true unless XPB_ONLY leaves workload N out or a
+    # resumed run has its results (for PROXY only, when given)
+    [[ -z $ONLY || ,$ONLY, == *,${1#w},* ]] || return 1
+    if grep -q "^$1[a-z]*\.${2:+$2\.}" "$RES"; then log "workload ${1#w}${2:+ ($2)}: results kept from the resumed run"; return 1; fi
     wait_quiet
 }
 # Other builds and tests on the machine skew everything: before each
@@ -155,6 +167,14 @@ med() { # median of KEY's values, or "-"
         END { if (!n) { print "-"; exit }
               for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
               if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2 }' "$RES"
+}
+
+pct() { # pct KEY P: the P-th percentile (nearest rank) of KEY's values, or "-"
+    awk -v k="$1" -v p="$2" '$1 == k { v[n++] = $2 }
+        END { if (!n) { print "-"; exit }
+              for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+              r = int(p * n / 100 + 0.999999); if (r < 1) r = 1; if (r > n) r = n
+              print v[r - 1] }' "$RES"
 }
 
 to_ms() { # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
@@ -370,7 +390,7 @@ fi
 
 # ---- workload 6: 10,000 routes, 100 updates ---------------------------------------------
 
-if todo w6; then
+if todo w6 nginx; then
 log "workload 6: nginx reloads with 10,000 regex locations ($RELOADS updates)"
 begin nginx regex 1 "$CPU_PROXY" "$W2_PATH"
 cmdlog "kill -HUP <nginx master>; then curl http://127.0.0.1:$NG_PORT/webapp-01/ide-$LAST_ROUTE/x until the body has the new route's length"
@@ -396,9 +416,73 @@ for u in $(seq "$RELOADS"); do
     fi
     record w6.nginx.ms "$(((t1 - t0) / 1000000))"
 done
-record w6.nginx.total_s "$(awk -v m="$(med w6.nginx.ms)" -v n="$RELOADS" 'BEGIN {printf "%.1f", m * n / 1000}')"
 log "  nginx: median $(med w6.nginx.ms) ms per update"
 stop_proxy
+fi
+
+if todo w6 xproxy; then
+# xproxy: the same 10,000 regex routes as the RDS RouteConfiguration
+# "bench", served by xds-server over ADS. Update u adds the route
+# /webapp-01/ide-<10000 + (u+1)/2> (its rewrite answers 203) when u is odd
+# and removes it again when u is even (the path then falls to "/": 200).
+# Each update is one PUT of the whole RouteConfiguration to xds-server's
+# admin API, which answers once it has published the new version to its
+# streams; xpbench push-poll times from that answer to the first GET of the
+# route's path that has the new status. Proxy CPU: utime + stime over all
+# updates, minus the same number of poll requests sent alone afterwards.
+log "workload 6: xproxy, RDS updates pushed by xds-server ($RELOADS updates)"
+ensure_upstream "workload 6 (xproxy)"
+rm -rf "$WORK/xds"
+gen_xds_dir "$WORK/xds"
+start_xds "$WORK/xds"
+start_proxy xproxy ads 1 "$CPU_PROXY"
+for _ in $(seq 600); do # LDS, CDS and the 10,000-route RDS in
+    [[ $(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$XP_PORT$W2_PATH" || true) == 200 ]] && break
+    sleep 0.05
+done
+if ! check_proxy "$W2_PATH" || ! check_proxy "/webapp-01/ide-0$SMALL_PATH"; then
+    echo "self-check failed for xproxy (ads); logs in $WORK" >&2
+    exit 1
+fi
+cmdlog "taskset -c $CPU_LG $BIN/xds-server --dir $WORK/xds --listen 127.0.0.1:$XDS_PORT --admin 127.0.0.1:$XDS_ADMIN_PORT --log-level warning   # files: gen_xds_dir in tests/bench/lib.sh"
+cmdlog "taskset -c $CPU_PROXY $BIN/xproxy -c $WORK/xproxy-ads.yaml --concurrency 1 --log-level warning"
+cmdlog "taskset -c $CPU_LG $XPBENCH push-poll --admin-port $XDS_ADMIN_PORT --put /resources/route/bench --body-file <gen_rds_json [EXTRA]> --port $XP_PORT --path /webapp-01/ide-<EXTRA>/ --want-status 203|200 --interval-us 200"
+W6_POLLS=0
+c0=$(cpu_ticks "$PROXY_PID")
+for u in $(seq "$RELOADS"); do
+    k=$((10000 + (u + 1) / 2))
+    if ((u % 2)); then
+        gen_rds_json "$k" >"$WORK/w6.body"
+        want=203
+    else
+        gen_rds_json >"$WORK/w6.body"
+        want=200
+    fi
+    if ! out=$(pin "$CPU_LG" "$XPBENCH" push-poll --admin-port "$XDS_ADMIN_PORT" --put /resources/route/bench \
+        --body-file "$WORK/w6.body" --port "$XP_PORT" --path "/webapp-01/ide-$k/" --want-status "$want" \
+        --interval-us 200 2>&1); then
+        INCIDENTS+=("workload 6: xproxy update $u: $out; sample dropped.")
+        echo "${INCIDENTS[-1]}" >>"$WORK/incidents"
+        log "${INCIDENTS[-1]}"
+        continue
+    fi
+    read -r _ ms _ n _ put_ms _ reply_ms <<<"$out"
+    record w6.xproxy.ms "$ms"
+    record w6.xproxy.put_ms "$put_ms"
+    record w6.xproxy.reply_ms "$reply_ms"
+    W6_POLLS=$((W6_POLLS + n))
+done
+c1=$(cpu_ticks "$PROXY_PID")
+pin "$CPU_LG" "$XPBENCH" push-poll --port "$XP_PORT" --path "/webapp-01/ide-$k/" --count "$W6_POLLS" --interval-us 200 >/dev/null
+c2=$(cpu_ticks "$PROXY_PID")
+n_ok=$(grep -c '^w6\.xproxy\.ms ' "$RES" || true)
+if ((n_ok)); then
+    record w6.xproxy.cpu_ms "$(awk -v u=$((c1 - c0)) -v b=$((c2 - c1)) -v hz="$HZ" -v n="$n_ok" 'BEGIN {printf "%.2f", 1000 * (u - b) / hz / n}')"
+fi
+record w6.xproxy.polls "$W6_POLLS"
+log "  xproxy: p50 $(pct w6.xproxy.ms 50) ms, p99 $(pct w6.xproxy.ms 99) ms, CPU $(med w6.xproxy.cpu_ms) ms per update ($((c1 - c0)) ticks with $W6_POLLS polls, $((c2 - c1)) for the polls alone)"
+stop_proxy
+stop_pid "$XDS_PID"
 fi
 
 # ---- workload 7: idle with the demo config --------------------------------------------
@@ -513,8 +597,12 @@ done
 x=$(med w5.xproxy.peak_mib) b=$(best LOWER "$(med w5.nginx.peak_mib)" "$(med w5.haproxy.peak_mib)")
 row 5 "proxy peak RSS during the transfers (MiB)" "-" "$x" "$(med w5.nginx.peak_mib)" "$(med w5.haproxy.peak_mib)" "$(ratio "$x" "$b")" "< 32 MiB" "$(verdict "$x" "<=" 31.99)"
 # Workload 6
-row 6 "10,000 routes, one update visible (ms, median of $RELOADS)" "-" "n/a (not measured: the suite predates the xDS client)" "$(med w6.nginx.ms) (reload)" "-" "-" "" ""
-row 6 "… $RELOADS updates in total (s)" "-" "n/a (not measured: the suite predates the xDS client)" "$(med w6.nginx.total_s)" "-" "-" "" ""
+x=$(pct w6.xproxy.ms 50) b=$(med w6.nginx.ms)
+row 6 "10,000 routes, $RELOADS updates of one route: push to served, p50 (ms)" "-" "$(fmt2 "$x")" "$b (reload)" "-" "$(ratio "$x" "$b")" "" ""
+x=$(pct w6.xproxy.ms 99) b=$(pct w6.nginx.ms 99)
+row 6 "… p99 (ms)" "-" "$(fmt2 "$x")" "$b (reload)" "-" "$(ratio "$x" "$b")" "≤ 20 ms" "$(verdict "$x" "<=" 20)"
+x=$(med w6.xproxy.cpu_ms)
+row 6 "… proxy CPU per update (ms)" "-" "$x" "-" "-" "" "≤ 5 ms" "$(verdict "$x" "<=" 5)"
 # Workload 7
 x=$(med w7.c2.rss_mib)
 row 7 "idle RSS, demo config (MiB)" "-" "$x (2 workers, as demo.sh); $(med w7.c1.rss_mib) (1)" "$(med w7.nginx.rss_mib) (master + worker)" "$(med w7.haproxy.rss_mib)" "" "≤ 8 MiB" "$(verdict "$x" "<=" 8)"
@@ -599,13 +687,30 @@ EOF
   wait for the echo, check it, send again).
 - Workload 5: curl with \`-o /dev/null\` and \`-T\` from a sparse file;
   peak RSS is VmHWM, reset (\`/proc/PID/clear_refs\`) before each transfer.
-- Workload 6: the suite was written before xproxy's xDS client existed
-  (it landed in commit 9340c18 while the suite was being written) and does
-  not measure xproxy here yet. nginx: 10,000 regex locations
-  (as workload 2); each update rewrites the config so that the last
-  location answers a body of a new length, sends SIGHUP to the master and
-  polls until a request sees the new length. Every nginx reload also
-  replaces its worker, which closes every WebSocket (not measured here).
+- Workload 6: 10,000 regex routes of workload 2's shape, then $RELOADS
+  updates. xproxy (\`--concurrency 1\`) gets everything over ADS from
+  \`xds-server\` (//xds/server, pinned to cpu $CPU_LG) serving a directory:
+  the listener, the cluster and the RouteConfiguration \`bench\` (gen_xds_dir
+  in tests/bench/lib.sh). Update u adds the route \`/webapp-01/ide-<10000 +
+  (u+1)/2>\` (its rewrite goes to the upstream's \`/status/203\`) when u is
+  odd and removes it when u is even (the path then falls to \`/\`, which
+  answers 200): one PUT of the whole RouteConfiguration (10,001 or 10,002
+  routes, about 2 MB of JSON) to xds-server's admin API, which parses it,
+  writes the file, publishes the new version to its streams and then
+  answers. \`xpbench push-poll\` does the PUT itself and times from the
+  moment the answer has arrived to the first response with the new status,
+  polling the route's path with GETs on one keep-alive connection every
+  200 µs (a few µs of the push before the answer are not counted; the PUT
+  itself, mostly xds-server parsing the JSON, took $(med w6.xproxy.put_ms) ms,
+  median). p50 and p99 are over the $RELOADS updates (nearest rank). Proxy
+  CPU per update: xproxy's utime + stime (/proc, $HZ ticks/s) over the whole
+  update loop, minus the same for the same number of poll requests sent
+  alone afterwards ($(med w6.xproxy.polls) in all), divided by the updates.
+  nginx: the same 10,000 regex locations (workload 2's config); each update
+  rewrites the config so that the last location answers a body of a new
+  length, sends SIGHUP to the master and polls (curl, every 5 ms) until a
+  request sees the new length. Every nginx reload also replaces its worker,
+  which closes every WebSocket (not measured here).
 - Workload 7: the static demo bootstrap (examples/demo/bootstrap.yaml
   until commit d080284 moved the demo to xDS; kept as \`gen_demo\` in
   tests/bench/lib.sh) with the suite's ports, started
@@ -628,7 +733,7 @@ $([[ -s $WORK/incidents ]] && sed 's/^/- Incident: /' "$WORK/incidents")
 
 \`\`\`
 bash tests/bench/run.sh$( ((QUICK)) && echo " --quick")
-bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream //tests/tools:xp_wsclient
+bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream //tests/tools:xp_wsclient //xds/server:xds-server
 gcc -O2 -Wall -Wextra -o $XPBENCH tests/bench/xpbench.c
 $(cat "$CMDS")
 \`\`\`
@@ -637,17 +742,17 @@ $(cat "$CMDS")
 
 xproxy:
 \`\`\`yaml
-$(cat "$WORK/xproxy-plain.yaml")
+$(cat "$WORK/xproxy-plain.yaml" 2>/dev/null || echo "(not generated: workload 1 was not run)")
 \`\`\`
 
 nginx:
 \`\`\`nginx
-$(cat "$WORK/nginx-plain.conf")
+$(cat "$WORK/nginx-plain.conf" 2>/dev/null || echo "(not generated: workload 1 was not run)")
 \`\`\`
 
 HAProxy:
 \`\`\`
-$(cat "$WORK/haproxy.cfg")
+$(cat "$WORK/haproxy.cfg" 2>/dev/null || echo "(not generated: workload 1 was not run)")
 \`\`\`
 </details>
 EOF

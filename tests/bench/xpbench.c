@@ -13,6 +13,21 @@
  *   xpbench ready    --port P [--path /ready] -- CMD ARGS...
  *       starts CMD and polls GET PATH on 127.0.0.1:P every 0.5 ms until it
  *       answers 200; prints "ready_ms <ms> pid <pid>" and leaves CMD running.
+ *   xpbench push-poll --admin-port A --put PATH --body-file F
+ *                     --port P --path X --want-status S [--interval-us 200]
+ *                     [--timeout-s 30]
+ *       sends F as "PUT PATH" to 127.0.0.1:A (xds-server's admin API) and
+ *       waits for its 200, whose published_ns says when (CLOCK_MONOTONIC)
+ *       the new version was handed to the xDS streams; from the reply on,
+ *       sends GET X on one keep-alive connection to 127.0.0.1:P every
+ *       interval until a response has status S; prints "ms <published to
+ *       first response with S> polls <requests> put_ms <PUT duration>
+ *       reply_ms <published to reply received>". When the first poll
+ *       already sees S, the change took effect somewhere within ms: the
+ *       figure is an upper bound, never an undercount.
+ *   xpbench push-poll --port P --path X --count N [--interval-us 200]
+ *       without a PUT: N requests paced the same way whatever they answer
+ *       (the CPU baseline of polling); prints "polls <N> ms <elapsed>".
  *
  * Every echo is checked (length and first bytes); a mismatch counts as an
  * error. The WebSocket handshake's accept key is not verified: the peers are
@@ -24,10 +39,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -60,16 +77,19 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
-static int connect_nb(void)
+/* A TCP connection to 127.0.0.1:p (TCP_NODELAY), blocking or not (then the
+ * connect may still be in progress); -1 on failure. */
+static int connect_to(int p, bool nonblock)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+        !(nonblock && errno == EINPROGRESS)) {
         close(fd);
         return -1;
     }
@@ -151,7 +171,7 @@ static void ws_fail(ws_t *c)
 
 static void ws_start(ws_t *c)
 {
-    c->fd = connect_nb();
+    c->fd = connect_to(port, true);
     if (c->fd < 0) {
         c->st = S_DEAD;
         nfailed++;
@@ -412,15 +432,9 @@ static int cmd_ws_echo(int argc, char **argv, int i)
 /* GET path on 127.0.0.1:port; returns the status code or -1. */
 static int http_get_status(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = connect_to(port, false);
     if (fd < 0)
         return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
-        return -1;
-    }
     char req[256];
     int len = snprintf(req, sizeof(req),
                        "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
@@ -481,6 +495,221 @@ static int cmd_ready(int argc, char **argv, int i)
     return 0;
 }
 
+/* ---- push-poll: a control-plane push, then polling until it is served ---- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads one HTTP/1.1 response framed by Content-Length (or without a body)
+ * from fd; returns its status, or -1 (closed, malformed, other framing).
+ * *keep is false when the connection cannot carry another request. */
+static int read_response(int fd, char *buf, size_t cap, bool *keep)
+{
+    size_t got = 0;
+    char *end = NULL;
+    *keep = false;
+    while (!end) {
+        if (got + 1 >= cap)
+            return -1;
+        ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+        buf[got] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || got < 12)
+        return -1;
+    int status = atoi(buf + 9);
+    size_t head = (size_t)(end + 4 - buf);
+    long long len = 0;
+    bool close_conn = false;
+    for (char *l = strstr(buf, "\r\n") + 2; l < end; l = strstr(l, "\r\n") + 2) {
+        char *e = strstr(l, "\r\n");
+        *e = '\0'; /* one field line at a time */
+        if (!strncasecmp(l, "content-length:", 15))
+            len = atoll(l + 15);
+        else if (!strncasecmp(l, "transfer-encoding:", 18))
+            return -1; /* not used by the peers measured here */
+        else if (!strncasecmp(l, "connection:", 11) && strcasestr(l + 11, "close"))
+            close_conn = true;
+        *e = '\r';
+    }
+    long long left = len - (long long)(got - head);
+    while (left > 0) {
+        char sink[16384];
+        ssize_t r = recv(fd, sink, left < (long long)sizeof(sink) ? (size_t)left : sizeof(sink), 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        left -= r;
+    }
+    *keep = left == 0 && !close_conn;
+    return status;
+}
+
+/* PUT body to 127.0.0.1:admin; the reply's status or -1. The reply (read
+ * to the close) goes into buf, NUL-terminated. */
+static int http_put(int admin, const char *target, const char *body, size_t blen, char *buf,
+                    size_t cap)
+{
+    int fd = connect_to(admin, false);
+    if (fd < 0)
+        return -1;
+    char head[512];
+    int hl = snprintf(head, sizeof(head),
+                      "PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n"
+                      "Connection: close\r\n\r\n",
+                      target, blen);
+    int status = -1;
+    size_t got = 0;
+    if (write_all(fd, head, (size_t)hl) == 0 && write_all(fd, body, blen) == 0) {
+        ssize_t r;
+        while (got + 1 < cap &&
+               ((r = recv(fd, buf + got, cap - 1 - got, 0)) > 0 || (r < 0 && errno == EINTR)))
+            got += r > 0 ? (size_t)r : 0;
+        buf[got] = '\0';
+        if (got >= 12 && strncmp(buf, "HTTP/1.", 7) == 0)
+            status = atoi(buf + 9);
+    }
+    close(fd);
+    return status;
+}
+
+static char *read_whole(const char *file, size_t *len)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 20, n = 0;
+    char *b = malloc(cap);
+    size_t r;
+    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap)
+            b = realloc(b, cap *= 2);
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+static int cmd_push_poll(int argc, char **argv, int i)
+{
+    int admin = 0, want = 0, interval_us = 200, timeout_s = 30, count = 0;
+    const char *put = NULL, *body_file = NULL;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc) {
+            fprintf(stderr, "xpbench: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--port"))
+            port = atoi(v);
+        else if (!strcmp(a, "--path"))
+            path = v;
+        else if (!strcmp(a, "--admin-port"))
+            admin = atoi(v);
+        else if (!strcmp(a, "--put"))
+            put = v;
+        else if (!strcmp(a, "--body-file"))
+            body_file = v;
+        else if (!strcmp(a, "--want-status"))
+            want = atoi(v);
+        else if (!strcmp(a, "--interval-us"))
+            interval_us = atoi(v);
+        else if (!strcmp(a, "--timeout-s"))
+            timeout_s = atoi(v);
+        else if (!strcmp(a, "--count"))
+            count = atoi(v);
+        else {
+            fprintf(stderr, "xpbench: unknown option %s\n", a);
+            return 2;
+        }
+    }
+    bool baseline = count > 0;
+    if (!port || (!baseline && (!admin || !put || !body_file || !want))) {
+        fprintf(stderr, "xpbench push-poll: --port and --path, and either --admin-port, --put, "
+                        "--body-file and --want-status, or --count\n");
+        return 2;
+    }
+    double t_put = 0, t_pub = 0, t0;
+    if (!baseline) {
+        size_t blen = 0;
+        char *body = read_whole(body_file, &blen);
+        if (!body) {
+            perror(body_file);
+            return 1;
+        }
+        char reply[4096];
+        t_put = now_s();
+        int st = http_put(admin, put, body, blen, reply, sizeof(reply));
+        free(body);
+        const char *pub = strstr(reply, "\"published_ns\":\"");
+        if (st != 200 || pub == NULL) {
+            fprintf(stderr, "xpbench push-poll: PUT %s answered %d (want 200 with published_ns)\n",
+                    put, st);
+            return 1;
+        }
+        /* The control plane's CLOCK_MONOTONIC, the same clock as now_s(). */
+        t_pub = (double)strtoull(pub + 16, NULL, 10) / 1e9;
+    }
+    t0 = now_s();
+    char req[512];
+    int rl = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+    int fd = -1, polls = 0, last = -1;
+    char buf[16384];
+    for (;;) {
+        if (fd < 0 && (fd = connect_to(port, false)) < 0) {
+            fprintf(stderr, "xpbench push-poll: cannot connect to port %d\n", port);
+            return 1;
+        }
+        bool keep = false;
+        int st =
+            write_all(fd, req, (size_t)rl) == 0 ? read_response(fd, buf, sizeof(buf), &keep) : -1;
+        polls++;
+        if (!keep) {
+            close(fd);
+            fd = -1;
+        }
+        last = st;
+        double t = now_s();
+        if (baseline ? polls >= count : st == want) {
+            if (baseline)
+                printf("polls %d ms %.3f\n", polls, (t - t0) * 1000);
+            else
+                printf("ms %.3f polls %d put_ms %.1f reply_ms %.3f\n", (t - t_pub) * 1000, polls,
+                       (t0 - t_put) * 1000, (t0 - t_pub) * 1000);
+            break;
+        }
+        if (t - t0 > timeout_s) {
+            fprintf(stderr, "xpbench push-poll: no status %d on %s after %d s (last %d)\n", want,
+                    path, timeout_s, last);
+            return 1;
+        }
+        if (interval_us > 0)
+            usleep((useconds_t)interval_us);
+    }
+    if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -489,7 +718,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     path = "/ws";
     if (argc < 2) {
-        fprintf(stderr, "usage: xpbench ws-idle|ws-echo|ready [options] (see the source)\n");
+        fprintf(stderr,
+                "usage: xpbench ws-idle|ws-echo|ready|push-poll [options] (see the source)\n");
         return 2;
     }
     if (!strcmp(argv[1], "ws-idle"))
@@ -498,6 +728,8 @@ int main(int argc, char **argv)
         return cmd_ws_echo(argc, argv, 2);
     if (!strcmp(argv[1], "ready"))
         return cmd_ready(argc, argv, 2);
+    if (!strcmp(argv[1], "push-poll"))
+        return cmd_push_poll(argc, argv, 2);
     fprintf(stderr, "xpbench: unknown command %s\n", argv[1]);
     return 2;
 }

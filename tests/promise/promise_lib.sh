@@ -315,7 +315,7 @@ x_put() {
     out=$(curl -s --max-time 10 -H 'Expect:' -X PUT --data-binary "@$file" \
         "http://$XDS_ADMIN/resources/$type/$name")
     VERSION=
-    [[ $out =~ ^\{\"version\":\"([0-9]+)\" ]] && VERSION=${BASH_REMATCH[1]}
+    [[ $out =~ \"version\":\"([0-9]+)\" ]] && VERSION=${BASH_REMATCH[1]}
     [ -n "$VERSION" ] && return 0
     echo "  PUT $type/$name: ${out:0:300}"
     return 1
@@ -327,7 +327,7 @@ x_delete() {
     UPDATES=$((UPDATES + 1))
     out=$(curl -s --max-time 10 -X DELETE "http://$XDS_ADMIN/resources/$1/$2")
     VERSION=
-    [[ $out =~ ^\{\"version\":\"([0-9]+)\" ]] && VERSION=${BASH_REMATCH[1]}
+    [[ $out =~ \"version\":\"([0-9]+)\" ]] && VERSION=${BASH_REMATCH[1]}
     [ -n "$VERSION" ] && return 0
     echo "  DELETE $1/$2: ${out:0:300}"
     return 1

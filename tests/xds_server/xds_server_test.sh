@@ -189,6 +189,8 @@ check "RDS for a missing name: empty response" contains "$(cat "$TMP/adm.out")" 
 c=$(code -X PUT --data-binary $'virtual_hosts:\n- name: vh\n  domains: ["*"]' "http://$ADMIN/resources/route/r9")
 check "PUT /resources/route/r9 is 200 ($c)" [ "$c" = 200 ]
 check "PUT answers the new version" contains "$(cat "$TMP/body")" '"file":"route-r9.json"'
+pub1=$(grep -o '"published_ns":"[0-9]*"' "$TMP/body" | grep -o '[0-9][0-9]*')
+check "PUT says when the version was handed to the streams (published_ns)" [ -n "$pub1" ]
 check "PUT wrote the file" [ -f "$D/route-r9.json" ]
 check "PUT file has @type and name" contains "$(cat "$D/route-r9.json")" '"name": "r9"'
 wait_for "$TMP/adm.out" "resources=r9" 3
@@ -204,6 +206,9 @@ c=$(code -X PUT --data-binary '{}' "http://$ADMIN/resources/nonsense/x")
 check "PUT of an unknown type is 404 ($c)" [ "$c" = 404 ]
 c=$(code -X DELETE "http://$ADMIN/resources/route/r9")
 check "DELETE /resources/route/r9 is 200 ($c)" [ "$c" = 200 ]
+pub2=$(grep -o '"published_ns":"[0-9]*"' "$TMP/body" | grep -o '[0-9][0-9]*')
+later() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" -gt "$1" ]; }
+check "DELETE's published_ns is later than the PUT's ($pub1 < $pub2)" later "$pub1" "$pub2"
 check "DELETE removed the file" [ ! -e "$D/route-r9.json" ]
 wait_for "$TMP/adm.out" "nonce=[0-9]* resources=$" 3
 check "DELETE pushed a response without it" [ "$(grep -c 'type=route' "$TMP/adm.out")" -ge 3 ]

@@ -86,6 +86,12 @@ xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t
         c->backoff_max_ms = c->backoff_base_ms;
     c->keepalive_ms = cfg->keepalive_ms;
     c->stats = cfg->stats;
+    size_t nraw = 0;
+    while (cfg->raw_types && cfg->raw_types[nraw])
+        nraw++;
+    c->raw_types = xp_calloc(nraw + 1, sizeof(*c->raw_types));
+    for (size_t i = 0; i < nraw; i++)
+        c->raw_types[i] = xp_strdup(cfg->raw_types[i]);
     if (c->stats) {
         c->connected_stat = xp_stats_gauge(c->stats, "control_plane.connected_state");
         xp_stat_set(c->connected_stat, 0);
@@ -181,6 +187,8 @@ static xp__xds_type_t *type_new(xp_xds_client_t *c, const char *url)
     t->type_url = xp_strdup(url);
     t->desc = desc;
     t->ns_match = strcmp(url, XP_XDS_TYPE_VIRTUAL_HOST) == 0;
+    for (char **r = c->raw_types; *r; r++)
+        t->raw |= strcmp(*r, url) == 0;
     type_stats_init(c, t, prefix);
     if (rest) {
         t->poll = xp__rest_poll_new(t);
@@ -367,8 +375,72 @@ static const char *message_name(const ProtobufCMessage *msg)
     return NULL;
 }
 
+/* The resource's bytes for on_update: borrowed from the response, which
+ * outlives the call, or copied when they sit in a Resource wrapper that is
+ * freed before it (wrapped). */
+static void xp__keep_raw(xp_xds_resource_t *res, const Google__Protobuf__Any *any, bool wrapped)
+{
+    res->raw = any->value.data;
+    res->raw_len = any->value.len;
+    res->owned_ = NULL;
+    if (wrapped) {
+        uint8_t *raw = xp_malloc(any->value.len + 1);
+        if (any->value.len)
+            memcpy(raw, any->value.data, any->value.len);
+        res->raw = raw;
+        res->owned_ = raw;
+    }
+}
+
+/* A raw type's resource: named (the hint, else its name field read from the
+ * wire) but not decoded. */
+static char *xp__name_raw(xp__xds_type_t *t, const Google__Protobuf__Any *any,
+                          const char *name_hint, const char *version, bool wrapped,
+                          xp__resources_t *out)
+{
+    char *name = NULL;
+    if (name_hint && name_hint[0]) {
+        name = xp_strdup(name_hint);
+    } else {
+        static const char *const fields[] = {"name", "cluster_name"};
+        for (size_t i = 0; i < XP_ARRAY_SIZE(fields) && name == NULL; i++) {
+            const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field_by_name(t->desc, fields[i]);
+            const uint8_t *s;
+            size_t slen;
+            if (f == NULL || f->type != PROTOBUF_C_TYPE_STRING ||
+                f->label == PROTOBUF_C_LABEL_REPEATED)
+                continue;
+            int rc = xp_wire_string(any->value.data, any->value.len, f->id, &s, &slen);
+            if (rc < 0)
+                return xp_asprintf("cannot decode a %s", t->desc->name);
+            if (rc > 0 && slen > 0 && memchr(s, '\0', slen) == NULL)
+                name = xp_strndup((const char *)s, slen);
+            break;
+        }
+    }
+    if (name == NULL)
+        return xp_asprintf("a %s has no name", t->desc->name);
+    xp_xds_resource_t *res = &out->v[out->n++];
+    res->name = name;
+    res->version = xp_strdup(version ? version : "");
+    res->msg = NULL;
+    xp__keep_raw(res, any, wrapped);
+    return NULL;
+}
+
+/* wrapped: any sits in a Resource that goes before on_update runs. */
+static char *xp__decode(xp__xds_type_t *t, const Google__Protobuf__Any *any, const char *name_hint,
+                        const char *version, bool wrapped, xp__resources_t *out);
+
 char *xp__decode_resource(xp__xds_type_t *t, const Google__Protobuf__Any *any,
                           const char *name_hint, const char *version, xp__resources_t *out)
+{
+    return xp__decode(t, any, name_hint, version, false, out);
+}
+
+static char *xp__decode(xp__xds_type_t *t, const Google__Protobuf__Any *any, const char *name_hint,
+                        const char *version, bool wrapped, xp__resources_t *out)
 {
     const char *url = any->type_url ? any->type_url : "";
     if (strcmp(url, XP__RESOURCE_URL) == 0) {
@@ -380,14 +452,16 @@ char *xp__decode_resource(xp__xds_type_t *t, const Google__Protobuf__Any *any,
         if (r->resource == NULL)
             err = xp_asprintf("Resource %s has no resource", r->name);
         else
-            err = xp__decode_resource(t, r->resource, r->name[0] ? r->name : name_hint,
-                                      r->version[0] ? r->version : version, out);
+            err = xp__decode(t, r->resource, r->name[0] ? r->name : name_hint,
+                             r->version[0] ? r->version : version, true, out);
         envoy__service__discovery__v3__resource__free_unpacked(r, NULL);
         return err;
     }
     if (strcmp(url, t->type_url) != 0)
         return xp_asprintf("resource type %s does not match the response type %s", url,
                            t->type_url);
+    if (t->raw)
+        return xp__name_raw(t, any, name_hint, version, wrapped, out);
     ProtobufCMessage *msg =
         protobuf_c_message_unpack(t->desc, NULL, any->value.len, any->value.data);
     if (msg == NULL)
@@ -418,6 +492,7 @@ char *xp__decode_resource(xp__xds_type_t *t, const Google__Protobuf__Any *any,
     res->name = xp_strdup(name);
     res->version = xp_strdup(version ? version : "");
     res->msg = msg;
+    xp__keep_raw(res, any, wrapped);
     return NULL;
 }
 
@@ -443,13 +518,19 @@ char *xp__check_duplicates(const xp__resources_t *r)
     return err;
 }
 
+void xp__resource_free(xp_xds_resource_t *r)
+{
+    free(r->name);
+    free(r->version);
+    free(r->owned_);
+    if (r->msg)
+        protobuf_c_message_free_unpacked(r->msg, NULL);
+}
+
 void xp__resources_free(xp__resources_t *r)
 {
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->v[i].name);
-        free(r->v[i].version);
-        protobuf_c_message_free_unpacked(r->v[i].msg, NULL);
-    }
+    for (size_t i = 0; i < r->n; i++)
+        xp__resource_free(&r->v[i]);
     free(r->v);
     r->v = NULL;
     r->n = 0;
@@ -513,6 +594,9 @@ static void client_release(xp_xds_client_t *c)
         free(c->hosts[i]);
     free(c->hosts);
     free(c->authority);
+    for (char **r = c->raw_types; r && *r; r++)
+        free(*r);
+    free(c->raw_types);
     free(c->target);
     free(c);
 }

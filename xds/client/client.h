@@ -43,15 +43,20 @@ typedef struct xp_xds_client xp_xds_client_t;
 typedef struct {
     char *name;            /* Resource.name, or the message's name/cluster_name field */
     char *version;         /* Resource.version when wrapped (always in Delta), else version_info */
-    ProtobufCMessage *msg; /* decoded with the type URL's descriptor */
+    ProtobufCMessage *msg; /* decoded with the type URL's descriptor; NULL for a raw type */
     char *const *aliases;  /* Delta: Resource.aliases (the subscribed names it answers) */
     size_t n_aliases;
+    /* The resource as serialized by the server (always set). */
+    const uint8_t *raw;
+    size_t raw_len;
+    void *owned_; /* the client's own: a copy of raw when it had to make one */
 } xp_xds_resource_t;
 
 typedef struct {
     /* A response for type_url, every resource already decoded and checked
      * (type URL, duplicate names, unknown behaviour-changing fields; any
-     * problem there NACKs the response without calling this).
+     * problem there NACKs the response without calling this; raw_types
+     * are only named, not decoded).
      *  SotW: res is the complete state of the type for a wildcard
      *        subscription, or the subscribed subset of what the server sent
      *        for a named one (names outside the subscription are dropped);
@@ -100,6 +105,13 @@ typedef struct {
     const char *authority;       /* Host header (Envoy sends the cluster name); copied */
     uint64_t refresh_delay_ms;   /* > 0: the pause after each poll (plus a jitter below it) */
     uint64_t request_timeout_ms; /* a poll (connect to last byte) longer fails; 0: 1 s */
+    /* NULL-terminated type URLs (copied; may be NULL) whose resources reach
+     * on_update undecoded: msg is NULL and only raw is set; the name is still
+     * read (from the Resource wrapper or the message's name field, without
+     * decoding the rest) and checked for duplicates, but decoding and the
+     * unknown-field check are the receiver's job (for large resources most
+     * of which did not change, e.g. route configurations). */
+    const char *const *raw_types;
 } xp_xds_client_config_t;
 
 /* Stats (when cfg->stats is set):

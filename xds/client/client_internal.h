@@ -106,6 +106,7 @@ struct xp__xds_type {
     xp_xds_client_t *client;
     char *type_url;
     const ProtobufCMessageDescriptor *desc;
+    bool raw;                 /* delivered undecoded (xp_xds_client_config_t.raw_types) */
     xp__xds_stream_t *stream; /* gRPC; ADS: the client's stream */
     xp__rest_poll_t *poll;    /* REST */
     bool wildcard;
@@ -137,6 +138,7 @@ struct xp_xds_client {
     uint64_t rng; /* xorshift64 state for backoff jitter */
     xp_stats_t *stats;
     xp_stat_t *connected_stat;
+    char **raw_types; /* NULL-terminated */
 
     xp__xds_type_t *types, **types_tail;
     xp__xds_stream_t *ads_stream;
@@ -253,6 +255,7 @@ char *xp__decode_resource(xp__xds_type_t *t, const Google__Protobuf__Any *any,
                           const char *name_hint, const char *version, xp__resources_t *out);
 /* Duplicate-name check; returns an owned error or NULL. */
 char *xp__check_duplicates(const xp__resources_t *r);
+void xp__resource_free(xp_xds_resource_t *r);
 void xp__resources_free(xp__resources_t *r);
 /* Calls on_update with in_update set; returns its rc and the error. */
 int xp__call_update(xp__xds_type_t *t, const char *version, const xp__resources_t *r,

@@ -148,9 +148,7 @@ void xp__delta_on_response(xp__xds_stream_t *s,
         }
         if (err == NULL && !xp__type_wants(t, res.v[res.n - 1].name, rr->aliases, rr->n_aliases)) {
             res.n--;
-            free(res.v[res.n].name);
-            free(res.v[res.n].version);
-            protobuf_c_message_free_unpacked(res.v[res.n].msg, NULL);
+            xp__resource_free(&res.v[res.n]);
         }
     }
     if (err == NULL)

@@ -87,9 +87,7 @@ int xp__sotw_apply(xp__xds_type_t *t, const Envoy__Service__Discovery__V3__Disco
                     res.v[w++] = res.v[i];
                 } else {
                     XP_DEBUG("xds: %s: ignoring unsubscribed %s", t->type_url, res.v[i].name);
-                    free(res.v[i].name);
-                    free(res.v[i].version);
-                    protobuf_c_message_free_unpacked(res.v[i].msg, NULL);
+                    xp__resource_free(&res.v[i]);
                 }
             }
             res.n = w;

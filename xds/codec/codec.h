@@ -114,6 +114,27 @@ Google__Protobuf__Any *xp_any_pack(const ProtobufCMessage *msg);
  * when the unmodeled table knows it).  Returns the number of errors added. */
 int xp_codec_check_unknown_fields(const ProtobufCMessage *msg, const char *path, xp_diag_t *diag);
 
+/* ---- the wire format ---- */
+
+/* One field of a serialized message: bytes [start, end) hold it whole (tag
+ * and value); for LEN (wire type 2) val/len are the payload, for I32/I64
+ * the fixed bytes, for VARINT val is NULL. */
+typedef struct {
+    uint32_t field, wire_type;
+    const uint8_t *start, *end, *val;
+    size_t len;
+} xp_wire_field_t;
+
+/* Reads the field at *p (before end) into f and moves *p past it. Returns 0,
+ * or -1 when the bytes are not a well-formed field (groups included). */
+int xp_wire_next(const uint8_t **p, const uint8_t *end, xp_wire_field_t *f);
+/* Writes v as a varint into dst (at most 10 bytes); returns its length. */
+size_t xp_wire_put_varint(uint8_t *dst, uint64_t v);
+/* The payload of the top-level LEN field `field` of a serialized message
+ * (its last occurrence, as a decoder would keep): 1 with *s and *slen set, 0 if
+ * absent, -1 if the message is malformed. Borrowed from msg. */
+int xp_wire_string(const uint8_t *msg, size_t len, uint32_t field, const uint8_t **s, size_t *slen);
+
 /* ---- copy and merge ---- */
 
 /* protobuf MergeFrom: scalars set in src (non-default, or present for

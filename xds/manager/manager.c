@@ -9,6 +9,7 @@
 #include "envoy/config/route/v3/scoped_route.pb-c.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
+#include "proxy/common/u64map.h"
 #include "proxy/router/route.h"
 #include "xds/client/client.h"
 #include "xds/codec/codec.h"
@@ -134,14 +135,20 @@ static int xp__type_of(const char *url)
 }
 
 /* prev: the accepted object of the same name, if any (route tables share
- * their unchanged routes with it). */
-static void *xp__translate(int t, const ProtobufCMessage *msg, xp_path_t *path, xp_diag_t *d,
+ * their unchanged routes with it). A route configuration from an xDS
+ * client comes as bytes only (x->msg NULL: raw_types), and is decoded and
+ * checked route by route as it is translated. */
+static void *xp__translate(int t, const xp_xds_resource_t *x, xp_path_t *path, xp_diag_t *d,
                            void *prev)
 {
+    const ProtobufCMessage *msg = x->msg;
     switch (t) {
     case XP__LDS:
         return xp_translate_listener((const Envoy__Config__Listener__V3__Listener *)msg, path, d);
     case XP__RDS:
+        if (msg == NULL)
+            return xp_translate_route_config_bytes(x->raw, x->raw_len, xp_path_str(path), d, prev,
+                                                   NULL);
         return xp_translate_route_config_reuse(
             (const Envoy__Config__Route__V3__RouteConfiguration *)msg, xp_path_str(path), d, prev,
             NULL);
@@ -255,15 +262,6 @@ static int xp__cluster_state(xp_xds_manager_t *m, xp_str_t name)
     return 2;
 }
 
-static bool xp__table_has_route(const xp_route_table_t *t, const xp_route_t *r)
-{
-    for (size_t v = 0; t && v < t->nvhosts; v++)
-        for (size_t i = 0; i < t->vhosts[v]->nroutes; i++)
-            if (t->vhosts[v]->routes[i] == r)
-                return true;
-    return false;
-}
-
 /* Make-before-break at the route level: a route configuration waits while a
  * new or changed route in it points at a cluster that is still warming (up
  * to initial_fetch_timeout), or at one not known yet (a short grace: with
@@ -278,11 +276,20 @@ static bool xp__routes_ready(xp_xds_manager_t *m, const xp__res_t *res, uint64_t
     const xp_route_table_t *t = res->obj, *prev = res->applied;
     *grace_wait = false;
     bool ready = true;
+    /* The routes carried over (shared objects), found in O(1) each. */
+    size_t nprev = 0;
+    for (size_t v = 0; prev && v < prev->nvhosts; v++)
+        nprev += prev->vhosts[v]->nroutes;
+    xp_u64map_t kept;
+    xp_u64map_init(&kept, nprev);
+    for (size_t v = 0; prev && v < prev->nvhosts; v++)
+        for (size_t i = 0; i < prev->vhosts[v]->nroutes; i++)
+            xp_u64map_put(&kept, (uintptr_t)prev->vhosts[v]->routes[i], prev->vhosts[v]->routes[i]);
     for (size_t v = 0; v < t->nvhosts; v++) {
         const xp_vhost_t *vh = t->vhosts[v];
         for (size_t i = 0; i < vh->nroutes; i++) {
             const xp_route_t *r = vh->routes[i];
-            if (r->kind != XP_ROUTE_FORWARD || xp__table_has_route(prev, r))
+            if (r->kind != XP_ROUTE_FORWARD || xp_u64map_get(&kept, (uintptr_t)r))
                 continue;
             for (size_t k = 0; k < (r->action.cluster_kind == XP_CLUSTER_WEIGHTED
                                         ? r->action.nweighted
@@ -292,8 +299,10 @@ static bool xp__routes_ready(xp_xds_manager_t *m, const xp__res_t *res, uint64_t
                                     ? r->action.weighted[k].name
                                     : r->action.cluster;
                 int st = xp__cluster_state(m, name);
-                if (st == 1)
+                if (st == 1) {
+                    xp_u64map_free(&kept);
                     return false;
+                }
                 if (st == 2 && now < res->since_ms + XP__UNKNOWN_CLUSTER_GRACE_MS) {
                     *grace_wait = true;
                     ready = false;
@@ -301,6 +310,7 @@ static bool xp__routes_ready(xp_xds_manager_t *m, const xp__res_t *res, uint64_t
             }
         }
     }
+    xp_u64map_free(&kept);
     return ready;
 }
 
@@ -567,10 +577,14 @@ void xp__ingest(xp_xds_manager_t *m, int t, const char *version, const xp_xds_re
             xp_diag_error(d, "", "duplicate %s '%s' in one response", xp__type_names[t], x->name);
             continue;
         }
-        size_t len = protobuf_c_message_get_packed_size(x->msg);
-        uint8_t *raw = xp_malloc(len + 1);
-        protobuf_c_message_pack(x->msg, raw);
+        /* The bytes as received (xDS clients give them), or packed (files). */
+        size_t len = x->raw ? x->raw_len : protobuf_c_message_get_packed_size(x->msg);
         xp__res_t *r = p[i].r = xp__find_src(m, t, x->name, src);
+        uint8_t *raw = xp_malloc(len + 1);
+        if (x->raw)
+            memcpy(raw, x->raw, len);
+        else
+            protobuf_c_message_pack(x->msg, raw);
         if (r && r->raw_len == len && memcmp(r->raw, raw, len) == 0) {
             /* Unchanged: the same object keeps serving. */
             p[i].unchanged = true;
@@ -582,8 +596,8 @@ void xp__ingest(xp_xds_manager_t *m, int t, const char *version, const xp_xds_re
         snprintf(root, sizeof(root), "%s[%s]", xp__type_names[t], x->name);
         xp_path_init(&path, root);
         size_t e0 = d->nerrors;
-        int unknown = xp_codec_check_unknown_fields(x->msg, root, d);
-        void *obj = unknown ? NULL : xp__translate(t, x->msg, &path, d, r ? r->obj : NULL);
+        int unknown = x->msg ? xp_codec_check_unknown_fields(x->msg, root, d) : 0;
+        void *obj = unknown ? NULL : xp__translate(t, x, &path, d, r ? r->obj : NULL);
         if (obj && t == XP__RDS)
             xp_vhds_check(m->vhds, obj, root, d);
         if (obj == NULL || d->nerrors != e0) {
@@ -870,6 +884,10 @@ xp__client_for(xp_xds_manager_t *m,
     cc.node = &node.base;
     cc.set_node_on_first_message_only = api->set_node_on_first_message_only;
     cc.stats = m->s->stats;
+    /* Route configurations are decoded route by route against the previous
+     * version (xp_translate_route_config_bytes). */
+    static const char *const raw_types[] = {XP_XDS_TYPE_ROUTE, NULL};
+    cc.raw_types = raw_types;
     static const xp_xds_callbacks_t cb = {xp__on_update, xp__on_connection};
     char *err = NULL;
     xp_xds_client_t *c = xp_xds_client_new(m->s->loop, &cc, &cb, m, &err);

@@ -10,7 +10,8 @@
  *
  * PUT and DELETE change files in the directory (so the change persists and
  * goes through the same path as an edit), then rescan before answering, so
- * the reply carries the version that includes the change. */
+ * the reply carries the version that includes the change, and published_ns:
+ * the CLOCK_MONOTONIC time at which that version was handed to the streams. */
 #include "xds/server/server_internal.h"
 
 #include "proxy/common/mem.h"
@@ -167,6 +168,21 @@ static ProtobufCMessage *xp__put_decode(const xp__rtype_t *t, const char *name, 
     return m;
 }
 
+/* `"published_ns":"<n>",` for version v: when it was handed to the streams
+ * (CLOCK_MONOTONIC, comparable with other processes on the host: a client
+ * can time how long the push took to take effect), or "" when v is no
+ * longer the current snapshot. Static buffer: the admin API is one thread. */
+static const char *xp__published(xp_xds_server_t *srv, uint64_t v)
+{
+    static char buf[48];
+    buf[0] = '\0';
+    pthread_mutex_lock(&srv->mu);
+    if (srv->snap && srv->snap->version == v)
+        snprintf(buf, sizeof(buf), "\"published_ns\":\"%" PRIu64 "\",", srv->snap->published_ns);
+    pthread_mutex_unlock(&srv->mu);
+    return buf;
+}
+
 static void xp__put(xp_xds_server_t *srv, const xp__rtype_t *t, const char *name, const char *body,
                     size_t len, xp__reply_t *r)
 {
@@ -199,7 +215,8 @@ static void xp__put(xp_xds_server_t *srv, const xp__rtype_t *t, const char *name
         uint64_t v = xp_xds_server_reload(srv);
         r->status = 200;
         r->ctype = "application/json";
-        xp_strbuf_printf(&r->body, "{\"version\":\"%" PRIu64 "\",\"file\":\"", v);
+        xp_strbuf_printf(&r->body, "{\"version\":\"%" PRIu64 "\",%s\"file\":\"", v,
+                         xp__published(srv, v));
         xp_strbuf_json_escape(&r->body, file);
         xp_strbuf_printf(&r->body, "\"}\n");
     }
@@ -230,7 +247,7 @@ static void xp__delete(xp_xds_server_t *srv, const xp__rtype_t *t, const char *n
         uint64_t v = xp_xds_server_reload(srv);
         r->status = 200;
         r->ctype = "application/json";
-        xp_strbuf_printf(&r->body, "{\"version\":\"%" PRIu64 "\"}\n", v);
+        xp_strbuf_printf(&r->body, "{%s\"version\":\"%" PRIu64 "\"}\n", xp__published(srv, v), v);
     }
     free(path);
 }

@@ -58,6 +58,7 @@ void xp__res_unref(xp__res_t *r);
 typedef struct {
     uint64_t version;
     char version_str[24];
+    uint64_t published_ns; /* CLOCK_MONOTONIC when it was handed to the streams */
     size_t n;
     xp__res_t **v;
 } xp__snap_t;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "envoy/config/route/v3/route_components.pb-c.h"
@@ -567,6 +568,9 @@ uint64_t xp__reload(xp_xds_server_t *srv)
         v[i]->refs++;
     pthread_mutex_lock(&srv->mu);
     srv->snap = s;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s->published_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     xp__streams_publish(srv);
     pthread_mutex_unlock(&srv->mu);
     /* Readers only touch srv->snap under mu, so nobody sees `old` now. */

@@ -9,25 +9,37 @@
 #include "envoy/config/route/v3/route_components.pb-c.h"
 #include "proxy/common/error.h"
 #include "proxy/common/mem.h"
-
+#include "proxy/common/u64map.h"
 #include "proxy/common/xxhash.h"
+#include "xds/codec/codec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* One virtual host's Route fields, as slices of the serialized message. */
+typedef struct {
+    xp_wire_field_t *v;
+    size_t n, cap;
+} xp__wire_routes_t;
+
 typedef struct {
     xp_path_t path;
     xp_diag_t *diag;
     size_t errors;
     uint32_t max_body; /* max_direct_response_body_size_bytes */
-    /* The previous generation of this table: unchanged routes are shared
-     * with it instead of translated again (sorted by source_hash). */
-    xp_route_t **prev;
-    size_t nprev;
+    /* The previous generation of this table's routes by source_hash:
+     * unchanged routes are shared with it instead of translated again. */
+    xp_u64map_t prev;
     size_t reused;
+    /* From bytes (see xp__split): the Route messages of every virtual host
+     * (their decoded messages have none) and of the one being translated. */
+    const xp__wire_routes_t *wire_vhs, *wire_cur;
 } xp__tr_t;
+
+/* The seed of routes' source_hash (a digest of their serialized bytes). */
+#define XP__ROUTE_SEED 0x78707274ull
 
 static void xp__msg(xp__tr_t *t, xp_diag_sev_t sev, const char *field, const char *fmt, va_list ap)
 {
@@ -901,10 +913,14 @@ static xp_route_t *xp__route(xp__tr_t *t, const Envoy__Config__Route__V3__Route 
     return r;
 }
 
-static int xp__by_hash(const void *a, const void *b)
+/* The previous generation's route with these bytes, or NULL. */
+static xp_route_t *xp__prev_route(xp__tr_t *t, uint64_t h, size_t len)
 {
-    uint64_t x = (*(xp_route_t *const *)a)->source_hash, y = (*(xp_route_t *const *)b)->source_hash;
-    return (x > y) - (x < y);
+    xp_route_t *r = xp_u64map_get(&t->prev, h);
+    if (r == NULL || r->source_len != len)
+        return NULL;
+    t->reused++;
+    return xp_route_ref(r);
 }
 
 /* The route for pr: the previous generation's object when pr's bytes are
@@ -915,22 +931,42 @@ static xp_route_t *xp__route_reuse(xp__tr_t *t, const Envoy__Config__Route__V3__
     uint8_t stack[512];
     uint8_t *buf = len <= sizeof(stack) ? stack : xp_malloc(len);
     protobuf_c_message_pack(&pr->base, buf);
-    uint64_t h = xp_xxh64(buf, len, 0x78707274ull);
+    uint64_t h = xp_xxh64(buf, len, XP__ROUTE_SEED);
     if (buf != stack)
         free(buf);
-    if (t->nprev) {
-        xp_route_t key = {0};
-        key.source_hash = h;
-        xp_route_t *kp = &key;
-        xp_route_t **hit = bsearch(&kp, t->prev, t->nprev, sizeof(*t->prev), xp__by_hash);
-        if (hit && (*hit)->source_len == len) {
-            t->reused++;
-            return xp_route_ref(*hit);
-        }
-    }
-    xp_route_t *r = xp__route(t, pr);
+    xp_route_t *r = xp__prev_route(t, h, len);
+    if (r)
+        return r;
+    r = xp__route(t, pr);
     r->source_hash = h;
     r->source_len = len;
+    return r;
+}
+
+/* The same for a serialized Route: its bytes are hashed as received, and
+ * only a route that is not in the previous generation is decoded (and
+ * checked for fields xproxy does not know). NULL (an error added) when the
+ * bytes do not decode. */
+static xp_route_t *xp__route_bytes(xp__tr_t *t, size_t index, const uint8_t *p, size_t len)
+{
+    uint64_t h = xp_xxh64(p, len, XP__ROUTE_SEED);
+    xp_route_t *r = xp__prev_route(t, h, len);
+    if (r)
+        return r;
+    size_t m = xp_path_push_field(&t->path, "routes");
+    xp_path_push_index(&t->path, index);
+    Envoy__Config__Route__V3__Route *pr = envoy__config__route__v3__route__unpack(NULL, len, p);
+    if (pr == NULL) {
+        xp__err(t, NULL, "cannot decode this Route");
+    } else {
+        t->errors +=
+            (size_t)xp_codec_check_unknown_fields(&pr->base, xp_path_str(&t->path), t->diag);
+        r = xp__route(t, pr);
+        r->source_hash = h;
+        r->source_len = len;
+        envoy__config__route__v3__route__free_unpacked(pr, NULL);
+    }
+    xp_path_pop(&t->path, m);
     return r;
 }
 
@@ -941,7 +977,17 @@ static void xp__vhost(xp__tr_t *t, const Envoy__Config__Route__V3__VirtualHost *
         xp__err(t, "name", "a virtual host name is required");
     for (size_t i = 0; i < pv->n_domains; i++)
         xp_vhost_add_domain(vh, pv->domains[i] ? pv->domains[i] : "");
-    for (size_t i = 0; i < pv->n_routes; i++) {
+    const xp__wire_routes_t *w = t->wire_cur;
+    if (w) {
+        /* Only routes that are not shared with the previous table cost more
+         * than a hash and a lookup (their path is built only then). */
+        for (size_t i = 0; i < w->n; i++) {
+            xp_route_t *r = xp__route_bytes(t, i, w->v[i].val, w->v[i].len);
+            if (r)
+                xp_vhost_add_route(vh, r);
+        }
+    }
+    for (size_t i = 0; !w && i < pv->n_routes; i++) {
         size_t m = xp_path_push_field(&t->path, "routes");
         xp_path_push_index(&t->path, i);
         xp_vhost_add_route(vh, xp__route_reuse(t, pv->routes[i]));
@@ -994,19 +1040,16 @@ static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
                                              const Envoy__Config__Route__V3__RouteConfiguration *rc,
                                              const char *path);
 
-/* The routes of a previous generation that can be shared, sorted by digest. */
+/* The routes of a previous generation that can be shared, by digest. */
 static void xp__prev_collect(xp__tr_t *t, xp_vhost_t *const *vhs, size_t n)
 {
-    size_t total = 0, k = 0;
+    size_t total = 0;
     for (size_t v = 0; v < n; v++)
         total += vhs[v]->nroutes;
-    t->prev = xp_malloc((total + 1) * sizeof(*t->prev));
+    xp_u64map_init(&t->prev, total);
     for (size_t v = 0; v < n; v++)
         for (size_t i = 0; i < vhs[v]->nroutes; i++)
-            if (vhs[v]->routes[i]->source_hash)
-                t->prev[k++] = vhs[v]->routes[i];
-    t->nprev = k;
-    qsort(t->prev, t->nprev, sizeof(*t->prev), xp__by_hash);
+            xp_u64map_put(&t->prev, vhs[v]->routes[i]->source_hash, vhs[v]->routes[i]);
 }
 
 xp_vhost_t *xp_translate_vhost(const Envoy__Config__Route__V3__VirtualHost *pv, const char *path,
@@ -1018,7 +1061,7 @@ xp_vhost_t *xp_translate_vhost(const Envoy__Config__Route__V3__VirtualHost *pv, 
     xp_path_init(&t.path, path);
     xp_vhost_t *vh = xp_vhost_new(pv->name);
     xp__vhost(&t, pv, vh);
-    free(t.prev);
+    xp_u64map_free(&t.prev);
     if (reused)
         *reused = t.reused;
     if (t.errors || xp_vhost_build(vh, path, diag) != XP_OK) {
@@ -1094,9 +1137,114 @@ xp_translate_route_config_reuse(const Envoy__Config__Route__V3__RouteConfigurati
     if (prev)
         xp__prev_collect(&t, prev->vhosts, prev->nvhosts);
     xp_route_table_t *tab = xp__translate_table(&t, rc, path);
-    free(t.prev);
+    xp_u64map_free(&t.prev);
     if (reused)
         *reused = t.reused;
+    return tab;
+}
+
+/* Copies the serialized RouteConfiguration rc into *out without the routes
+ * of its virtual hosts (field 3 of each virtual_hosts entry, field 2), and
+ * lists those routes per virtual host in order. Every other byte is kept as
+ * it was, so decoding *out gives the configuration minus its routes. -1 on
+ * malformed bytes. */
+static int xp__split(const uint8_t *rc, size_t len, uint8_t **out, size_t *out_len,
+                     xp__wire_routes_t **vhs, size_t *nvh)
+{
+    uint8_t *o = xp_malloc(len + 1), *scratch = xp_malloc(len + 1);
+    size_t olen = 0, cap = 0;
+    xp__wire_routes_t *v = NULL;
+    size_t n = 0;
+    const uint8_t *p = rc, *end = rc + len;
+    int rc_ = 0;
+    while (p < end && rc_ == 0) {
+        xp_wire_field_t f;
+        if (xp_wire_next(&p, end, &f) < 0) {
+            rc_ = -1;
+            break;
+        }
+        if (f.field != 2 || f.wire_type != 2) {
+            memcpy(o + olen, f.start, (size_t)(f.end - f.start));
+            olen += (size_t)(f.end - f.start);
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4;
+            v = xp_realloc(v, cap * sizeof(*v));
+        }
+        xp__wire_routes_t *vr = &v[n++];
+        memset(vr, 0, sizeof(*vr));
+        size_t slen = 0;
+        const uint8_t *q = f.val, *qend = f.val + f.len;
+        while (q < qend) {
+            xp_wire_field_t g;
+            if (xp_wire_next(&q, qend, &g) < 0) {
+                rc_ = -1;
+                break;
+            }
+            if (g.field == 3 && g.wire_type == 2) {
+                if (vr->n == vr->cap) {
+                    vr->cap = vr->cap ? 2 * vr->cap : 64;
+                    vr->v = xp_realloc(vr->v, vr->cap * sizeof(*vr->v));
+                }
+                vr->v[vr->n++] = g;
+            } else {
+                memcpy(scratch + slen, g.start, (size_t)(g.end - g.start));
+                slen += (size_t)(g.end - g.start);
+            }
+        }
+        /* The virtual host without its routes is never longer than it was:
+         * tag (field 2, LEN), length, bytes. */
+        o[olen++] = 0x12;
+        olen += xp_wire_put_varint(o + olen, slen);
+        memcpy(o + olen, scratch, slen);
+        olen += slen;
+    }
+    free(scratch);
+    *out = o;
+    *out_len = olen;
+    *vhs = v;
+    *nvh = n;
+    return rc_;
+}
+
+static void xp__wire_routes_free(xp__wire_routes_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].v);
+    free(v);
+}
+
+xp_route_table_t *xp_translate_route_config_bytes(const uint8_t *data, size_t len, const char *path,
+                                                  xp_diag_t *diag, const xp_route_table_t *prev,
+                                                  size_t *reused)
+{
+    uint8_t *stripped;
+    size_t slen, nvh;
+    xp__wire_routes_t *vhs;
+    Envoy__Config__Route__V3__RouteConfiguration *rc = NULL;
+    if (xp__split(data, len, &stripped, &slen, &vhs, &nvh) == 0)
+        rc = envoy__config__route__v3__route_configuration__unpack(NULL, slen, stripped);
+    free(stripped);
+    if (rc == NULL || rc->n_virtual_hosts != nvh) {
+        xp_diag_error(diag, path, "cannot decode this RouteConfiguration");
+        if (rc)
+            envoy__config__route__v3__route_configuration__free_unpacked(rc, NULL);
+        xp__wire_routes_free(vhs, nvh);
+        return NULL;
+    }
+    xp_route_table_t *tab = NULL;
+    if (xp_codec_check_unknown_fields(&rc->base, path, diag) == 0) {
+        xp__tr_t t = {.diag = diag, .max_body = 4096, .wire_vhs = vhs};
+        if (prev)
+            xp__prev_collect(&t, prev->vhosts, prev->nvhosts);
+        tab = xp__translate_table(&t, rc, path);
+        xp_u64map_free(&t.prev);
+        if (reused)
+            *reused = t.reused;
+    }
+    envoy__config__route__v3__route_configuration__free_unpacked(rc, NULL);
+    xp__wire_routes_free(vhs, nvh);
     return tab;
 }
 
@@ -1118,6 +1266,8 @@ static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
         size_t m = xp_path_push_field(&t.path, "virtual_hosts");
         xp_path_push_index(&t.path, i);
         const Envoy__Config__Route__V3__VirtualHost *pv = rc->virtual_hosts[i];
+        if (t.wire_vhs)
+            t.wire_cur = &t.wire_vhs[i];
         xp__vhost(&t, pv, xp_route_table_add_vhost(tab, pv->name));
         xp_path_pop(&t.path, m);
     }
