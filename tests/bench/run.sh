@@ -427,9 +427,10 @@ if todo w6 xproxy; then
 # and removes it again when u is even (the path then falls to "/": 200).
 # Each update is one PUT of the whole RouteConfiguration to xds-server's
 # admin API, which answers once it has published the new version to its
-# streams; xpbench push-poll times from that answer to the first GET of the
-# route's path that has the new status. Proxy CPU: utime + stime over all
-# updates, minus the same number of poll requests sent alone afterwards.
+# streams, with the time of that publish (published_ns); xpbench push-poll
+# times from the publish to the first GET of the route's path that has the
+# new status. Proxy CPU: utime + stime over all updates, minus the same
+# number of poll requests sent alone afterwards.
 log "workload 6: xproxy, RDS updates pushed by xds-server ($RELOADS updates)"
 ensure_upstream "workload 6 (xproxy)"
 rm -rf "$WORK/xds"
@@ -697,12 +698,15 @@ EOF
   answers 200): one PUT of the whole RouteConfiguration (10,001 or 10,002
   routes, about 2 MB of JSON) to xds-server's admin API, which parses it,
   writes the file, publishes the new version to its streams and then
-  answers. \`xpbench push-poll\` does the PUT itself and times from the
-  moment the answer has arrived to the first response with the new status,
-  polling the route's path with GETs on one keep-alive connection every
-  200 µs (a few µs of the push before the answer are not counted; the PUT
-  itself, mostly xds-server parsing the JSON, took $(med w6.xproxy.put_ms) ms,
-  median). p50 and p99 are over the $RELOADS updates (nearest rank). Proxy
+  answers with \`published_ns\`, the CLOCK_MONOTONIC time of that publish.
+  \`xpbench push-poll\` does the PUT itself and times from that moment to
+  the first response with the new status, polling the route's path with
+  GETs on one keep-alive connection every 200 µs from the moment the answer
+  arrives ($(med w6.xproxy.reply_ms) ms after the publish, median; when the
+  first poll already sees the change the figure is an upper bound). The PUT
+  itself, mostly xds-server parsing the JSON, took $(med w6.xproxy.put_ms) ms
+  (median) and is not counted. p50 and p99 are over the $RELOADS updates
+  (nearest rank). Proxy
   CPU per update: xproxy's utime + stime (/proc, $HZ ticks/s) over the whole
   update loop, minus the same for the same number of poll requests sent
   alone afterwards ($(med w6.xproxy.polls) in all), divided by the updates.

@@ -168,7 +168,7 @@ static ProtobufCMessage *xp__put_decode(const xp__rtype_t *t, const char *name, 
     return m;
 }
 
-/* `"published_ns":"<n>",` for version v: when it was handed to the streams
+/* `,"published_ns":"<n>"` for version v: when it was handed to the streams
  * (CLOCK_MONOTONIC, comparable with other processes on the host: a client
  * can time how long the push took to take effect), or "" when v is no
  * longer the current snapshot. Static buffer: the admin API is one thread. */
@@ -178,7 +178,7 @@ static const char *xp__published(xp_xds_server_t *srv, uint64_t v)
     buf[0] = '\0';
     pthread_mutex_lock(&srv->mu);
     if (srv->snap && srv->snap->version == v)
-        snprintf(buf, sizeof(buf), "\"published_ns\":\"%" PRIu64 "\",", srv->snap->published_ns);
+        snprintf(buf, sizeof(buf), ",\"published_ns\":\"%" PRIu64 "\"", srv->snap->published_ns);
     pthread_mutex_unlock(&srv->mu);
     return buf;
 }
@@ -215,7 +215,7 @@ static void xp__put(xp_xds_server_t *srv, const xp__rtype_t *t, const char *name
         uint64_t v = xp_xds_server_reload(srv);
         r->status = 200;
         r->ctype = "application/json";
-        xp_strbuf_printf(&r->body, "{\"version\":\"%" PRIu64 "\",%s\"file\":\"", v,
+        xp_strbuf_printf(&r->body, "{\"version\":\"%" PRIu64 "\"%s,\"file\":\"", v,
                          xp__published(srv, v));
         xp_strbuf_json_escape(&r->body, file);
         xp_strbuf_printf(&r->body, "\"}\n");
@@ -247,7 +247,7 @@ static void xp__delete(xp_xds_server_t *srv, const xp__rtype_t *t, const char *n
         uint64_t v = xp_xds_server_reload(srv);
         r->status = 200;
         r->ctype = "application/json";
-        xp_strbuf_printf(&r->body, "{%s\"version\":\"%" PRIu64 "\"}\n", xp__published(srv, v), v);
+        xp_strbuf_printf(&r->body, "{\"version\":\"%" PRIu64 "\"%s}\n", v, xp__published(srv, v));
     }
     free(path);
 }
