@@ -113,6 +113,7 @@ typedef struct {
     bool strip_matching_host_port;
     xp_access_log_cfg_t *access_logs;
     size_t n_access_logs;
+    size_t n_unimplemented_logs; /* access loggers configured but not implemented */
 } xp_hcm_cfg_t;
 
 /* ---- tcp_proxy ------------------------------------------------------ */
@@ -132,6 +133,7 @@ typedef struct {
     uint32_t max_connect_attempts; /* default 1 */
     xp_access_log_cfg_t *access_logs;
     size_t n_access_logs;
+    size_t n_unimplemented_logs; /* as in xp_hcm_cfg_t */
 } xp_tcp_proxy_cfg_t;
 
 /* ---- listeners ------------------------------------------------------ */

@@ -366,6 +366,20 @@ static int xp__open_logs(xp_access_log_cfg_t *v, size_t n, const char *owner, xp
     return bad;
 }
 
+/* Access loggers of l that xproxy does not implement (accepted with a
+ * warning when translated; nothing is logged through them). */
+static size_t xp__unimplemented_logs(const xp_listener_cfg_t *l)
+{
+    size_t n = 0;
+    for (size_t i = 0; i <= l->n_chains; i++) {
+        const xp_filter_chain_t *fc = i < l->n_chains ? l->chains[i] : l->default_chain;
+        if (fc)
+            n += fc->kind == XP_NET_FILTER_HCM ? fc->u.hcm->n_unimplemented_logs
+                                               : fc->u.tcp->n_unimplemented_logs;
+    }
+    return n;
+}
+
 static int xp__open_listener_logs(xp_listener_cfg_t *l, xp_diag_t *diag)
 {
     int bad = 0;
@@ -466,6 +480,11 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
     dp->cur = xp_calloc(nl + 1, sizeof(*dp->cur));
     memcpy(dp->cur, ls, nl * sizeof(*ls));
     dp->n_cur = nl;
+    size_t unimplemented = 0;
+    for (size_t i = 0; i < nl; i++)
+        unimplemented += xp__unimplemented_logs(ls[i]);
+    xp_stat_set(xp_stats_gauge(dp->s->stats, "server.access_logs_unimplemented"),
+                (int64_t)unimplemented);
 
     xp__apply_clusters(dp, set);
     for (size_t i = 0; i < dp->n_routes; i++)

@@ -265,6 +265,15 @@ cla() {
     echo "{\"@type\":\"type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment\",\"cluster_name\":\"$1\",\"endpoints\":[{\"lb_endpoints\":[{\"endpoint\":{\"address\":{\"socket_address\":{\"address\":\"127.0.0.1\",\"port_value\":$2}}}}]}]}"
 }
 
+# put_main ROUTES_JSON: listener main (RDS r1 with these routes) and the EDS
+# cluster c1 on up1, the start most tests share; exits on failure.
+put_main() {
+    put listener main "$(listener_rds main r1)" || exit 1
+    put route r1 "$(route_cfg r1 "$1")" || exit 1
+    put cluster c1 "$(cluster_eds c1)" || exit 1
+    put endpoint c1 "$(cla c1 "$UP_PORT_up1")" || exit 1
+}
+
 # ---- xproxy -------------------------------------------------------------------
 
 # bootstrap FILE NODE_ID: a bootstrap for VARIANT with only the control

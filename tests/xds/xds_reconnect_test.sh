@@ -16,10 +16,7 @@ KNOWN_FAILURES=()
 up_start up1
 up_start up2
 xds_start
-put listener main "$(listener_rds main r1)" || exit 1
-put route r1 "$(route_cfg r1 "$(rt / c1)")" || exit 1
-put cluster c1 "$(cluster_eds c1)" || exit 1
-put endpoint c1 "$(cla c1 "$UP_PORT_up1")" || exit 1
+put_main "$(rt / c1)"
 
 px_start a
 px_start b --service-node px-second

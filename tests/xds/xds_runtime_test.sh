@@ -23,10 +23,7 @@ frac() { # PREFIX NUMERATOR KEY
 }
 ROUTES="$(frac /frac 0 routing.frac),$(rt /frac c1),$(frac /static 0 routing.static),$(rt /static c1)"
 ROUTES="$ROUTES,$(frac /dflt 100 routing.unset),$(rt /dflt c1)"
-put listener main "$(listener_rds main r1)" || exit 1
-put route r1 "$(route_cfg r1 "$ROUTES")" || exit 1
-put cluster c1 "$(cluster_eds c1)" || exit 1
-put endpoint c1 "$(cla c1 "$UP_PORT_up1")" || exit 1
+put_main "$ROUTES"
 put cluster c2 "$(cluster_eds c2)" || exit 1
 put endpoint c2 "$(cla c2 "$UP_PORT_up2")" || exit 1
 

@@ -20,10 +20,7 @@ up_start up1
 up_start up2
 up_start up3
 xds_start
-put listener main "$(listener_rds main r1)" || exit 1
-put route r1 "$(route_cfg r1 "$(rt /a c1),$(rt /b c1 /b1)")" || exit 1
-put cluster c1 "$(cluster_eds c1)" || exit 1
-put endpoint c1 "$(cla c1 "$UP_PORT_up1")" || exit 1
+put_main "$(rt /a c1),$(rt /b c1 /b1)"
 
 px_start a
 NODE=px-a
@@ -133,6 +130,23 @@ del listener l2
 check "LDS: a removed listener stops accepting" poll 5 refuses "$L2"
 check "LDS: main still serves" serves "$U/a/x" 200 up3
 check "LDS: main kept its port" eq "$(px_port a main)" "$MAIN"
+
+# An access logger xproxy does not implement (the gRPC access log service) is
+# accepted with a warning, and server.access_logs_unimplemented counts it
+# while a listener in force has it.
+ALS='"access_log":[{"name":"envoy.access_loggers.http_grpc","typed_config":{"@type":"type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig","common_config":{"log_name":"l3","transport_api_version":"V3","grpc_service":{"envoy_grpc":{"cluster_name":"als"}}}}}]'
+check "ALS: server.access_logs_unimplemented is 0 before" eq "$(px_stat a server.access_logs_unimplemented)" 0
+put listener l3 "$(listener_hcm l3 0 "$ALS,\"route_config\":{\"virtual_hosts\":[{\"name\":\"all\",\"domains\":[\"*\"],\"routes\":[$(rt / c1)]}]}")"
+check "ALS: a listener with an unimplemented access logger is accepted and serves" \
+    poll 5 has_port a l3
+check "ALS: ... and serves" serves "http://127.0.0.1:$(px_port a l3)/l3" 200 up3 /l3
+check "ALS: the listener version is ACKed" poll 5 acked "$NODE" listener
+check "ALS: server.access_logs_unimplemented counts it" eq "$(px_stat a server.access_logs_unimplemented)" 1
+check "ALS: the log warns, naming the field and the logger" \
+    contains "$(cat "$PX_LOG_a")" "access_log[0].typed_config: access logger 'envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig' is not implemented"
+del listener l3
+check "ALS: the count goes back to 0 when the listener goes" \
+    poll 5 eval '[ "$(px_stat a server.access_logs_unimplemented)" = 0 ]'
 
 # ---- 4. warming ------------------------------------------------------------------
 # A listener whose RDS route does not exist yet does not bind.

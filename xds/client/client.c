@@ -85,6 +85,10 @@ xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t
     if (c->backoff_max_ms < c->backoff_base_ms)
         c->backoff_max_ms = c->backoff_base_ms;
     c->keepalive_ms = cfg->keepalive_ms;
+    if (cfg->rate_limit_fill_rate > 0 && cfg->rate_limit_max_tokens > 0) {
+        c->rl_fill_rate = cfg->rate_limit_fill_rate;
+        c->rl_max_tokens = cfg->rate_limit_max_tokens;
+    }
     c->stats = cfg->stats;
     size_t nraw = 0;
     while (cfg->raw_types && cfg->raw_types[nraw])
@@ -95,6 +99,8 @@ xp_xds_client_t *xp_xds_client_new(uv_loop_t *loop, const xp_xds_client_config_t
     if (c->stats) {
         c->connected_stat = xp_stats_gauge(c->stats, "control_plane.connected_state");
         xp_stat_set(c->connected_stat, 0);
+        c->rate_limit_enforced = xp_stats_counter(c->stats, "control_plane.rate_limit_enforced");
+        c->pending_requests = xp_stats_gauge(c->stats, "control_plane.pending_requests");
     }
     c->types_tail = &c->types;
     c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c;

@@ -98,6 +98,12 @@ typedef struct {
     uint64_t backoff_base_ms;            /* 0: 500 ms */
     uint64_t backoff_max_ms;             /* 0: 30 s */
     uint64_t keepalive_ms;               /* gRPC keepalive time; 0 = off */
+    /* rate_limit_settings (gRPC only; fill rate 0: no limit). Each stream
+     * has a token bucket of max_tokens (full at first) refilled at
+     * fill_rate per second; a request waits in the stream's queue until a
+     * token is free, as in Envoy. */
+    uint32_t rate_limit_max_tokens;
+    double rate_limit_fill_rate;
     /* REST (the node goes on every request) */
     const char *const *hosts;    /* "host:port" (IP or name) of each endpoint of the management
                                   * server's cluster, copied; the next is tried after a failure */
@@ -116,6 +122,9 @@ typedef struct {
 
 /* Stats (when cfg->stats is set):
  *   control_plane.connected_state   gauge 0/1 (see on_connection)
+ *   control_plane.rate_limit_enforced counter: times a request had to wait
+ *                                   for a token (rate_limit_settings)
+ *   control_plane.pending_requests  gauge: requests queued on gRPC streams
  *   <prefix>.update_attempt         counter: responses received for the type (REST: 200s;
  *                                   a 304 changes nothing and counts nowhere)
  *   <prefix>.update_success         counter: ACKed

@@ -75,6 +75,12 @@ struct xp__xds_stream {
     bool node_sent; /* the current call carried the node */
     xp__sendq_t *sendq, **sendq_tail;
     xp__sendq_t *sendq_inflight; /* the message of the outstanding SEND batch */
+    size_t n_queued;             /* messages in sendq */
+    /* rate_limit_settings: the token bucket, and whether the queue waits
+     * for a token on `timer` (free while the call is open). */
+    double tokens;
+    uint64_t tokens_at_ms;
+    bool token_wait;
     /* batch buffers */
     grpc_metadata_array init_md, trail_md;
     grpc_byte_buffer *recv_bb;
@@ -138,6 +144,9 @@ struct xp_xds_client {
     uint64_t rng; /* xorshift64 state for backoff jitter */
     xp_stats_t *stats;
     xp_stat_t *connected_stat;
+    xp_stat_t *rate_limit_enforced, *pending_requests; /* NULL without stats */
+    uint32_t rl_max_tokens;
+    double rl_fill_rate; /* 0: no rate limit */
     char **raw_types; /* NULL-terminated */
 
     xp__xds_type_t *types, **types_tail;

@@ -116,14 +116,61 @@ static void start_recv(xp__xds_stream_t *s)
     start_batch(s, XP__OP_RECV, &op, 1);
 }
 
+/* Envoy's token bucket behind rate_limit_settings: full at first, refilled
+ * continuously at fill_rate per second; each request takes a token. On
+ * false, *wait_ms is when the next one is whole. */
+static bool take_token(xp__xds_stream_t *s, uint64_t *wait_ms)
+{
+    xp_xds_client_t *c = s->client;
+    if (c->rl_fill_rate <= 0)
+        return true;
+    uint64_t now = uv_now(c->loop);
+    s->tokens += (double)(now - s->tokens_at_ms) * c->rl_fill_rate / 1000.0;
+    if (s->tokens > (double)c->rl_max_tokens)
+        s->tokens = (double)c->rl_max_tokens;
+    s->tokens_at_ms = now;
+    if (s->tokens >= 1.0) {
+        s->tokens -= 1.0;
+        return true;
+    }
+    *wait_ms = (uint64_t)((1.0 - s->tokens) * 1000.0 / c->rl_fill_rate) + 1;
+    return false;
+}
+
+static void start_send(xp__xds_stream_t *s);
+
+static void on_token_timer(uv_timer_t *t)
+{
+    xp__xds_stream_t *s = t->data;
+    s->token_wait = false;
+    start_send(s);
+}
+
+static void queued_add(xp__xds_stream_t *s, int d)
+{
+    s->n_queued += (size_t)d;
+    if (s->client->pending_requests)
+        xp_stat_add(s->client->pending_requests, d);
+}
+
 static void start_send(xp__xds_stream_t *s)
 {
     xp__sendq_t *q = s->sendq;
-    if (s->send_busy || q == NULL || s->state != XP__STREAM_OPEN)
+    if (s->send_busy || s->token_wait || q == NULL || s->state != XP__STREAM_OPEN)
         return;
+    uint64_t wait_ms;
+    if (!take_token(s, &wait_ms)) {
+        /* The queue waits; the messages keep their order. */
+        s->token_wait = true;
+        if (s->client->rate_limit_enforced)
+            xp_stat_inc(s->client->rate_limit_enforced);
+        uv_timer_start(&s->timer, on_token_timer, wait_ms, 0);
+        return;
+    }
     s->sendq = q->next;
     if (s->sendq == NULL)
         s->sendq_tail = &s->sendq;
+    queued_add(s, -1);
     s->send_busy = true;
     grpc_op op;
     memset(&op, 0, sizeof(op));
@@ -144,6 +191,11 @@ static void sendq_clear(xp__xds_stream_t *s)
         free(q);
     }
     s->sendq_tail = &s->sendq;
+    queued_add(s, -(int)s->n_queued);
+    if (s->token_wait) {
+        uv_timer_stop(&s->timer);
+        s->token_wait = false;
+    }
 }
 
 void xp__stream_send(xp__xds_stream_t *s, const ProtobufCMessage *req)
@@ -159,6 +211,7 @@ void xp__stream_send(xp__xds_stream_t *s, const ProtobufCMessage *req)
     xp__grpc.grpc_slice_unref(slice);
     *s->sendq_tail = q;
     s->sendq_tail = &q->next;
+    queued_add(s, 1);
     start_send(s);
 }
 
@@ -173,6 +226,8 @@ xp__xds_stream_t *xp__stream_new(xp_xds_client_t *c, xp__xds_type_t *t, const ch
     s->state = XP__STREAM_IDLE;
     s->sendq_tail = &s->sendq;
     s->backoff_next_ms = c->backoff_base_ms;
+    s->tokens = (double)c->rl_max_tokens;
+    s->tokens_at_ms = uv_now(c->loop);
     for (int k = 0; k < XP__OP_COUNT; k++) {
         s->ops[k].kind = (xp__op_kind_t)k;
         s->ops[k].stream = s;

@@ -689,6 +689,12 @@ static int xp__on_update(void *ctx, const char *type_url, const char *version,
     xp_diag_init(&d);
     xp__ingest(m, t, version, res, n, removed, n_removed, delta, NULL, &d);
     xp__apply_into(m, &d);
+    /* Accepted with a warning (e.g. an access logger xproxy does not
+     * implement): said in the log, as at startup. */
+    for (size_t i = 0; i < d.n; i++)
+        if (d.v[i].sev == XP_DIAG_WARNING)
+            XP_WARN("xds: %s version %s: %s: %s", xp__type_names[t], version, d.v[i].path,
+                    d.v[i].msg);
     if (d.nerrors) {
         *error_detail = xp_diag_join(&d, XP_DIAG_ERROR);
         XP_WARN("xds: rejected part of %s version %s: %s", xp__type_names[t], version,
@@ -798,6 +804,39 @@ static int xp__rest_config(const xp_xds_manager_t *m,
     return 0;
 }
 
+/* rate_limit_settings: Envoy's defaults (100 tokens, 10 per second) for
+ * what is unset. A bucket without tokens or a rate would never send, so
+ * both are checked here; REST polls on refresh_delay and ignores it. */
+static int xp__rate_limit(const Envoy__Config__Core__V3__ApiConfigSource *api, const char *at,
+                          bool rest, xp_xds_client_config_t *cc, xp_diag_t *d)
+{
+    const Envoy__Config__Core__V3__RateLimitSettings *rl = api->rate_limit_settings;
+    if (rl == NULL)
+        return 0;
+    char path[192];
+    if (rest) {
+        snprintf(path, sizeof(path), "%s.rate_limit_settings", at);
+        xp_diag_warn(d, path, "applies to gRPC sources only; a REST source polls every "
+                              "refresh_delay and ignores it");
+        return 0;
+    }
+    cc->rate_limit_max_tokens = rl->max_tokens ? rl->max_tokens->value : 100;
+    cc->rate_limit_fill_rate = rl->fill_rate ? rl->fill_rate->value : 10.0;
+    int rc = 0;
+    if (cc->rate_limit_max_tokens == 0) {
+        snprintf(path, sizeof(path), "%s.rate_limit_settings.max_tokens", at);
+        xp_diag_error(d, path, "must be at least 1 (no request could ever be sent)");
+        rc = -1;
+    }
+    if (!(cc->rate_limit_fill_rate > 0) || cc->rate_limit_fill_rate > 1e9) {
+        snprintf(path, sizeof(path), "%s.rate_limit_settings.fill_rate", at);
+        xp_diag_error(d, path, "must be greater than 0 and at most 1e9 per second (got %g)",
+                      cc->rate_limit_fill_rate);
+        rc = -1;
+    }
+    return rc;
+}
+
 /* The API source behind a ConfigSource: ADS (the bootstrap's ads_config) or
  * its own api_config_source; NULL when it is neither. */
 static const Envoy__Config__Core__V3__ApiConfigSource *
@@ -867,6 +906,10 @@ xp__client_for(xp_xds_manager_t *m,
     xp_xds_client_config_t cc = {0};
     char **hosts = NULL;
     char *target = NULL;
+    char api_at[160];
+    snprintf(api_at, sizeof(api_at), "%s%s", where, ads ? "" : ".api_config_source");
+    if (xp__rate_limit(api, api_at, rest, &cc, diag) != 0)
+        return NULL;
     if (rest ? xp__rest_config(m, api, where, &cc, &hosts, diag) != 0
              : (target = xp__target(m, api, where, diag)) == NULL)
         return NULL;

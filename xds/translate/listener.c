@@ -221,9 +221,8 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
         pb->strip_any_host_port;
     h->strip_matching_host_port = pb->strip_matching_host_port;
     if (pb->n_access_log && xp_translate_access_logs(pb->access_log, pb->n_access_log, path, diag,
-                                                     &h->access_logs, &h->n_access_logs) != 0) {
-        /* errors already added */
-    }
+                                                     &h->access_logs, &h->n_access_logs) == 0)
+        h->n_unimplemented_logs = pb->n_access_log - h->n_access_logs;
     if (diag->nerrors != errors0) {
         xp_hcm_cfg_free(h);
         return NULL;
@@ -280,9 +279,10 @@ static xp_tcp_proxy_cfg_t *xp__tcp_proxy(const xp__tcp_pb_t *pb, xp_path_t *path
         xp__err(path, "max_connect_attempts", diag, "must be at least 1");
     if (pb->tunneling_config)
         xp__err(path, "tunneling_config", diag, "tunneling over HTTP is not supported yet");
-    if (pb->n_access_log)
+    if (pb->n_access_log &&
         xp_translate_access_logs(pb->access_log, pb->n_access_log, path, diag, &t->access_logs,
-                                 &t->n_access_logs);
+                                 &t->n_access_logs) == 0)
+        t->n_unimplemented_logs = pb->n_access_log - t->n_access_logs;
     if (diag->nerrors != errors0) {
         xp_tcp_proxy_cfg_free(t);
         return NULL;
