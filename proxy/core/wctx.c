@@ -70,12 +70,17 @@ void xp_wctx_config_changed(xp_wctx_t *w)
     }
 }
 
-xp_listener_cfg_t *xp_wctx_listener(const xp_wctx_t *w, const char *name)
+xp_listener_cfg_t *xp_wctx_listener(const xp_wctx_t *w, const xp_listener_cfg_t *l)
 {
     if (w->snap == NULL)
         return NULL;
     for (size_t i = 0; i < w->snap->n_listeners; i++)
-        if (strcmp(w->snap->listeners[i]->name, name) == 0)
+        if (strcmp(w->snap->listeners[i]->name, l->name) == 0)
+            return w->snap->listeners[i];
+    if (xp_addr_port(&l->addr) == 0)
+        return NULL;
+    for (size_t i = 0; i < w->snap->n_listeners; i++)
+        if (strcmp(w->snap->listeners[i]->addr.str, l->addr.str) == 0)
             return w->snap->listeners[i];
     return NULL;
 }

@@ -78,8 +78,11 @@ void xp_wctx_link(xp_wctx_t *w, xp_conn_link_t *l);
 /* Calls config_changed on every linked connection (after a snapshot swap).
  * Connections may unlink themselves meanwhile. */
 void xp_wctx_config_changed(xp_wctx_t *w);
-/* The listener of that name in the worker's snapshot, borrowed; NULL if gone. */
-xp_listener_cfg_t *xp_wctx_listener(const xp_wctx_t *w, const char *name);
+/* The listener in the worker's snapshot that now serves l's connections,
+ * borrowed: the one of l's name, else (a listener renamed in place takes
+ * over the socket) the one on l's configured address when it has a port;
+ * NULL if gone. */
+xp_listener_cfg_t *xp_wctx_listener(const xp_wctx_t *w, const xp_listener_cfg_t *l);
 void xp_wctx_unlink(xp_wctx_t *w, xp_conn_link_t *l);
 
 /* Process-wide connection ids, as Envoy's %CONNECTION_ID%. */

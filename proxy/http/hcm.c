@@ -355,7 +355,7 @@ static void xp__config_changed(xp_conn_link_t *l)
     xp_hconn_t *h = (xp_hconn_t *)l;
     if (h->state == XP_HC_CLOSING)
         return;
-    xp_listener_cfg_t *nl = xp_wctx_listener(h->w, h->listener->name);
+    xp_listener_cfg_t *nl = xp_wctx_listener(h->w, h->listener);
     if (nl == h->listener)
         return;
     if (!h->on_old_config) {
@@ -423,7 +423,7 @@ static void xp__switch_chain(xp_hconn_t *h)
     xp_listener_cfg_unref(h->listener);
     h->chain = h->http->next_chain;
     h->listener = h->http->next_listener;
-    if (h->on_old_config && xp_wctx_listener(h->w, h->listener->name) == h->listener) {
+    if (h->on_old_config && xp_wctx_listener(h->w, h->listener) == h->listener) {
         h->on_old_config = false;
         xp_stat_dec(h->lstats->downstream_cx_old_config);
     }

@@ -29,6 +29,7 @@ typedef struct xp__mlistener {
     xp_addr_t bound;   /* as bound */
     xp_listener_stats_t *stats;
     bool seen;
+    char *took_from; /* renamed in this update: the workers' listener it was */
     struct xp__mlistener *next;
 } xp__mlistener_t;
 
@@ -61,11 +62,13 @@ struct xp_dataplane {
 };
 
 /* What a worker receives: the snapshot and, per listener in it (same
- * order), the socket to start accepting on, or -1 to keep its current one. */
+ * order), the socket to start accepting on, or -1 to keep its current one;
+ * from[i], when set, is the name the listener had (its socket is kept). */
 typedef struct {
     xp_snapshot_t *snap;
     size_t n;
     int *fds;
+    char **from;
     xp_listener_stats_t **stats;
 } xp__apply_msg_t;
 
@@ -182,16 +185,46 @@ static void xp__publish(xp_dataplane_t *dp, int **fds)
         xp_snapshot_ref(snap);
         m->n = dp->n_cur;
         m->fds = xp_calloc(dp->n_cur + 1, sizeof(int));
+        m->from = xp_calloc(dp->n_cur + 1, sizeof(char *));
         m->stats = xp_calloc(dp->n_cur + 1, sizeof(*m->stats));
         for (size_t i = 0; i < dp->n_cur; i++) {
             m->fds[i] = fds ? fds[i][w] : -1;
             for (xp__mlistener_t *ml = dp->listeners; ml; ml = ml->next)
-                if (strcmp(ml->name, dp->cur[i]->name) == 0)
+                if (strcmp(ml->name, dp->cur[i]->name) == 0) {
                     m->stats[i] = ml->stats;
+                    if (ml->took_from)
+                        m->from[i] = xp_strdup(ml->took_from);
+                }
         }
         xp_worker_post(&dp->s->workers[w], xp__worker_apply, m);
     }
+    for (xp__mlistener_t *ml = dp->listeners; ml; ml = ml->next) {
+        free(ml->took_from);
+        ml->took_from = NULL;
+    }
     xp_snapshot_unref(snap);
+}
+
+/* A listener renamed in this update: one going away (its name is not in
+ * ls) on the same configured address (with a port) hands its sockets to
+ * ls[i], as Envoy hands a draining listener's socket to a new one on its
+ * address, so no connection waiting to be accepted is dropped. taken[]
+ * marks donors already given to another listener. */
+static xp__mlistener_t *xp__donor(xp_dataplane_t *dp, xp_listener_cfg_t *const *ls, size_t nl,
+                                  size_t i, xp__mlistener_t **taken)
+{
+    if (xp_addr_port(&ls[i]->addr) == 0)
+        return NULL;
+    for (xp__mlistener_t *m = dp->listeners; m; m = m->next) {
+        if (strcmp(m->cfg_addr, ls[i]->addr.str) != 0)
+            continue;
+        bool busy = false;
+        for (size_t j = 0; j < nl && !busy; j++)
+            busy = strcmp(ls[j]->name, m->name) == 0 || taken[j] == m;
+        if (!busy)
+            return m;
+    }
+    return NULL;
 }
 
 typedef struct {
@@ -409,6 +442,7 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
     int nw = dp->s->nworkers;
     int **fds = xp_calloc(nl + 1, sizeof(*fds));
     xp_addr_t *bound = xp_calloc(nl + 1, sizeof(*bound));
+    xp__mlistener_t **donor = xp_calloc(nl + 1, sizeof(*donor));
     int rc = 0;
     for (size_t i = 0; i < nl; i++) {
         xp__mlistener_t *ml = NULL;
@@ -417,6 +451,8 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
                 ml = m;
         if (ml && strcmp(ml->cfg_addr, ls[i]->addr.str) == 0)
             continue; /* same name and address: the workers keep their socket */
+        if (ml == NULL && (donor[i] = xp__donor(dp, ls, nl, i, donor)) != NULL)
+            continue; /* renamed: the workers keep the socket under the new name */
         fds[i] = xp_calloc((size_t)nw, sizeof(int));
         bound[i] = ls[i]->addr;
         int err = xp__bind(&bound[i], nw, ls[i]->backlog, fds[i]);
@@ -437,6 +473,7 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
         }
         free(fds);
         free(bound);
+        free(donor);
         return rc;
     }
     /* Listener records: new or moved ones get their bound address. */
@@ -447,7 +484,13 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
         for (xp__mlistener_t *m = dp->listeners; m; m = m->next)
             if (strcmp(m->name, ls[i]->name) == 0)
                 ml = m;
-        if (ml == NULL) {
+        if (ml == NULL && donor[i]) {
+            ml = donor[i];
+            XP_INFO("listener '%s' takes the socket of listener '%s' (%s)", ls[i]->name, ml->name,
+                    ml->bound.str);
+            ml->took_from = ml->name;
+            ml->name = xp_strdup(ls[i]->name);
+        } else if (ml == NULL) {
             ml = xp_calloc(1, sizeof(*ml));
             ml->name = xp_strdup(ls[i]->name);
             ml->next = dp->listeners;
@@ -516,6 +559,7 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
     free(per);
     free(none);
     free(bound);
+    free(donor);
     return 0;
 }
 
@@ -787,6 +831,19 @@ static void xp__worker_apply(xp_worker_t *wk, void *arg)
     xp_cm_apply(w->cm, m->snap);
     xp_wctx_config_changed(w);
 
+    /* Renamed listeners keep their socket (and what waits in its queue). */
+    for (size_t i = 0; i < m->n; i++) {
+        xp_wlistener_t *wl = m->from[i] ? xp__wl_find(w, m->from[i], NULL) : NULL;
+        const char *name = m->snap->listeners[i]->name;
+        if (wl == NULL || xp__wl_find(w, name, NULL))
+            continue;
+        free(wl->name);
+        wl->name = xp_strdup(name);
+        free(wl->limit_key);
+        wl->limit_key = xp_asprintf("envoy.resource_limits.listener.%s.connection_limit", name);
+        wl->limit_gen = UINT64_MAX; /* read the new key on the next accept */
+    }
+
     /* Listeners not in the snapshot stop accepting; their connections go on. */
     xp_wlistener_t **pp = &w->listeners;
     while (*pp) {
@@ -834,6 +891,9 @@ static void xp__worker_apply(xp_worker_t *wk, void *arg)
     }
 done:
     xp_snapshot_unref(m->snap);
+    for (size_t i = 0; i < m->n; i++)
+        free(m->from[i]);
+    free(m->from);
     free(m->fds);
     free(m->stats);
     free(m);

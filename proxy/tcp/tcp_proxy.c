@@ -203,7 +203,7 @@ static void xp__connect(xp__tcps_t *s)
 static void xp__config_changed(xp_conn_link_t *l)
 {
     xp__tcps_t *s = (xp__tcps_t *)l;
-    if (s->on_old_config || xp_wctx_listener(s->w, s->listener->name) == s->listener)
+    if (s->on_old_config || xp_wctx_listener(s->w, s->listener) == s->listener)
         return;
     s->on_old_config = true;
     xp_stat_inc(s->lstats->downstream_cx_old_config);

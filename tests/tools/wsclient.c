@@ -50,6 +50,7 @@ static struct {
     uint64_t count;
     bool count_set;
     int64_t interval_ms, timeout_ms, hold_ms;
+    const char *stop_file; /* --stop-file: the hold ends once it exists */
     bool expect_server_close;
     unsigned close_code;
     int connections;
@@ -304,10 +305,16 @@ static void on_message(conn_t *c, uint8_t opcode, const uint8_t *p, size_t len)
         c->lowest++;
 }
 
+/* The hold is over: its time passed, or the stop file appeared. */
+static bool hold_over(int64_t now)
+{
+    return now >= t_start + opt.hold_ms || (opt.stop_file && access(opt.stop_file, F_OK) == 0);
+}
+
 static bool sending_done(const conn_t *c, int64_t now)
 {
     if (opt.hold_ms && !opt.count_set)
-        return now >= t_start + opt.hold_ms;
+        return hold_over(now);
     return c->rounds >= opt.count;
 }
 
@@ -606,7 +613,7 @@ static int64_t tick(conn_t *c, int64_t now)
     }
     if (!done)
         return next;
-    if (now < t_start + opt.hold_ms)
+    if (!hold_over(now))
         return t_start + opt.hold_ms < next ? t_start + opt.hold_ms : next;
     if (opt.expect_server_close) {
         if (!c->deadline)
@@ -627,10 +634,12 @@ static void usage(FILE *f)
             "usage: xp_wsclient --url ws://HOST[:PORT]/PATH [--host HEADER] [--header 'N: v']...\n"
             "         [--text STR]... [--binary-size N]... [--count K] [--interval-ms T]\n"
             "         [--expect-server-close] [--close-code C] [--timeout-ms T] [--hold-ms T]\n"
+            "         [--stop-file PATH]\n"
             "         [--connections N] [--fragment BYTES] [-v]\n"
             "Sends every message K times (rounds --interval-ms apart), checks each echo, then\n"
             "closes (or waits for the server to). Prints a JSON summary; exit 0 iff all matched.\n"
-            "--hold-ms without --count: rounds continue until T ms after start.\n");
+            "--hold-ms without --count: rounds continue until T ms after start, or until\n"
+            "PATH (--stop-file) exists.\n");
 }
 
 static bool parse_url(const char *url)
@@ -709,6 +718,8 @@ static void parse_args(int argc, char **argv)
             opt.timeout_ms = num_arg(a, v, 1, 86400000);
         else if (!strcmp(a, "--hold-ms"))
             opt.hold_ms = num_arg(a, v, 0, 86400000);
+        else if (!strcmp(a, "--stop-file"))
+            opt.stop_file = v;
         else if (!strcmp(a, "--close-code"))
             opt.close_code = (unsigned)num_arg(a, v, 0, 65535);
         else if (!strcmp(a, "--connections")) {

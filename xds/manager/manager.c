@@ -119,6 +119,12 @@ static void xp__remove_src(xp_xds_manager_t *m, int t, const char *name, const c
         if (strcmp((*pp)->name, name) == 0 && xp__src_match(t, *pp, src)) {
             xp__res_t *r = *pp;
             *pp = r->next;
+            xp_listener_cfg_t *serving = t == XP__LDS ? (r->warm ? r->obj : r->applied) : NULL;
+            if (serving && xp_addr_port(&serving->addr) != 0) {
+                m->leaving = xp_realloc(m->leaving, (m->n_leaving + 1) * sizeof(*m->leaving));
+                xp_listener_cfg_ref(serving);
+                m->leaving[m->n_leaving++] = serving;
+            }
             xp__res_free(t, r);
             return;
         }
@@ -370,6 +376,8 @@ static void xp__all_refs(xp_xds_manager_t *m, xp__refs_t *refs)
         if (r->applied)
             xp__listener_refs(m, r->applied, refs);
     }
+    for (size_t i = 0; i < m->n_leaving; i++)
+        xp__listener_refs(m, m->leaving[i], refs);
     for (size_t i = 0; i < nsc; i++)
         xp__cluster_refs(sc[i], refs);
     for (xp__res_t *r = m->res[XP__CDS]; r; r = r->next)
@@ -384,6 +392,38 @@ static bool xp__srds_wanted(const xp__refs_t *srds, const char *src)
             return true;
     }
     return false;
+}
+
+/* A listener removed while a new one on its address (with a port) warms
+ * keeps accepting, with its config, until the new one is warm, and then
+ * hands it its socket (xp_dataplane_apply): a control plane that renames
+ * its listeners never leaves the port closed. The others go. Appends the
+ * kept ones to *ls; returns the new count, and sets *dropped when one went
+ * (what only it referenced goes at the next apply). */
+static size_t xp__keep_leaving(xp_xds_manager_t *m, xp_listener_cfg_t ***ls, size_t nl,
+                               bool *dropped)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_leaving; i++) {
+        xp_listener_cfg_t *l = m->leaving[i];
+        bool warming = false, taken = false;
+        for (xp__res_t *r = m->res[XP__LDS]; r && !warming; r = r->next)
+            warming = !r->warm &&
+                      strcmp(((xp_listener_cfg_t *)r->obj)->addr.str, l->addr.str) == 0;
+        for (size_t j = 0; j < nl && !taken; j++)
+            taken = strcmp((*ls)[j]->addr.str, l->addr.str) == 0 ||
+                    strcmp((*ls)[j]->name, l->name) == 0;
+        if (!warming || taken) {
+            xp_listener_cfg_unref(l);
+            *dropped = true;
+            continue;
+        }
+        m->leaving[k++] = l;
+        *ls = xp_realloc(*ls, (nl + 1) * sizeof(**ls));
+        (*ls)[nl++] = l;
+    }
+    m->n_leaving = k;
+    return nl;
 }
 
 /* Recomputes references, subscriptions, path sources and warming, builds the
@@ -499,6 +539,10 @@ int xp__apply_into(xp_xds_manager_t *m, xp_diag_t *diag)
             }
         }
     }
+    bool dropped = false;
+    nl = xp__keep_leaving(m, &ls, nl, &dropped);
+    if (dropped)
+        next_deadline = now ? now : 1; /* apply again at once, without its references */
     for (xp__res_t *r = m->res[XP__EDS]; r; r = r->next)
         as[na++] = r->obj;
     xp__scope_sets_build(m, &refs[XP__SRDS]);
@@ -1168,6 +1212,9 @@ void xp_xds_manager_free(xp_xds_manager_t *m)
     for (size_t i = 0; i < m->n_sets; i++)
         xp_scope_set_unref(m->sets[i]);
     free(m->sets);
+    for (size_t i = 0; i < m->n_leaving; i++)
+        xp_listener_cfg_unref(m->leaving[i]);
+    free(m->leaving);
     for (int t = 0; t < XP__NTYPES; t++) {
         while (m->res[t]) {
             xp__res_t *n = m->res[t]->next;

@@ -65,6 +65,10 @@ struct xp_xds_manager {
     const xp_bootstrap_t *bs;
     xp_xds_client_t *clients[2]; /* [0] LDS, RDS, SRDS; [1] CDS and EDS; one may serve both */
     xp__res_t *res[XP__NTYPES];
+    /* Listeners removed while serving, kept accepting while a new listener
+     * on their address warms (references); see xp__apply_into. */
+    xp_listener_cfg_t **leaving;
+    size_t n_leaving;
     char *version[XP__NTYPES];
     bool got_first[XP__NTYPES];
     bool want[XP__NTYPES]; /* LDS/CDS configured */
