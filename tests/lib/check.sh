@@ -105,6 +105,28 @@ wait_file() {
     return 1
 }
 
+# xproxy_launch PIDS LOG ADMIN_FILE ARGS...: starts $XPROXY with ARGS in the
+# background, its output to LOG, its admin address written to ADMIN_FILE
+# (under ASan with a small quarantine, so its RSS stays about the program's
+# own); appends its pid to the array named PIDS (the caller's cleanup list)
+# and waits for the admin address. Sets XL_PID and XL_ADMIN; exits the test
+# when xproxy does not start.
+xproxy_launch() {
+    local pids=$1 log=$2 af=$3
+    shift 3
+    local extra=()
+    [ -n "${ASAN_OPTIONS:-}" ] && extra=(env "ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16")
+    rm -f "$af"
+    "${extra[@]}" "$XPROXY" "$@" --admin-address-path "$af" >"$log" 2>&1 &
+    XL_PID=$!
+    eval "$pids+=(\"\$XL_PID\")"
+    if ! wait_file "$af" "$XL_PID"; then
+        echo "xproxy did not start:"; cat "$log"
+        exit 1
+    fi
+    XL_ADMIN=$(cat "$af")
+}
+
 # wait_exit PID SECONDS: waits for the child PID to exit and sets XP_RC to
 # its exit code; returns 1 when it still runs after SECONDS.
 wait_exit() {

@@ -122,20 +122,9 @@ static_resources:
       - lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_PORT } } }
 EOF
-    local extra=()
-    if [ "$UNDER_ASAN" = 1 ]; then
-        # A small quarantine keeps ASan's RSS about the program's own.
-        extra=(env "ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16")
-    fi
-    "${extra[@]}" "$XPROXY" -c "$boot" --concurrency "$CONC" --admin-address-path "$af" \
-        >"$XP_LOG" 2>&1 &
-    XP_PID=$!
-    PR_PIDS+=("$XP_PID")
-    if ! wait_file "$af" "$XP_PID"; then
-        echo "xproxy did not start:"; cat "$XP_LOG"
-        exit 1
-    fi
-    XP_ADMIN=$(cat "$af")
+    xproxy_launch PR_PIDS "$XP_LOG" "$af" -c "$boot" --concurrency "$CONC"
+    XP_PID=$XL_PID
+    XP_ADMIN=$XL_ADMIN
 }
 
 # listener_port NAME: the bound port of a listener (empty if none yet).

@@ -84,20 +84,9 @@ start_xproxy() {
     SX_LOGS+=("$XP_LOG")
     sed -e "s/@UP_PORT@/$UP_PORT/g" -e "s/@RAW_PORT@/${RAW_PORT:-1}/g" \
         -e "s/@DEAD_PORT@/${DEAD_PORT:-1}/g" "$TEMPLATE" >"$boot"
-    local extra=()
-    if [ "$UNDER_ASAN" = 1 ]; then
-        # A small quarantine keeps ASan's RSS about the program's own.
-        extra=(env "ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16")
-    fi
-    "${extra[@]}" "$XPROXY" -c "$boot" --concurrency "$CONC" --admin-address-path "$af" \
-        >"$XP_LOG" 2>&1 &
-    XP_PID=$!
-    SX_PIDS+=("$XP_PID")
-    if ! wait_file "$af" "$XP_PID"; then
-        echo "xproxy did not start:"; cat "$XP_LOG"
-        exit 1
-    fi
-    XP_ADMIN=$(cat "$af")
+    xproxy_launch SX_PIDS "$XP_LOG" "$af" -c "$boot" --concurrency "$CONC"
+    XP_PID=$XL_PID
+    XP_ADMIN=$XL_ADMIN
     HTTP_PORT=$(listener_port http)
     TCP_PORT=$(listener_port tcp)
     TCP_RETRY_PORT=$(listener_port tcp_retry)

@@ -352,21 +352,9 @@ px_start() {
     fi
     # PX_BOOT_SED: a sed expression to edit the rendered bootstrap with.
     [ -n "${PX_BOOT_SED:-}" ] && sed -i -e "$PX_BOOT_SED" "$boot"
-    local extra=()
-    if [ "$UNDER_ASAN" = 1 ]; then
-        extra=(env "ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16")
-    fi
-    rm -f "$af"
-    "${extra[@]}" "$XPROXY" -c "$boot" --concurrency 2 --admin-address-path "$af" "$@" \
-        >"$log" 2>&1 &
-    local pid=$!
-    XT_PIDS+=("$pid")
-    if ! wait_file "$af" "$pid"; then
-        echo "xproxy $name did not start:"; cat "$log"
-        exit 1
-    fi
-    printf -v "PX_ADMIN_$name" '%s' "$(cat "$af")"
-    printf -v "PX_PID_$name" '%s' "$pid"
+    xproxy_launch XT_PIDS "$log" "$af" -c "$boot" --concurrency 2 "$@"
+    printf -v "PX_ADMIN_$name" '%s' "$XL_ADMIN"
+    printf -v "PX_PID_$name" '%s' "$XL_PID"
     printf -v "PX_LOG_$name" '%s' "$log"
 }
 
