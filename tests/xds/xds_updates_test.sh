@@ -264,6 +264,13 @@ if [ "$REST" = 1 ]; then
     check "REST config: no ADS over REST" rejects \
         "s/^  lds_config:.*/  ads_config: { api_type: REST, cluster_names: [xds_rest], refresh_delay: 1s }\n  lds_config: { ads: {} }/" \
         "error: dynamic_resources.ads_config.api_type: ADS is not available over REST"
+    # rate_limit_settings is for gRPC sources: REST starts and warns.
+    PX_BOOT_SED="/cds_config/s/refresh_delay: 0.2s,/& rate_limit_settings: { max_tokens: 1 },/" \
+        px_start rl
+    check "REST config: rate_limit_settings is ignored with a warning naming it" \
+        contains "$(cat "$PX_LOG_rl")" "warning: $AT.rate_limit_settings: applies to gRPC sources only"
+    check "REST config: ... and the proxy serves" poll 10 has_port rl main
+    px_stop rl
 fi
 
 px_stop a
