@@ -6,6 +6,7 @@
 #include "proxy/common/strbuf.h"
 
 #include <fcntl.h>
+#include <pcre2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,10 @@ typedef struct {
 typedef void (*xp_admin_handler)(xp_admin_t *a, const char *query, xp_admin_resp_t *r);
 
 /* Value of `key` in a query string "a=1&b=2" copied into out; false if absent. */
+static char *xp__unescape(const char *s, size_t n);
+
+/* The value of query parameter key, percent-decoded, into out (truncated
+ * to outlen). */
 static bool xp__query_param(const char *query, const char *key, char *out, size_t outlen)
 {
     size_t klen = strlen(key);
@@ -58,11 +63,9 @@ static bool xp__query_param(const char *query, const char *key, char *out, size_
         size_t seg = amp ? (size_t)(amp - p) : strlen(p);
         if (seg >= klen && strncmp(p, key, klen) == 0 && (seg == klen || p[klen] == '=')) {
             const char *v = seg == klen ? p + klen : p + klen + 1;
-            size_t vlen = seg - (size_t)(v - p);
-            if (vlen >= outlen)
-                vlen = outlen - 1;
-            memcpy(out, v, vlen);
-            out[vlen] = '\0';
+            char *dec = xp__unescape(v, seg - (size_t)(v - p));
+            snprintf(out, outlen, "%s", dec);
+            free(dec);
             return true;
         }
         p = amp ? amp + 1 : NULL;
@@ -110,31 +113,86 @@ static void xp__h_server_info(xp_admin_t *a, const char *query, xp_admin_resp_t 
     free(node);
 }
 
-static void xp__h_stats(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
+/* Envoy's ?filter=: a regular expression searched for in each stat name. */
+typedef struct {
+    pcre2_code *re;
+    pcre2_match_data *md;
+    xp_stats_filter_t f;
+} xp__stats_re_t;
+
+static bool xp__stats_keep(const char *name, void *arg)
 {
-    char fmt[32] = "", filter[256];
-    bool has_filter = xp__query_param(query, "filter", filter, sizeof(filter));
-    xp__query_param(query, "format", fmt, sizeof(fmt));
+    xp__stats_re_t *sr = arg;
+    return pcre2_match(sr->re, (PCRE2_SPTR)name, strlen(name), 0, 0, sr->md, NULL) >= 0;
+}
+
+/* Compiles the query's filter into sr (sr->f is what to render with). A
+ * filter that does not compile answers 400 naming it and returns false. */
+static bool xp__stats_filter(const char *query, xp_admin_resp_t *r, xp__stats_re_t *sr)
+{
+    char filter[512];
+    memset(sr, 0, sizeof(*sr));
+    if (!xp__query_param(query, "filter", filter, sizeof(filter)))
+        return true;
+    int code;
+    PCRE2_SIZE off;
+    sr->re = pcre2_compile((PCRE2_SPTR)filter, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
+    if (sr->re == NULL) {
+        PCRE2_UCHAR msg[128];
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        r->status = 400;
+        r->body = xp_asprintf("filter '%s' is not a valid regular expression: %s at offset %zu\n",
+                              filter, (const char *)msg, (size_t)off);
+        return false;
+    }
+    sr->md = pcre2_match_data_create_from_pattern(sr->re, NULL);
+    sr->f.keep = xp__stats_keep;
+    sr->f.arg = sr;
+    return true;
+}
+
+static void xp__stats_filter_free(xp__stats_re_t *sr)
+{
+    pcre2_match_data_free(sr->md);
+    pcre2_code_free(sr->re);
+}
+
+static void xp__stats_refresh(xp_admin_t *a)
+{
     xp_stat_set(xp_stats_gauge(a->server->stats, "server.uptime"),
                 (int64_t)((xp__now_ms() - a->server->start_time_ms) / 1000));
     if (a->server->hooks && a->server->hooks->refresh_stats)
         a->server->hooks->refresh_stats(a->server->hooks_ctx, a->server->stats);
+}
+
+static void xp__h_stats(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
+{
+    char fmt[32] = "";
+    xp__stats_re_t sr;
+    if (!xp__stats_filter(query, r, &sr))
+        return;
+    xp__query_param(query, "format", fmt, sizeof(fmt));
+    xp__stats_refresh(a);
+    const xp_stats_filter_t *f = sr.re ? &sr.f : NULL;
     if (strcmp(fmt, "json") == 0) {
         r->content_type = "application/json";
-        r->body = xp_stats_render_json(a->server->stats, has_filter ? filter : NULL);
+        r->body = xp_stats_render_json(a->server->stats, f);
     } else if (strcmp(fmt, "prometheus") == 0) {
-        r->body = xp_stats_render_prometheus(a->server->stats);
+        r->body = xp_stats_render_prometheus(a->server->stats, f);
     } else {
-        r->body = xp_stats_render_text(a->server->stats, has_filter ? filter : NULL);
+        r->body = xp_stats_render_text(a->server->stats, f);
     }
+    xp__stats_filter_free(&sr);
 }
 
 static void xp__h_prometheus(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
 {
-    (void)query;
-    if (a->server->hooks && a->server->hooks->refresh_stats)
-        a->server->hooks->refresh_stats(a->server->hooks_ctx, a->server->stats);
-    r->body = xp_stats_render_prometheus(a->server->stats);
+    xp__stats_re_t sr;
+    if (!xp__stats_filter(query, r, &sr))
+        return;
+    xp__stats_refresh(a);
+    r->body = xp_stats_render_prometheus(a->server->stats, sr.re ? &sr.f : NULL);
+    xp__stats_filter_free(&sr);
 }
 
 static void xp__h_config_dump(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
@@ -281,7 +339,7 @@ static const xp_admin_route_t xp__routes[] = {
     {"/runtime_modify", true, xp__h_runtime_modify,
      "modify runtime values (?key1=value1&key2=value2; an empty value removes the override)"},
     {"/server_info", false, xp__h_server_info, "print server version/status information"},
-    {"/stats", false, xp__h_stats, "print server stats (?format=json|prometheus, ?filter=text)"},
+    {"/stats", false, xp__h_stats, "print server stats (?format=json|prometheus, ?filter=regex)"},
     {"/stats/prometheus", false, xp__h_prometheus, "print server stats in prometheus format"},
 };
 

@@ -140,20 +140,25 @@ xp_stat_t **xp_stats_snapshot(xp_stats_t *s, size_t *n)
     return v;
 }
 
-char *xp_stats_render_text(xp_stats_t *s, const char *filter)
+static bool xp__kept(const xp_stats_filter_t *f, const char *name)
+{
+    return f == NULL || f->keep == NULL || f->keep(name, f->arg);
+}
+
+char *xp_stats_render_text(xp_stats_t *s, const xp_stats_filter_t *f)
 {
     size_t n;
     xp_stat_t **v = xp_stats_snapshot(s, &n);
     xp_strbuf_t o;
     xp_strbuf_init(&o);
     for (size_t i = 0; i < n; i++)
-        if (filter == NULL || strstr(v[i]->name, filter))
+        if (xp__kept(f, v[i]->name))
             xp_strbuf_printf(&o, "%s: %lld\n", v[i]->name, (long long)xp_stat_get(v[i]));
     free(v);
     return xp_strbuf_take(&o);
 }
 
-char *xp_stats_render_json(xp_stats_t *s, const char *filter)
+char *xp_stats_render_json(xp_stats_t *s, const xp_stats_filter_t *f)
 {
     size_t n;
     xp_stat_t **v = xp_stats_snapshot(s, &n);
@@ -162,7 +167,7 @@ char *xp_stats_render_json(xp_stats_t *s, const char *filter)
     xp_strbuf_printf(&o, "{\"stats\":[");
     bool first = true;
     for (size_t i = 0; i < n; i++) {
-        if (filter && !strstr(v[i]->name, filter))
+        if (!xp__kept(f, v[i]->name))
             continue;
         /* Stat names are built from config names, which may hold any byte:
          * escape what JSON requires. */
@@ -218,10 +223,14 @@ static int xp__row_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->labels, y->labels);
 }
 
-char *xp_stats_render_prometheus(xp_stats_t *s)
+char *xp_stats_render_prometheus(xp_stats_t *s, const xp_stats_filter_t *f)
 {
-    size_t n;
+    size_t n, k = 0;
     xp_stat_t **v = xp_stats_snapshot(s, &n);
+    for (size_t i = 0; i < n; i++)
+        if (xp__kept(f, v[i]->name))
+            v[k++] = v[i];
+    n = k;
     xp_strbuf_t o;
     xp_strbuf_init(&o);
     /* Sorting by the raw name does not group tagged metrics, so collect

@@ -70,13 +70,20 @@ static inline int64_t xp_stat_get(const xp_stat_t *st)
  * caller (free()), the stats by the store. */
 xp_stat_t **xp_stats_snapshot(xp_stats_t *s, size_t *n);
 
-/* Renders the store. Each returns a string owned by the caller.
+/* Which stats a rendering shows: keep(name, arg) true; keep NULL: all. */
+typedef struct {
+    bool (*keep)(const char *name, void *arg);
+    void *arg;
+} xp_stats_filter_t;
+
+/* Renders the store (the stats f keeps; f may be NULL). Each returns a
+ * string owned by the caller.
  *  text:       "name: value\n" sorted by name (Envoy's /stats);
  *  json:       {"stats":[{"name":..,"value":..},...]};
  *  prometheus: Envoy's /stats/prometheus shape: "envoy_" prefix, dots to
  *              underscores, the cluster/listener/HCM name extracted as a tag. */
-char *xp_stats_render_text(xp_stats_t *s, const char *filter);
-char *xp_stats_render_json(xp_stats_t *s, const char *filter);
-char *xp_stats_render_prometheus(xp_stats_t *s);
+char *xp_stats_render_text(xp_stats_t *s, const xp_stats_filter_t *f);
+char *xp_stats_render_json(xp_stats_t *s, const xp_stats_filter_t *f);
+char *xp_stats_render_prometheus(xp_stats_t *s, const xp_stats_filter_t *f);
 
 #endif

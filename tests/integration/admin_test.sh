@@ -28,6 +28,17 @@ check "/stats server.concurrency" contains "$stats" "server.concurrency: 2"
 check "/stats server.state LIVE=0" contains "$stats" "server.state: 0"
 check "/stats?format=json" contains "$(get '/stats?format=json')" '{"name":"server.live","value":1}'
 check "/stats?filter" [ "$(get '/stats?filter=concurrency')" = "server.concurrency: 2" ]
+# filter is a regular expression searched for in each name, as in Envoy
+# (percent-encoded in the query).
+check "/stats?filter is a regex (^server\\.(live|concurrency)\$)" \
+    [ "$(get '/stats?filter=%5Eserver%5C.(live%7Cconcurrency)%24')" = "$(printf 'server.concurrency: 2\nserver.live: 1')" ]
+check "/stats?filter with format=json" \
+    [ "$(get '/stats?format=json&filter=%5Eserver%5C.live%24')" = '{"stats":[{"name":"server.live","value":1}]}' ]
+check "/stats/prometheus?filter" \
+    [ "$(get '/stats/prometheus?filter=%5Eserver%5C.live%24')" = "$(printf '# TYPE envoy_server_live gauge\nenvoy_server_live{} 1')" ]
+check "/stats?filter: a bad regex is a 400" [ "$(status "http://$XP_ADMIN/stats?filter=(live")" = 400 ]
+check "/stats?filter: ... naming the filter and the problem" \
+    contains "$(get '/stats?filter=(live')" "filter '(live' is not a valid regular expression: missing closing parenthesis"
 prom=$(get /stats/prometheus)
 check "/stats/prometheus TYPE line" contains "$prom" "# TYPE envoy_server_live gauge"
 check "/stats/prometheus sample" contains "$prom" "envoy_server_live{} 1"

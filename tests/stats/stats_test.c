@@ -24,6 +24,12 @@ static void *bump(void *arg)
     return NULL;
 }
 
+static bool starts_with_server(const char *name, void *arg)
+{
+    (void)arg;
+    return strncmp(name, "server.", 7) == 0;
+}
+
 int main(void)
 {
     xp_stats_t *s = xp_stats_new();
@@ -58,7 +64,8 @@ int main(void)
     /* sorted by name */
     CHECK(strstr(text, "cluster.") < strstr(text, "server."));
     free(text);
-    text = xp_stats_render_text(r, "server");
+    xp_stats_filter_t only_server = {starts_with_server, NULL};
+    text = xp_stats_render_text(r, &only_server);
     CHECK(strcmp(text, "server.live: 1\n") == 0);
     free(text);
 
@@ -67,7 +74,14 @@ int main(void)
     CHECK(strstr(json, "http.ingress\\\"x.downstream_rq_total") != NULL);
     free(json);
 
-    char *prom = xp_stats_render_prometheus(r);
+    char *prom = xp_stats_render_prometheus(r, &only_server);
+    CHECK(strcmp(prom, "# TYPE envoy_server_live gauge\nenvoy_server_live{} 1\n") == 0);
+    free(prom);
+    json = xp_stats_render_json(r, &only_server);
+    CHECK(strcmp(json, "{\"stats\":[{\"name\":\"server.live\",\"value\":1}]}\n") == 0);
+    free(json);
+
+    prom = xp_stats_render_prometheus(r, NULL);
     CHECK(strstr(prom, "# TYPE envoy_cluster_upstream_rq_total counter\n") != NULL);
     CHECK(strstr(prom, "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"backend\"} 7\n") !=
           NULL);
