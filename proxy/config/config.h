@@ -111,6 +111,10 @@ typedef struct {
     bool merge_slashes;
     bool strip_any_host_port;
     bool strip_matching_host_port;
+    /* http_protocol_options: HTTP/1.0 requests are answered 426 unless
+     * accepted; one without Host then gets this one (may be NULL). */
+    bool accept_http_10;
+    char *default_host_for_http_10;
     xp_access_log_cfg_t *access_logs;
     size_t n_access_logs;
     size_t n_unimplemented_logs; /* access loggers configured but not implemented */

@@ -705,6 +705,8 @@ static xp_hstream_t *xp__stream_new(xp_hconn_t *h, size_t head_len)
     s->path = s->req.target;
     if (s->req.host_idx >= 0)
         s->host = s->req.headers[s->req.host_idx].value;
+    else if (s->req.minor_version == 0 && h->hcm->default_host_for_http_10)
+        s->host = xp_str_c(h->hcm->default_host_for_http_10);
     xp_http1_body_init(&s->req_body, &s->req, &h->http->limits);
     s->req_complete = s->req.body_mode == XP_HTTP1_BODY_NONE;
     h->http->in_off += head_len;

@@ -386,6 +386,14 @@ void xp_hstream_route_and_forward(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
     const xp_hcm_cfg_t *hcm = h->hcm;
+    if (s->req.minor_version == 0 && !hcm->accept_http_10) {
+        /* Envoy's default: HTTP/1.0 is refused unless
+         * http_protocol_options.accept_http_10. */
+        xp_stat_inc(h->st->downstream_cx_protocol_error);
+        h->close_after = true;
+        xp_hstream_local_reply(s, 426, NULL, XP_RF_DPE, "low_version");
+        return;
+    }
     if (s->host.len == 0 && s->req.host_idx < 0) {
         /* HTTP/1.0 may omit Host, but what goes upstream is HTTP/1.1, which
          * must carry one (RFC 9112 §3.2). */
@@ -783,6 +791,8 @@ static void xp__send_request(xp_hstream_t *s)
         xp__hl_set(&hl, XP_STR_LIT("host"), new_host);
         if (act->append_x_forwarded_host && s->host.len)
             xp__hl_add(&hl, XP_STR_LIT("x-forwarded-host"), s->host);
+    } else if (s->req.host_idx < 0 && s->host.len) {
+        xp__hl_set(&hl, XP_STR_LIT("host"), s->host); /* default_host_for_http_10 */
     }
     xp__hl_edit_levels(&hl, s, true);
 

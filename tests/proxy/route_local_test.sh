@@ -46,6 +46,11 @@ ereq() {
     esac
 }
 
+# HTTP/1.0 without http_protocol_options.accept_http_10: 426, as in Envoy.
+req "http://127.0.0.1:$NAMED/e/a" -0
+check "HTTP/1.0 without accept_http_10: 426 Upgrade Required" eq "$R_CODE" 426
+check "HTTP/1.0 without accept_http_10: the connection closes" eq "$(rhdr connection)" close
+
 # ---- proxied responses and the headers on the way -------------------------------
 ereq /e/a c1
 check "proxied: 200 from up1" eq "$R_CODE $(efield server)" "200 up1"

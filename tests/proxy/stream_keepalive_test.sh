@@ -10,7 +10,6 @@ DIR=$(dirname "$0")
 . "$DIR/stream_lib.sh"
 
 # Checks that expose xproxy bugs not fixed yet (descriptions, exactly).
-H10_NO_HOST="HTTP/1.0 request without Host: not sent upstream as HTTP/1.1 without Host"
 KNOWN_FAILURES=()
 
 start_upstream up
@@ -106,14 +105,12 @@ check "HTTP/1.0 keep-alive: first response says keep-alive" \
 check "HTTP/1.0 without keep-alive: closed after it" eq "$RAW_END" eof
 
 # HTTP/1.0 allows a request without Host; the request xproxy sends upstream
-# is HTTP/1.1, which must carry one (RFC 9112 §3.2), unless xproxy refuses
-# the request itself (Envoy answers 426 unless accept_http_10).
+# is HTTP/1.1, which must carry one (RFC 9112 §3.2): the listener's
+# default_host_for_http_10 (h10.example) is used, as in Envoy.
 raw "$HTTP_PORT" < <(printf 'GET /h10-no-host HTTP/1.0\r\n\r\n')
-if contains "$RAW_OUT" "x-xp-upstream" >/dev/null; then
-    check "$H10_NO_HOST" contains "$RAW_OUT" '"host":'
-else
-    check "$H10_NO_HOST" [ "$(first_status "$RAW_OUT")" -ge 400 ]
-fi
+check "HTTP/1.0 without Host: 200" eq "$(first_status "$RAW_OUT")" 200
+check "HTTP/1.0 without Host: sent upstream with default_host_for_http_10" \
+    contains "$RAW_OUT" '"host":"h10.example"'
 
 n=$(xstat cluster.up.upstream_cx_total)
 check "after everything: upstream_cx_total ($n) <= workers + 2 replaced" [ "$n" -le $((CONC + 2)) ]

@@ -195,6 +195,12 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
             xp_tr_u32(pb->common_http_protocol_options->max_headers_count, h->max_headers_count);
         xp_path_pop(path, m);
     }
+    if (pb->http_protocol_options) {
+        h->accept_http_10 = pb->http_protocol_options->accept_http_10;
+        const char *dh = pb->http_protocol_options->default_host_for_http_10;
+        if (dh && dh[0])
+            h->default_host_for_http_10 = xp_strdup(dh);
+    }
     h->stream_idle_timeout_ms = xp_tr_duration_ms(
         pb->stream_idle_timeout, h->stream_idle_timeout_ms, path, "stream_idle_timeout", diag);
     h->request_timeout_ms =
