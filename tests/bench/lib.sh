@@ -9,6 +9,9 @@
 #                             generator and the upstream ("" = no pinning)
 #   XPBENCH the built tests/bench/xpbench.c
 
+# The ADS bootstrap pieces (workload 6), shared with the xDS tests.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/xds_bootstrap.sh"
+
 SMALL_PATH=/bytes/128 # workload 1's request: a 128-byte body
 SMALL_LEN=128
 LAST_ROUTE=9999 # workload 2's request hits the last of 10,000 routes
@@ -274,29 +277,8 @@ EOF
 gen_xproxy_ads() {
     {
         boot_head "workload 6: everything over ADS from xds-server"
-        cat <<EOF
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }]
-  lds_config: { ads: {}, resource_api_version: V3 }
-  cds_config: { ads: {}, resource_api_version: V3 }
-static_resources:
-  clusters:
-  - name: xds_cluster
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment:
-      cluster_name: xds_cluster
-      endpoints:
-      - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_PORT } } }
-EOF
+        ads_dynamic_resources GRPC
+        xds_cluster "$XDS_PORT"
     } >"$1"
 }
 

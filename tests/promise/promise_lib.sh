@@ -27,6 +27,7 @@
 #   - cluster grp-<g> (EDS, ADS) whose assignment names one xp_upstream.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/xds_bootstrap.sh"
 export LC_ALL=C
 XPROXY=$1
 XDS_SERVER=$2
@@ -96,32 +97,15 @@ start_xds() {
 start_xproxy() {
     local boot="$PR_TMP/bootstrap.yaml" af="$PR_TMP/admin.addr"
     XP_LOG="$PR_TMP/xproxy.log"
-    cat >"$boot" <<EOF
+    {
+        cat <<EOF
 node: { id: promise, cluster: promise }
 admin:
   address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }]
-  lds_config: { ads: {}, resource_api_version: V3 }
-  cds_config: { ads: {}, resource_api_version: V3 }
-static_resources:
-  clusters:
-  - name: xds_cluster
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment:
-      cluster_name: xds_cluster
-      endpoints:
-      - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_PORT } } }
 EOF
+        ads_dynamic_resources GRPC
+        xds_cluster "$XDS_PORT"
+    } >"$boot"
     xproxy_launch PR_PIDS "$XP_LOG" "$af" -c "$boot" --concurrency "$CONC"
     XP_PID=$XL_PID
     XP_ADMIN=$XL_ADMIN

@@ -20,6 +20,7 @@
 # entry can go.
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/xds_bootstrap.sh"
 export LC_ALL=C
 XPROXY=$1
 XDS_SERVER=$2
@@ -292,12 +293,7 @@ bootstrap() {
         echo "admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }"
         echo "dynamic_resources:"
         if [ "${VARIANT%%_*}" = ads ]; then
-            echo "  ads_config:"
-            echo "    api_type: $api"
-            echo "    transport_api_version: V3"
-            echo "    grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }]"
-            echo "  lds_config: { ads: {}, resource_api_version: V3 }"
-            echo "  cds_config: { ads: {}, resource_api_version: V3 }"
+            ads_dynamic_resources "$api" | tail -n +2
         elif [ "$REST" = 1 ]; then
             echo "  lds_config: $REST_SRC"
             echo "  cds_config: $REST_SRC"
@@ -306,22 +302,7 @@ bootstrap() {
             echo "  lds_config: $src"
             echo "  cds_config: $src"
         fi
-        cat <<EOF
-static_resources:
-  clusters:
-  - name: xds_cluster
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment:
-      cluster_name: xds_cluster
-      endpoints:
-      - lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: $XDS_PORT } } }
-EOF
+        xds_cluster "$XDS_PORT"
         [ "$REST" = 1 ] && cat <<EOF
   - name: xds_rest
     type: STATIC
