@@ -21,8 +21,8 @@
 #
 # Pass: no WebSocket closed, lost, reordered or stalled (including those of
 # removed workspaces, clusters and chains); every added workspace reachable
-# (right upstream, right chain) within 100 ms of xproxy's ACK (500 ms under
-# ASan), every removed one answering 404 to new requests; every update ACKed,
+# (right upstream, right chain) after xproxy's ACK (how long it took is
+# printed, not checked), every removed one answering 404 to new requests; every update ACKed,
 # none NACKed; the listener keeps its port; xproxy exits 0 on SIGTERM with
 # no sanitizer report. Numbers (updates/s, ACK-to-reachable latency) are
 # printed.

@@ -243,10 +243,17 @@ int main(int argc, char **argv)
     CHECK(t_run_until(t_updates_above, &(t_count_wait_t){T_RDS, rds}, 5000));
     CHECK_EQ_STR(t_rec.t[T_RDS].names, delta ? "" : "r2,r3");
     fake_server_send_all(srv, XP_XDS_TYPE_ROUTE, false);
-    /* the same subscription again sends nothing */
-    size_t nreq = fake_server_requests(srv);
+    /* the same subscription again sends nothing (once the ACKs of the
+     * responses above have all arrived: none for 100 ms) */
+    size_t nreq;
+    int settle = 0;
+    do {
+        nreq = fake_server_requests(srv);
+        t_run_for(100);
+    } while (fake_server_requests(srv) != nreq && ++settle < 50);
+    CHECK(settle < 50);
     xp_xds_client_subscribe(c, XP_XDS_TYPE_ROUTE, false, r23, 2);
-    t_run_for(50);
+    t_run_for(100);
     CHECK_EQ_INT(fake_server_requests(srv), nreq);
 
     /* 3. a change on the server is pushed and ACKed */
