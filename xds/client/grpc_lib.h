@@ -25,7 +25,7 @@
 #define XP__GRPC_FUNCTIONS(X)                                                                      \
     X(grpc_version_string)                                                                         \
     X(grpc_init)                                                                                   \
-    X(grpc_shutdown)                                                                               \
+    X(grpc_shutdown_blocking)                                                                      \
     X(grpc_insecure_credentials_create)                                                            \
     X(grpc_channel_credentials_release)                                                            \
     X(grpc_channel_create)                                                                         \

@@ -494,7 +494,9 @@ void xp__transport_shutdown(xp_xds_client_t *c)
      * saw the shutdown event. */
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cond);
-    xp__grpc.grpc_shutdown();
+    /* The last client's call waits until gRPC's own threads are gone, so
+     * none is still running when the process exits (as in xds-server). */
+    xp__grpc.grpc_shutdown_blocking();
     uv_close((uv_handle_t *)&c->async, xp__client_handle_closed);
 }
 
