@@ -144,10 +144,7 @@ check "a keep-alive connection to listener 3 is served by version 1" \
     eval '[ "$KA_STATUS" = 200 ] && contains "$KA_BODY" "\"path\":\"/v1/s1/k\""'
 
 # A WebSocket through listener 1 that must live through every rename.
-"$XP_WSCLIENT" --url "ws://127.0.0.1:${PORTS[0]}/ws" --text held --interval-ms 100 \
-    --hold-ms 600000 --stop-file "$XT_TMP/stop" >"$XT_TMP/ws.out" 2>&1 &
-WS_PID=$!
-XT_PIDS+=("$WS_PID")
+ws_start "${PORTS[0]}" held --hold-ms 600000 --stop-file "$XT_TMP/stop"
 # A client opening a new connection for every request to listener 2.
 (
     ok_n=0 bad_n=0
@@ -199,7 +196,7 @@ echo "# new-connection client: $nc_ok answered, $nc_bad not"
 check "the new-connection client made requests throughout ($nc_ok)" [ "$nc_ok" -ge "$n" ]
 check "no new connection failed while listeners were renamed ($nc_bad failed)" eq "$nc_bad" 0
 [ -f "$XT_TMP/newconn.bad" ] && head -5 "$XT_TMP/newconn.bad"
-wait_exit "$WS_PID" 10 || XP_RC=124
+wait_exit "$WS" 10 || XP_RC=124
 ws_rc=$XP_RC
 ws_json=$(cat "$XT_TMP/ws.out")
 check "the WebSocket opened before the renames echoed every message through them (exit $ws_rc)" \

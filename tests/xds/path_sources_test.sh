@@ -145,12 +145,8 @@ check "bad SRDS file: the scope without a key is reported with the field" poll 5
 check "bad SRDS file: scopes x and z keep serving" serves_h "x-tenant: t=zk" "$F/p" 200 up3
 check "bad SRDS file: ... x too" serves_h "x-tenant: t=xk" "$F/p" 200 up1
 
-"$XP_WSCLIENT" --url "ws://127.0.0.1:$(px_port a main)/ws" --text through-files --interval-ms 100 \
-    --hold-ms 7000 >"$XT_TMP/ws.out" 2>"$XT_TMP/ws.err" &
-WS=$!
-XT_PIDS+=("$WS")
-ws_open() { curl -s --max-time 5 "http://127.0.0.1:$UP_PORT_up1/stats" | grep -q '"ws_active":1'; }
-check "ws: a WebSocket is established through main (up1)" poll 5 ws_open
+ws_start "$(px_port a main)" through-files --hold-ms 7000
+check "ws: a WebSocket is established through main (up1)" poll 5 ws_open up1
 
 # ---- replaced files ------------------------------------------------------------
 put_file rds.json "$(dr $RC_URL "$(route_cfg r1 "$(rt /a c1 /a2),$(rt /ws c1)")")"
@@ -160,7 +156,7 @@ check "EDS file replaced: cluster c1 moves to up2" poll 5 serves "$U/a/x" 200 up
 check "EDS file replaced: ... for scope beta too" sreq beta 200 up2
 put_file rds2.json "$(dr $RC_URL "$(route_cfg r2 "$(rt / c3)")")"
 check "scope's RDS file replaced: beta now routes to c3 (up3)" poll 5 sreq beta 200 up3
-check "ws: still open after the replacements" ws_open
+check "ws: still open after the replacements" ws_open up1
 
 # ---- bad files -------------------------------------------------------------------
 BAD_RE='{"match":{"safe_regex":{"regex":"("}},"route":{"cluster":"c1"}}'

@@ -113,12 +113,8 @@ put virtual_host rc1/vh-nope "$(vhost rc1/vh-nope nope.example cc on_demand)"
 check "absent: once a virtual host exists, the next request fetches it" poll 10 hserves "$P1" nope.example 200 uc
 
 # ---- VHDS updates under a WebSocket --------------------------------------------
-"$XP_WSCLIENT" --url "ws://127.0.0.1:$P1/ws" --host ws.example --text through-vhds \
-    --interval-ms 100 --hold-ms 6000 >"$XT_TMP/ws.out" 2>"$XT_TMP/ws.err" &
-WS=$!
-XT_PIDS+=("$WS")
-ws_open() { curl -s --max-time 5 "http://127.0.0.1:$UP_PORT_ub/stats" | grep -q '"ws_active":1'; }
-check "update: a WebSocket is open through VHDS virtual host ws.example" poll 10 ws_open
+ws_start "$P1" through-vhds --host ws.example --hold-ms 6000
+check "update: a WebSocket is open through VHDS virtual host ws.example" poll 10 ws_open ub
 put virtual_host rc1/vh-new "$(vhost rc1/vh-new new.example ca)"
 check "update: an added virtual host serves new requests" poll 10 hserves "$P2" new.example 200 ua
 del virtual_host rc1/vh-a
@@ -127,7 +123,7 @@ check "update: ... also with on_demand (the server says it does not exist)" hser
 put virtual_host rc1/vh-new "$(vhost rc1/vh-new new.example cc)"
 check "update: a changed virtual host serves its new route" poll 10 hserves "$P2" new.example 200 uc
 check "update: the route configuration's own virtual host still serves" hserves "$P2" base.example 200 ua
-check "update: the WebSocket is still open" ws_open
+check "update: the WebSocket is still open" ws_open ub
 wait "$WS"
 wsrc=$?
 check "update: the WebSocket echoed every message and closed normally" eq "$wsrc" 0

@@ -358,6 +358,25 @@ px_stat() {
     curl -s --max-time 5 "http://$(px_admin "$1")/stats?filter=$2" | sed -n "s/^$2: //p" | head -1
 }
 
+# ws_start PORT TEXT [XP_WSCLIENT ARGS...]: a WebSocket to 127.0.0.1:PORT/ws
+# sending TEXT every 100 ms, in the background (output in $XT_TMP/ws.out,
+# errors in $XT_TMP/ws.err); sets WS.
+ws_start() {
+    local port=$1 text=$2
+    shift 2
+    "$XP_WSCLIENT" --url "ws://127.0.0.1:$port/ws" --text "$text" --interval-ms 100 "$@" \
+        >"$XT_TMP/ws.out" 2>"$XT_TMP/ws.err" &
+    WS=$!
+    XT_PIDS+=("$WS")
+}
+
+# ws_open UPSTREAM: the upstream started as UPSTREAM has exactly one
+# WebSocket open.
+ws_open() {
+    local p="UP_PORT_$1"
+    curl -s --max-time 5 "http://127.0.0.1:${!p}/stats" | grep -q '"ws_active":1'
+}
+
 # req URL: one request (with "Host: $REQ_HOST" when set, and the curl
 # arguments in XT_REQ_ARGS, e.g. a header); sets R_CODE, R_BODY.
 XT_REQ_ARGS=()

@@ -39,12 +39,8 @@ check "two proxies: exactly two nodes" eq "$(printf '%s' "$n" | grep -o '"cluste
 check "start: control_plane.connected_state is 1" eq "$(px_stat a control_plane.connected_state)" 1
 
 # ---- 5. the server goes away --------------------------------------------------------
-"$XP_WSCLIENT" --url "ws://127.0.0.1:$PA/ws" --text during-outage --interval-ms 100 \
-    --hold-ms 6000 >"$XT_TMP/ws.out" 2>"$XT_TMP/ws.err" &
-WS=$!
-XT_PIDS+=("$WS")
-ws_open() { curl -s --max-time 5 "http://127.0.0.1:$UP_PORT_up1/stats" | grep -q '"ws_active":1'; }
-check "reconnect: a WebSocket is established through a" poll 5 ws_open
+ws_start "$PA" during-outage --hold-ms 6000
+check "reconnect: a WebSocket is established through a" poll 5 ws_open up1
 kill -9 "$XDS_PID"
 wait "$XDS_PID" 2>/dev/null
 disconnected() { grep -q "control plane disconnected" "$PX_LOG_a"; }
@@ -56,7 +52,7 @@ check "reconnect: b keeps serving the last config" serves_n 10 "http://127.0.0.1
 sleep 1 # a few reconnect attempts fail
 check "reconnect: still serving after failed reconnect attempts" serves_n 5 "http://127.0.0.1:$PA/y" 200 up1 /y
 check "reconnect: listener main still bound on $PA" eq "$(px_port a main)" "$PA"
-check "reconnect: the WebSocket is still open" ws_open
+check "reconnect: the WebSocket is still open" ws_open up1
 
 OLD_LOG=$XDS_LOG
 xds_start # same ports, same directory

@@ -53,12 +53,8 @@ check "ACK: route ACKed (r1 and r2 from the scopes)" poll 5 type_has "$NODE" rou
 check "ACK: xds.srds.update_success counts" [ "$(px_stat a xds.srds.update_success)" -ge 1 ]
 
 # A WebSocket through scope beta stays open through everything below.
-"$XP_WSCLIENT" --url "ws://127.0.0.1:$(px_port a main)/ws" --header "x-tenant: t=beta" \
-    --text through-beta --interval-ms 100 --hold-ms 9000 >"$XT_TMP/ws.out" 2>"$XT_TMP/ws.err" &
-WS=$!
-XT_PIDS+=("$WS")
-ws_open() { curl -s --max-time 5 "http://127.0.0.1:$UP_PORT_up2/stats" | grep -q '"ws_active":1'; }
-check "ws: a WebSocket is established through scope beta (up2)" poll 5 ws_open
+ws_start "$(px_port a main)" through-beta --header "x-tenant: t=beta" --hold-ms 9000
+check "ws: a WebSocket is established through scope beta (up2)" poll 5 ws_open up2
 
 # ---- add, change, remove -------------------------------------------------------
 check "add: key gamma answers 404 before its scope exists" sreq gamma /g 404
@@ -85,7 +81,7 @@ del scoped_route g
 check "remove: key gamma answers 404 once its scope is gone" poll 5 sreq gamma /g 404
 check "remove: route r3 is no longer subscribed" poll 5 type_has "$NODE" route '"subscribed":["r2","r4"]'
 check "remove: scope beta unaffected" sreq beta /x 200 up2
-check "ws: still open after every scope change" ws_open
+check "ws: still open after every scope change" ws_open up2
 
 # ---- NACK ---------------------------------------------------------------------------
 rej0=$(px_stat a xds.srds.update_rejected)
@@ -124,7 +120,7 @@ del listener main
 check "unreferenced: listener main removed" poll 5 no_port a main
 scopes0() { eq "$(px_stat a server.config.scopes_alive)" 0; }
 check "unreferenced: no scope is alive once no listener names SRDS" poll 5 scopes0
-check "unreferenced: the WebSocket through the removed listener is still open" ws_open
+check "unreferenced: the WebSocket through the removed listener is still open" ws_open up2
 
 # ---- the WebSocket ran through it all -------------------------------------------------
 wait_exit "$WS" 15 || XP_RC=124

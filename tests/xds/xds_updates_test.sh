@@ -13,7 +13,6 @@ DIR=$(cd "$(dirname "$0")" && pwd)
 # Checks that expose xproxy bugs not fixed yet (descriptions, exactly).
 KNOWN_FAILURES=()
 
-
 up_start up1
 up_start up2
 up_start up3
