@@ -35,6 +35,7 @@ static bool stopping;
  * pattern[i % 64], and 65536 is a multiple of 64, so every chunk can
  * start at offset 0 of this buffer. */
 #define PATTERN_CHUNK (64 * 1024)
+#define XPU_SMALL_BODY (16 * 1024) /* sent with the head in one write */
 static char pattern[PATTERN_CHUNK];
 
 static void conn_process(xpu_conn_t *c);
@@ -114,8 +115,7 @@ void xpu_write(xpu_conn_t *c, const void *data, size_t len)
     write_bufs(c, w, &b, 1);
 }
 
-/* Takes ownership of b's memory. */
-static void write_take(xpu_conn_t *c, xpu_buf_t *b)
+void xpu_write_take(xpu_conn_t *c, xpu_buf_t *b)
 {
     if (c->closing || c->shut || b->len == 0) {
         xpu_buf_free(b);
@@ -312,7 +312,7 @@ static void respond(xpu_conn_t *c, int status, const char *ctype, const char *bo
     xpu_buf_add(&out, "\r\n", 2);
     if (!no_body && !r->head_method && body)
         xpu_buf_add(&out, body, body_len);
-    write_take(c, &out);
+    xpu_write_take(c, &out);
 }
 
 /* Answers a request the parser or decoder rejected, then closes. */
@@ -405,8 +405,13 @@ static void respond_bytes(xpu_conn_t *c)
     else if (r->minor_version == 0)
         xpu_buf_addf(&out, "connection: keep-alive\r\n");
     xpu_buf_add(&out, "\r\n", 2);
-    write_take(c, &out);
-    if (r->head_method) {
+    /* A small whole body goes out with the head in one write, so one
+     * segment carries the response, as a real server's would. */
+    bool whole = !r->head_method && !r->chunked_resp && r->arg <= XPU_SMALL_BODY;
+    if (whole)
+        xpu_buf_add(&out, pattern, (size_t)r->arg);
+    xpu_write_take(c, &out);
+    if (r->head_method || whole) {
         request_done(c);
         return;
     }
@@ -513,7 +518,7 @@ static bool ws_handshake(xpu_conn_t *c, const xp_http1_head_t *h, xp_str_t query
                  "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: "
                  "Upgrade\r\nsec-websocket-accept: %s\r\nx-xp-upstream: %s\r\n\r\n",
                  accept, server_name);
-    write_take(c, &out);
+    xpu_write_take(c, &out);
     c->is_ws = true;
     c->st = XPU_ST_WS;
     xpu_stats.ws_total++;

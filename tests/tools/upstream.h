@@ -118,6 +118,8 @@ void xpu_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Queues a copy of data[0..len) for writing. */
 void xpu_write(xpu_conn_t *c, const void *data, size_t len);
+/* Writes b's bytes, taking its memory; b is left empty. */
+void xpu_write_take(xpu_conn_t *c, xpu_buf_t *b);
 /* Closes after the queued writes: shutdown, then discard input until EOF
  * (or a 2 s timer) so unread input does not turn into an RST that could
  * destroy the response in flight. */

@@ -139,15 +139,20 @@ static const char *check_header(const xpu_ws_t *ws, const xpt_ws_frame_t *f)
 void xpu_ws_process(xpu_conn_t *c)
 {
     xpu_ws_t *ws = &c->ws;
-    while (!c->closing && c->st == XPU_ST_WS && c->queued < XPU_WRITE_HIGH) {
+    /* Echoed bytes gathered over one pass and written together, so a small
+     * frame's header and payload leave in one segment; written before any
+     * reply of our own, to keep the order. */
+    xpu_buf_t out = {0};
+    while (!c->closing && c->st == XPU_ST_WS && c->queued + out.len < XPU_WRITE_HIGH) {
         uint8_t *in = (uint8_t *)c->buf + c->start;
         if (!ws->in_frame) {
             int hl = xpt_ws_parse_header(in, c->len, &ws->f);
             if (hl == 0)
-                return;
+                break;
             const char *bad =
                 hl < 0 ? "bad payload length encoding (§5.2)" : check_header(ws, &ws->f);
             if (bad) {
+                xpu_write_take(c, &out);
                 ws_fail(c, bad);
                 return;
             }
@@ -161,7 +166,7 @@ void xpu_ws_process(xpu_conn_t *c)
                 if (!ws->close_sent) {
                     uint8_t hdr[XPT_WS_MAX_HEADER];
                     size_t n = xpt_ws_write_header(hdr, ws->f.fin, ws->f.opcode, NULL, ws->f.len);
-                    xpu_write(c, hdr, n);
+                    xpu_buf_add(&out, hdr, n);
                     ws->echo_frame = true;
                 }
             }
@@ -170,22 +175,24 @@ void xpu_ws_process(xpu_conn_t *c)
         uint64_t want = ws->f.len - ws->done;
         size_t n = c->len < want ? c->len : (size_t)want;
         if (n == 0 && want > 0)
-            return;
+            break;
         xpt_ws_mask(in, n, ws->f.mask, ws->done);
         if (ws->f.opcode >= XPT_WS_CLOSE)
             memcpy(ws->ctl + ws->done, in, n);
         else if (ws->echo_frame)
-            xpu_write(c, in, n);
+            xpu_buf_add(&out, in, n);
         ws->done += n;
         xpu_consume(c, n);
         if (ws->done < ws->f.len)
             continue;
         ws->in_frame = false;
+        xpu_write_take(c, &out);
         if (ws->f.opcode >= XPT_WS_CLOSE)
             on_control(c);
         else if (ws->f.fin)
             on_message_done(c);
     }
+    xpu_write_take(c, &out);
 }
 
 void xpu_ws_start(xpu_conn_t *c, xp_str_t query)
