@@ -522,19 +522,6 @@ static void sb_put_json(xp_strbuf_t *b, const char *s, size_t n)
     sb_put(b, s + run, n - run);
 }
 
-static size_t u64_to_dec(uint64_t v, char *buf /* >= 21 */)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* ---- evaluation ---------------------------------------------------------- */
 
 typedef enum { V_MISSING, V_STR, V_NUM } vkind_t;
@@ -777,7 +764,7 @@ static void put_val(xp_strbuf_t *b, val_t v, bool json)
     if (v.kind == V_MISSING)
         s = XP_STR_LIT("-");
     else if (v.kind == V_NUM)
-        s = xp_str(num, u64_to_dec(v.num, num));
+        s = xp_str(num, xp_u64_dec(num, v.num));
     if (json)
         sb_put_json(b, s.p, s.len);
     else

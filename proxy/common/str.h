@@ -48,6 +48,31 @@ static inline int xp_hex_digit(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* Writes v in decimal to out, which has room for 20 bytes (no NUL);
+ * returns the length. For the data path, where snprintf costs more than the
+ * rest of a header's handling. */
+static inline size_t xp_u64_dec(char *out, unsigned long long v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Writes the low 4 * digits bits of v as that many lowercase hex digits,
+ * zero-padded, to out (no NUL); returns out + digits. */
+static inline char *xp_hex_fixed(char *out, unsigned long long v, int digits)
+{
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        out[i] = "0123456789abcdef"[v & 0xf];
+    return out + digits;
+}
+
 /* Percent-decodes s (RFC 3986 §2.1) into out, which has room for s.len
  * bytes; a '%' not followed by two hex digits stays as it is. Returns the
  * decoded length. */

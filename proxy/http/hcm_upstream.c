@@ -755,11 +755,21 @@ static void xp__send_request(xp_hstream_t *s)
         xp__hl_add(&hl, XP_STR_LIT("x-envoy-external-address"), client);
     if (h->hcm->generate_request_id && !xp__find(rh, nrh, "x-request-id")) {
         if (!s->has_request_id) {
+            /* A version 4 UUID (RFC 9562 §5.4): 8-4-4-4-12 hex digits,
+             * version 4, variant 10. */
             uint64_t a = xp__rand(), b = xp__rand();
-            snprintf(s->request_id, sizeof(s->request_id), "%08x-%04x-4%03x-%04x-%012llx",
-                     (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-                     (unsigned)((b >> 48) & 0x3fff) | 0x8000,
-                     (unsigned long long)(b & 0xffffffffffffull));
+            char *o = s->request_id;
+            o = xp_hex_fixed(o, a >> 32, 8);
+            *o++ = '-';
+            o = xp_hex_fixed(o, a >> 16, 4);
+            *o++ = '-';
+            *o++ = '4';
+            o = xp_hex_fixed(o, a, 3);
+            *o++ = '-';
+            o = xp_hex_fixed(o, ((b >> 48) & 0x3fff) | 0x8000, 4);
+            *o++ = '-';
+            o = xp_hex_fixed(o, b, 12);
+            *o = '\0';
             s->has_request_id = true;
         }
         xp__hl_add(&hl, XP_STR_LIT("x-request-id"), xp_str_c(s->request_id));
@@ -767,10 +777,8 @@ static void xp__send_request(xp_hstream_t *s)
     /* What the router sets. */
     xp__hl_remove(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"));
     if (s->route->action.timeout_ms && !s->upgrade) {
-        int n = snprintf(timeout_ms, sizeof(timeout_ms), "%llu",
-                         (unsigned long long)s->route->action.timeout_ms);
-        xp__hl_add(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"),
-                   xp_str(timeout_ms, (size_t)n));
+        size_t n = xp_u64_dec(timeout_ms, s->route->action.timeout_ms);
+        xp__hl_add(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"), xp_str(timeout_ms, n));
     }
     if (s->rewritten_path)
         xp__hl_set(&hl, XP_STR_LIT("x-envoy-original-path"), s->path);
@@ -903,6 +911,9 @@ static void xp__upgrade_tunnel_done(xp_tunnel_t *t)
 {
     xp_hconn_t *h = t->owner;
     xp_stat_dec(h->st->downstream_cx_upgrades_active);
+    /* Envoy counts an upgraded stream's idle timeout as a stream's. */
+    if (t->end_reason && strcmp(t->end_reason, "idle_timeout") == 0)
+        xp_stat_inc(h->st->downstream_rq_idle_timeout);
     xp_hconn_tunnel_done(h);
 }
 
@@ -1044,9 +1055,8 @@ static void xp__send_response_head(xp_hstream_t *s)
     else if (h->hcm->server_header_transformation == 1 /* APPEND_IF_ABSENT */ &&
              !xp__hl_has(&hl, XP_STR_LIT("server")))
         xp__hl_add(&hl, XP_STR_LIT("server"), xp_str_c(h->hcm->server_name));
-    int n = snprintf(ust, sizeof(ust), "%llu",
-                     (unsigned long long)(xp_now_ms(h) - s->upstream_start_ms));
-    xp__hl_set(&hl, XP_STR_LIT("x-envoy-upstream-service-time"), xp_str(ust, (size_t)n));
+    size_t n = xp_u64_dec(ust, xp_now_ms(h) - s->upstream_start_ms);
+    xp__hl_set(&hl, XP_STR_LIT("x-envoy-upstream-service-time"), xp_str(ust, n));
     xp__hl_edit_levels(&hl, s, false);
     xp_header_t add[2];
     size_t nadd = 0;

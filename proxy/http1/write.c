@@ -46,14 +46,17 @@ static bool named_in_connection(const xp_header_t *hdrs, size_t nhdrs, xp_str_t 
     return false;
 }
 
-static bool skipped(const xp_header_t *hdrs, size_t nhdrs, xp_str_t name, const xp_http1_edit_t *e)
+/* has_conn: hdrs has a Connection field whose options may name more. */
+static bool skipped(const xp_header_t *hdrs, size_t nhdrs, xp_str_t name, const xp_http1_edit_t *e,
+                    bool has_conn)
 {
     if (e == NULL)
         return false;
     for (size_t i = 0; i < e->nskip; i++)
         if (xp_str_eq_nocase(e->skip[i], name))
             return true;
-    return e->drop_hop_by_hop && (is_hop_by_hop(name) || named_in_connection(hdrs, nhdrs, name));
+    return e->drop_hop_by_hop &&
+           (is_hop_by_hop(name) || (has_conn && named_in_connection(hdrs, nhdrs, name)));
 }
 
 static void put_field(wbuf_t *w, const xp_header_t *h)
@@ -66,8 +69,11 @@ static void put_field(wbuf_t *w, const xp_header_t *h)
 
 static size_t put_fields(wbuf_t *w, const xp_header_t *hdrs, size_t nhdrs, const xp_http1_edit_t *e)
 {
+    bool has_conn = false;
+    for (size_t i = 0; e != NULL && e->drop_hop_by_hop && i < nhdrs && !has_conn; i++)
+        has_conn = XP__EQ_LIT(hdrs[i].name, "connection");
     for (size_t i = 0; i < nhdrs; i++)
-        if (!skipped(hdrs, nhdrs, hdrs[i].name, e))
+        if (!skipped(hdrs, nhdrs, hdrs[i].name, e, has_conn))
             put_field(w, &hdrs[i]);
     if (e != NULL)
         for (size_t i = 0; i < e->nadd; i++)

@@ -30,8 +30,10 @@ struct xp_tunnel {
     uint32_t limit;
     bool own_timer; /* timer was allocated here (else it is the owner's) */
     bool finishing;
-    /* The idle timeout's timer while it runs, NULL without one. */
+    /* The idle timeout's timer while it runs, NULL without one; the loop
+     * time of the last bytes moved. */
     uv_timer_t *timer;
+    uint64_t last_active;
     void *owner;
     /* Called once side's socket is closed; the callee frees whatever holds
      * the socket. */

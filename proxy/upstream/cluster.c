@@ -344,7 +344,13 @@ static void xp__on_timer(uv_timer_t *t)
         xp_uconn_close(u);
         if (cb)
             cb(ctx, NULL, UV_ETIMEDOUT);
-    } else if (u->state == XP_UCONN_IDLE) {
+    } else if (u->state == XP_UCONN_IDLE && u->idle_due) {
+        uint64_t now = uv_now(t->loop);
+        if (now < u->idle_due) { /* set for an earlier idle spell */
+            u->timer_due = u->idle_due;
+            uv_timer_start(t, xp__on_timer, u->idle_due - now, 0);
+            return;
+        }
         xp_stat_inc(u->cluster->stats->upstream_cx_idle_timeout);
         xp_uconn_close(u);
     }
@@ -382,7 +388,7 @@ int xp_uconn_acquire(xp_wcluster_t *c, xp_host_t *h, bool pooled, xp_uconn_cb cb
     if (pool && pool->idle) {
         xp_uconn_t *u = pool->idle;
         xp__idle_remove(u);
-        uv_timer_stop(u->timer);
+        /* The idle timer stays set: firing while BUSY it does nothing. */
         u->state = XP_UCONN_BUSY;
         u->user_ops = NULL;
         u->user = NULL;
@@ -458,8 +464,12 @@ void xp_uconn_release(xp_uconn_t *u, bool reusable)
         p->idle->prev_idle = u;
     p->idle = u;
     p->n_idle++;
-    if (c->cfg->idle_timeout_ms)
-        uv_timer_start(u->timer, xp__on_timer, c->cfg->idle_timeout_ms, 0);
+    uint64_t ms = c->cfg->idle_timeout_ms;
+    u->idle_due = ms ? uv_now(c->cm->loop) + ms : 0;
+    if (ms && (!uv_is_active((uv_handle_t *)u->timer) || u->idle_due < u->timer_due)) {
+        u->timer_due = u->idle_due;
+        uv_timer_start(u->timer, xp__on_timer, ms, 0);
+    }
     /* Watch for the upstream closing it while idle. */
     xp_sock_read_start(&u->sock);
 }

@@ -173,6 +173,8 @@ check "timeout 0.5s: answered after 400..1900 ms ($ms)" between "$ms" 400 1900
 check "cluster.c1.upstream_rq_timeout counts it" eq "$(px_stat a cluster.c1.upstream_rq_timeout)" $((to_before + 1))
 req "$U/nto/delay/1200"
 check "timeout 0s: /delay/1200 -> 200" eq "$R_CODE $(efield server)" "200 up1"
+ust=$(rhdr x-envoy-upstream-service-time)
+check "x-envoy-upstream-service-time of /delay/1200 is 1200..3000 ms ($ust)" between "$ust" 1200 3000
 check "timeout 0s: no x-envoy-expected-rq-timeout-ms" eq "$(ehdr x-envoy-expected-rq-timeout-ms)" "<absent>"
 
 px_stop a

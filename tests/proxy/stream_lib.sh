@@ -75,8 +75,8 @@ listener_port() { admin_listener_port "$XP_ADMIN" "$1"; }
 
 # start_xproxy: renders the template (UP_PORT, RAW_PORT, DEAD_PORT must be
 # set) and starts xproxy with --concurrency $CONC; sets XP_PID, XP_ADMIN,
-# XP_LOG and the listener ports HTTP_PORT, TCP_PORT, TCP_RETRY_PORT,
-# TCP_IDLE_PORT, TCP_DEAD_PORT.
+# XP_LOG and the listener ports HTTP_PORT, HTTP_TO_PORT (1 s timeouts),
+# TCP_PORT, TCP_RETRY_PORT, TCP_IDLE_PORT, TCP_DEAD_PORT.
 start_xproxy() {
     local n=${#SX_LOGS[@]}
     local boot="$SX_TMP/bootstrap.$n.yaml" af="$SX_TMP/admin.$n"
@@ -91,6 +91,7 @@ start_xproxy() {
     TCP_PORT=$(listener_port tcp)
     TCP_RETRY_PORT=$(listener_port tcp_retry)
     TCP_IDLE_PORT=$(listener_port tcp_idle)
+    HTTP_TO_PORT=$(listener_port http_to)
     TCP_DEAD_PORT=$(listener_port tcp_dead)
     if [ -z "$HTTP_PORT" ] || [ -z "$TCP_PORT" ]; then
         echo "no listener ports:"; curl -s "http://$XP_ADMIN/listeners?format=json"; cat "$XP_LOG"
