@@ -4,6 +4,7 @@
 #include "proxy/http/hcm_internal.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
+#include "proxy/net/lazy_timer.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -448,14 +449,8 @@ static void xp__switch_chain(xp_hconn_t *h)
 static void xp__on_idle(uv_timer_t *t)
 {
     xp_hconn_t *h = xp__timer_conn(t);
-    if (h->idle_due == 0)
-        return; /* the timeout was switched off meanwhile */
-    uint64_t now = uv_now(t->loop);
-    if (now < h->idle_due) { /* activity since it was set: sleep again */
-        h->timer_due = h->idle_due;
-        uv_timer_start(t, xp__on_idle, h->idle_due - now, 0);
+    if (!xp_lazy_timer_expired(t, xp__on_idle, h->idle_due))
         return;
-    }
     if (h->stream) {
         xp_stat_inc(h->st->downstream_rq_idle_timeout);
         xp_hstream_local_reply(h->stream, 408, "stream timeout", XP_RF_SI, "stream_idle_timeout");
@@ -472,9 +467,8 @@ static void xp__on_idle(uv_timer_t *t)
 
 /* Between requests the timer is the connection idle timeout; while a head
  * is arriving, request_headers_timeout (when set); during a stream,
- * stream_idle_timeout. Restarted on activity, lazily: a timer set to fire
- * no later than the new end is left alone (xp__on_idle sleeps again for the
- * rest), so back-to-back requests cost no work in libuv's timer heap. */
+ * stream_idle_timeout. Restarted on activity, lazily (net/lazy_timer.h), so
+ * back-to-back requests cost no work in libuv's timer heap. */
 static void xp__arm_idle(xp_hconn_t *h)
 {
     if (h->state != XP_HC_ACTIVE)
@@ -486,15 +480,7 @@ static void xp__arm_idle(xp_hconn_t *h)
         ms = h->hcm->request_headers_timeout_ms;
     else
         ms = h->hcm->idle_timeout_ms;
-    if (ms == 0) {
-        h->idle_due = 0;
-        return;
-    }
-    h->idle_due = uv_now(h->w->loop) + ms;
-    if (!uv_is_active((uv_handle_t *)&h->idle_timer) || h->idle_due < h->timer_due) {
-        h->timer_due = h->idle_due;
-        uv_timer_start(&h->idle_timer, xp__on_idle, ms, 0);
-    }
+    xp_lazy_timer_arm(&h->idle_timer, xp__on_idle, &h->idle_due, ms);
 }
 
 void xp_hconn_touch(xp_hconn_t *h)

@@ -174,11 +174,10 @@ struct xp_hconn {
     xp_hstream_t *stream;
 
     /* Connection idle / request headers / stream idle timeout; the
-     * tunnel's idle timeout once upgraded. While ACTIVE it is lazy: idle_due
-     * is when the current timeout ends (0: none), timer_due when the timer
-     * is set to fire; activity moves only idle_due. */
+     * tunnel's idle timeout once upgraded. While ACTIVE it is lazy
+     * (net/lazy_timer.h): idle_due is when the timeout ends, 0 for none. */
     uv_timer_t idle_timer;
-    uint64_t idle_due, timer_due;
+    uint64_t idle_due;
     xp_tunnel_t tunnel;
     xp_uconn_t *tunnel_up;
 };

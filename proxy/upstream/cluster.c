@@ -1,6 +1,7 @@
 #include "proxy/upstream/cluster.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
+#include "proxy/net/lazy_timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -344,13 +345,7 @@ static void xp__on_timer(uv_timer_t *t)
         xp_uconn_close(u);
         if (cb)
             cb(ctx, NULL, UV_ETIMEDOUT);
-    } else if (u->state == XP_UCONN_IDLE && u->idle_due) {
-        uint64_t now = uv_now(t->loop);
-        if (now < u->idle_due) { /* set for an earlier idle spell */
-            u->timer_due = u->idle_due;
-            uv_timer_start(t, xp__on_timer, u->idle_due - now, 0);
-            return;
-        }
+    } else if (u->state == XP_UCONN_IDLE && xp_lazy_timer_expired(t, xp__on_timer, u->idle_due)) {
         xp_stat_inc(u->cluster->stats->upstream_cx_idle_timeout);
         xp_uconn_close(u);
     }
@@ -464,12 +459,7 @@ void xp_uconn_release(xp_uconn_t *u, bool reusable)
         p->idle->prev_idle = u;
     p->idle = u;
     p->n_idle++;
-    uint64_t ms = c->cfg->idle_timeout_ms;
-    u->idle_due = ms ? uv_now(c->cm->loop) + ms : 0;
-    if (ms && (!uv_is_active((uv_handle_t *)u->timer) || u->idle_due < u->timer_due)) {
-        u->timer_due = u->idle_due;
-        uv_timer_start(u->timer, xp__on_timer, ms, 0);
-    }
+    xp_lazy_timer_arm(u->timer, xp__on_timer, &u->idle_due, c->cfg->idle_timeout_ms);
     /* Watch for the upstream closing it while idle. */
     xp_sock_read_start(&u->sock);
 }

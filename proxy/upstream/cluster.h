@@ -78,9 +78,9 @@ struct xp_uconn {
     /* Connect timeout, then idle timeout while pooled; closed (and freed
      * in its close callback) once a tunnel owns the connection. */
     uv_timer_t *timer;
-    /* While pooled the idle timer is lazy: idle_due is when this idle spell
-     * ends (0: no idle timeout), timer_due when the timer is set to fire. */
-    uint64_t idle_due, timer_due;
+    /* While pooled the idle timer is lazy (net/lazy_timer.h): idle_due is
+     * when this idle spell ends, 0 for no idle timeout. */
+    uint64_t idle_due;
     int open_handles; /* sock + timer; freed at 0 */
     xp_uconn_cb cb;
     void *ctx;

@@ -1,4 +1,4 @@
-# Shared by tests/bench/run.sh and tests/bench/selfcheck.sh: config
+# Shared by tests/bench/run.sh, selfcheck.sh, preempt.sh and callgrind.sh: config
 # generators for xproxy, nginx and HAProxy (equivalent configs: one worker,
 # keep-alive to the upstream, streamed bodies, WebSocket upgrades), process
 # start/stop helpers and /proc readers. Source it after setting:
@@ -17,6 +17,29 @@ SMALL_LEN=128
 LAST_ROUTE=9999 # workload 2's request hits the last of 10,000 routes
 
 declare -a BG_PIDS=()
+
+# bench_tool_setup NAME PORT-BASE: for the one-purpose scripts (preempt.sh,
+# callgrind.sh), which source this file first: a WORK dir, xproxy and
+# xp_upstream built with -c opt into BIN, ports from XPB_PORT_BASE (else
+# PORT-BASE), proxy and upstream on cpu 0, load generator on cpu 1, and
+# everything started stopped (and WORK removed) on exit.
+bench_tool_setup() {
+    WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+    chmod 755 "$WORK" # nginx's workers run as nobody
+    BIN=$WORK/bin
+    mkdir -p "$BIN"
+    bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream >"$WORK/build.log" 2>&1 ||
+        { cat "$WORK/build.log"; exit 1; }
+    local bb
+    bb=$(bazel info -c opt bazel-bin 2>/dev/null)
+    cp "$bb/proxy/xproxy" "$bb/tests/tools/xp_upstream" "$BIN/"
+    local base=${XPB_PORT_BASE:-$2}
+    UP_PORT=$base XP_PORT=$((base + 1)) XP_ADMIN=$((base + 2)) NG_PORT=$((base + 3))
+    HA_PORT=$((base + 4))
+    CPU_PROXY=0 CPU_LG=1 CPU_UP=0
+    trap 'trap - EXIT; stop_all; rm -rf "$WORK"' EXIT
+    trap 'exit 130' INT TERM
+}
 
 pin() { # pin CPULIST CMD...: run CMD in the foreground on CPULIST ("" = any)
     local cpus=$1

@@ -18,21 +18,9 @@ for tool in wrk nginx haproxy taskset chrt; do
 done
 [[ $(nproc) -ge 2 ]] || { echo "needs 2 cores" >&2; exit 2; }
 
-WORK=$(mktemp -d /tmp/xppreempt.XXXXXX)
-chmod 755 "$WORK" # nginx's workers run as nobody
-BIN=$WORK/bin
-mkdir -p "$BIN"
-bazel build -c opt //proxy:xproxy //tests/tools:xp_upstream >"$WORK/build.log" 2>&1 ||
-    { cat "$WORK/build.log"; exit 1; }
-cp "$(bazel info -c opt bazel-bin 2>/dev/null)/proxy/xproxy" \
-    "$(bazel info -c opt bazel-bin 2>/dev/null)/tests/tools/xp_upstream" "$BIN/"
-BASE=${XPB_PORT_BASE:-27300}
-UP_PORT=$BASE XP_PORT=$((BASE + 1)) XP_ADMIN=$((BASE + 2)) NG_PORT=$((BASE + 3)) HA_PORT=$((BASE + 4))
-CPU_PROXY=0 CPU_LG=1 CPU_UP=0
 # shellcheck source=tests/bench/lib.sh
 source "$ROOT/tests/bench/lib.sh"
-trap 'trap - EXIT; stop_all; rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
+bench_tool_setup xppreempt 27300
 
 # switches PID TID: "voluntary nonvoluntary" context switches of a thread.
 switches() {

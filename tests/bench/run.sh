@@ -733,6 +733,10 @@ $([[ -s $WORK/incidents ]] && sed 's/^/- Incident: /' "$WORK/incidents")
 - Other processes on the machine (other builds and tests) can disturb the
   figures; the load averages above say how busy it was.
 
+## Profiles: before and after
+
+$(cat "$ROOT/docs/bench_history.md")
+
 ## Exact commands
 
 \`\`\`
