@@ -177,8 +177,10 @@ struct xp_hconn {
      * tunnel's idle timeout once upgraded. While ACTIVE it is lazy
      * (net/lazy_timer.h): idle_due is when the timeout ends, 0 for none. */
     uv_timer_t idle_timer;
-    uint64_t idle_due;
-    xp_tunnel_t tunnel;
+    union {
+        uint64_t idle_due;  /* ACTIVE */
+        xp_tunnel_t tunnel; /* TUNNEL */
+    };
     xp_uconn_t *tunnel_up;
 };
 
