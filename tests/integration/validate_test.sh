@@ -40,6 +40,28 @@ for f in "$DIR"/good/*; do
     fi
 done
 
+# Http1ProtocolOptions fields xproxy does not implement: accepted, each
+# with a warning naming it and saying what xproxy does instead.
+h1="$XP_TMP/http1_options.yaml"
+sed -e 's/^          stat_prefix: ingress_http$/&\
+          http_protocol_options:\
+            allow_absolute_url: false\
+            header_key_format: { proper_case_words: {} }\
+            enable_trailers: true\
+            allow_chunked_length: true\
+            override_stream_error_on_invalid_http_message: true\
+            send_fully_qualified_url: true\
+            accept_http_10: true/' "$DIR/good/basic.yaml" >"$h1"
+out=$("$XPROXY" --mode validate -c "$h1" 2>&1)
+check "unimplemented http_protocol_options: still valid" contains "$out" "OK"
+hpo="static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_protocol_options"
+for f in allow_absolute_url header_key_format enable_trailers allow_chunked_length \
+    override_stream_error_on_invalid_http_message send_fully_qualified_url; do
+    check "http_protocol_options.$f: warning naming it" \
+        contains "$out" "warning: $hpo.$f: not implemented by xproxy; "
+done
+check "accept_http_10 (implemented): no warning" not_contains "$out" "$hpo.accept_http_10"
+
 out=$("$XPROXY" --mode validate -c "$XP_TMP/missing.yaml" 2>&1)
 check "missing file names the file" contains "$out" "missing.yaml"
 

@@ -115,6 +115,39 @@ static int xp__http_filters(const xp__hcm_pb_t *pb, xp_hcm_cfg_t *h, xp_path_t *
     return 0;
 }
 
+
+/* Http1ProtocolOptions fields that change Envoy's behaviour and that xproxy
+ * does not implement: accepted with a warning naming the field and saying
+ * what xproxy does instead (its behaviour is Envoy's default for each). */
+static void xp__http1_unhonoured(const Envoy__Config__Core__V3__Http1ProtocolOptions *o,
+                                 xp_path_t *path, xp_diag_t *diag)
+{
+    static const char not_impl[] = "not implemented by xproxy";
+    struct {
+        bool set;
+        const char *field, *instead;
+    } f[] = {
+        {o->allow_absolute_url && !o->allow_absolute_url->value, "allow_absolute_url",
+         "absolute-form request targets are accepted"},
+        {o->header_key_format != NULL, "header_key_format",
+         "header names are forwarded as they arrive"},
+        {o->enable_trailers, "enable_trailers", "trailers of chunked bodies are dropped"},
+        {o->allow_chunked_length, "allow_chunked_length",
+         "a request with both Content-Length and Transfer-Encoding is rejected"},
+        {o->override_stream_error_on_invalid_http_message != NULL,
+         "override_stream_error_on_invalid_http_message",
+         "an invalid HTTP/1 message is answered 400 and the connection closed"},
+        {o->send_fully_qualified_url, "send_fully_qualified_url",
+         "the request target goes upstream as the client sent it"},
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (!f[i].set)
+            continue;
+        size_t m = xp_path_push_field(path, f[i].field);
+        xp_diag_warn(diag, xp_path_str(path), "%s; %s", not_impl, f[i].instead);
+        xp_path_pop(path, m);
+    }
+}
 static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t *diag)
 {
     size_t errors0 = diag->nerrors;
@@ -200,6 +233,9 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
         const char *dh = pb->http_protocol_options->default_host_for_http_10;
         if (dh && dh[0])
             h->default_host_for_http_10 = xp_strdup(dh);
+        size_t m = xp_path_push_field(path, "http_protocol_options");
+        xp__http1_unhonoured(pb->http_protocol_options, path, diag);
+        xp_path_pop(path, m);
     }
     h->stream_idle_timeout_ms = xp_tr_duration_ms(
         pb->stream_idle_timeout, h->stream_idle_timeout_ms, path, "stream_idle_timeout", diag);
