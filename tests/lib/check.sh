@@ -142,6 +142,41 @@ wait_exit() {
     return 1
 }
 
+# What a sanitizer report starts with: ASan, UBSan, LSan, and LSan failing
+# itself (its tracer crashing leaves only that line).
+SANITIZER_RE='ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|Sanitizer has encountered a fatal error'
+
+# sanitizer_check LOG WHAT: fails when LOG holds a sanitizer report, and
+# shows it.
+sanitizer_check() {
+    if grep -qE "$SANITIZER_RE" "$1"; then
+        not_ok "$2: no sanitizer report in its log"
+        echo "---- $1"
+        grep -B2 -A40 -E "$SANITIZER_RE" "$1" | head -150
+        echo "----"
+    else
+        ok "$2: no sanitizer report in its log"
+    fi
+}
+
+# stop_checked PID LOG WHAT: SIGTERM, then checks that WHAT exits 0 within
+# 20 s (under ASan a leak makes the status non-zero; the tail of LOG is
+# shown when it is not 0) and that LOG holds no sanitizer report.
+stop_checked() {
+    local pid=$1 log=$2 what=$3 rc
+    kill -TERM "$pid" 2>/dev/null
+    wait_exit "$pid" 20 || XP_RC=124
+    rc=$XP_RC
+    if [ "$rc" = 0 ]; then ok "$what exits 0 on SIGTERM"; else
+        echo "  exit code $rc (124: still running after 20 s); the tail of $log:"
+        tail -30 "$log"
+        not_ok "$what exits 0 on SIGTERM"
+        kill -9 "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    sanitizer_check "$log" "$what"
+}
+
 # check_summary [LABEL]: the count; returns 0 when all passed.
 check_summary() {
     if [ "$CHK_KNOWN" -gt 0 ]; then

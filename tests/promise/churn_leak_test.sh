@@ -196,5 +196,5 @@ check "xproxy's update_rejected stats exist and are all 0" no_rejects "$rejected
 stop_xproxy
 kill -TERM "$XDS_PID" 2>/dev/null
 wait "$XDS_PID" 2>/dev/null
-scan_log "$PR_TMP/xds-server.log" xds-server
+sanitizer_check "$PR_TMP/xds-server.log" xds-server
 finish

@@ -432,5 +432,5 @@ check "upstreams: no WebSocket left open" eq "$(ws_active_total)" 0
 stop_xproxy
 kill -TERM "$XDS_PID" 2>/dev/null
 wait "$XDS_PID" 2>/dev/null
-scan_log "$PR_TMP/xds-server.log" xds-server
+sanitizer_check "$PR_TMP/xds-server.log" xds-server
 finish

@@ -129,26 +129,9 @@ no_rejects() {
 # vm PID FIELD: VmRSS / VmHWM in KiB.
 vm() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
-# stop_xproxy: SIGTERM, checks a clean exit (under ASan a leak makes it
-# non-zero) and scans the log for sanitizer reports.
-stop_xproxy() {
-    kill -TERM "$XP_PID" 2>/dev/null
-    wait_exit "$XP_PID" 20 || XP_RC=124
-    local rc=$XP_RC
-    check "xproxy (--concurrency $CONC) exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
-    scan_log "$XP_LOG" xproxy
-}
-
-# scan_log FILE WHAT
-scan_log() {
-    if grep -q -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" "$1"; then
-        not_ok "no sanitizer report in $2's log"
-        grep -B2 -A40 -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" "$1" |
-            head -150
-    else
-        ok "no sanitizer report in $2's log"
-    fi
-}
+# stop_xproxy: SIGTERM; checks a clean exit and a log without sanitizer
+# reports (check.sh).
+stop_xproxy() { stop_checked "$XP_PID" "$XP_LOG" "xproxy (--concurrency $CONC)"; }
 
 # ---- resources ---------------------------------------------------------------
 

@@ -89,43 +89,10 @@ px_stat() {
     curl -s --max-time 5 "http://${!a}/stats?filter=$2" | sed -n "s/^$2: //p" | head -1
 }
 
-# px_sanitizer_check NAME: fails the test when the log of instance NAME has
-# a sanitizer report, and shows it. Memory errors and leaks are two checks so
-# a known leak cannot hide a memory error.
-px_sanitizer_check() {
-    local l="PX_LOG_$1" show=0
-    if grep -qE 'ERROR: AddressSanitizer|runtime error:' "${!l}"; then
-        not_ok "xproxy $1: no AddressSanitizer or UBSan error in its log"
-        show=1
-    else
-        ok "xproxy $1: no AddressSanitizer or UBSan error in its log"
-    fi
-    if grep -q 'ERROR: LeakSanitizer' "${!l}"; then
-        not_ok "xproxy $1: no LeakSanitizer report in its log"
-        show=1
-    else
-        ok "xproxy $1: no LeakSanitizer report in its log"
-    fi
-    if [ "$show" = 1 ]; then
-        echo "---- ${!l}"; cat "${!l}"; echo "----"
-    fi
-}
-
-# px_stop NAME: SIGTERM, then checks the exit code and the log.
+# px_stop NAME: SIGTERM; checks a clean exit and the log (check.sh).
 px_stop() {
     local p="PX_PID_$1" l="PX_LOG_$1"
-    kill -TERM "${!p}" 2>/dev/null
-    if wait_exit "${!p}" 20; then
-        if [ "$XP_RC" = 0 ]; then ok "xproxy $1 exits 0 on SIGTERM"; else
-            echo "  exit code $XP_RC"
-            not_ok "xproxy $1 exits 0 on SIGTERM"
-            tail -20 "${!l}"
-        fi
-    else
-        not_ok "xproxy $1 exits within 20 s of SIGTERM"
-        kill -9 "${!p}" 2>/dev/null
-    fi
-    px_sanitizer_check "$1"
+    stop_checked "${!p}" "${!l}" "xproxy $1"
 }
 
 # req URL [CURL ARGS...]: one request; sets R_CODE, R_BODY and R_HEAD (the

@@ -152,25 +152,9 @@ vmhwm() {
     sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status"
 }
 
-# stop_xproxy: SIGTERM, checks a clean exit (under ASan a leak makes it
-# non-zero) and scans the log for sanitizer reports.
-stop_xproxy() {
-    kill -TERM "$XP_PID" 2>/dev/null
-    wait_exit "$XP_PID" 20 || XP_RC=124
-    local rc=$XP_RC
-    check "xproxy (--concurrency $CONC) exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
-    sx_scan_log "$XP_LOG"
-}
-
-sx_scan_log() {
-    if grep -q -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" "$1"; then
-        not_ok "sanitizer report in xproxy's log"
-        grep -B2 -A40 -e "ERROR: AddressSanitizer" -e "runtime error:" -e "ERROR: LeakSanitizer" "$1" |
-            head -120
-    else
-        ok "no sanitizer report in xproxy's log"
-    fi
-}
+# stop_xproxy: SIGTERM; checks a clean exit and a log without sanitizer
+# reports (check.sh).
+stop_xproxy() { stop_checked "$XP_PID" "$XP_LOG" "xproxy (--concurrency $CONC)"; }
 
 finish() {
     check_summary

@@ -158,7 +158,8 @@ check "bound: ... after the wait bound (no answer came)" poll 5 gone_gave_up
 check "bound: the fetched virtual hosts keep serving" hserves "$P1" od.example 200 uc
 check "bound: ... and the pushed ones" hserves "$P2" ws.example 200 ub
 xds_start # same ports: the proxy reconnects and re-subscribes
-check "bound: virtual_host ACKed again after reconnecting" poll 15 acked "$NODE" virtual_host
+# (after a jittered backoff of up to 30 s, Envoy's default maximum)
+check "bound: virtual_host ACKed again after reconnecting" poll 35 acked "$NODE" virtual_host
 check "bound: after reconnecting the on-demand host still serves" poll 15 hserves "$P1" nope.example 200 uc
 
 px_stop a

@@ -436,27 +436,13 @@ refuses() {
 # px_sanitizer_check NAME: the log of xproxy NAME has no sanitizer report.
 px_sanitizer_check() {
     local l="PX_LOG_$1"
-    if grep -qE 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "${!l}"; then
-        not_ok "xproxy $1: no AddressSanitizer/UBSan/LeakSanitizer report in its log"
-        echo "---- ${!l}"; grep -A40 -E 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "${!l}" | head -120; echo "----"
-    else
-        ok "xproxy $1: no AddressSanitizer/UBSan/LeakSanitizer report in its log"
-    fi
+    sanitizer_check "${!l}" "xproxy $1"
 }
 
-# px_stop NAME: SIGTERM, checks the exit code (under ASan a leak makes it
-# non-zero) and the log.
+# px_stop NAME: SIGTERM; checks a clean exit and the log (check.sh).
 px_stop() {
-    local p="PX_PID_$1" l="PX_LOG_$1" rc
-    kill -TERM "${!p}" 2>/dev/null
-    wait_exit "${!p}" 20 || XP_RC=124
-    rc=$XP_RC
-    if [ "$rc" = 0 ]; then ok "xproxy $1 exits 0 on SIGTERM"; else
-        echo "  exit code $rc"; tail -30 "${!l}"
-        not_ok "xproxy $1 exits 0 on SIGTERM"
-        kill -9 "${!p}" 2>/dev/null
-    fi
-    px_sanitizer_check "$1"
+    local p="PX_PID_$1" l="PX_LOG_$1"
+    stop_checked "${!p}" "${!l}" "xproxy $1"
 }
 
 # xds_stop: SIGTERM to the management server (after every xproxy stopped)

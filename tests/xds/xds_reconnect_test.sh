@@ -56,7 +56,10 @@ check "reconnect: the WebSocket is still open" ws_open up1
 
 OLD_LOG=$XDS_LOG
 xds_start # same ports, same directory
-secs=15
+# Each stream retries after a jittered backoff of up to 30 s (Envoy's
+# default maximum), reached after a few failed attempts when the outage is
+# long (under ASan on a loaded machine it is): wait past it.
+secs=35
 check "reconnect: px-a back in /nodes with every type ACKed" poll $secs all_acked px-a
 check "reconnect: px-second back in /nodes with every type ACKed" poll $secs all_acked px-second
 cstate1() { eq "$(px_stat a control_plane.connected_state)" 1; }
