@@ -186,7 +186,7 @@ int main(int argc, char **argv)
     const xp_addr_t *admin_addr;
     const char *admin_log;
     int rc = 0;
-    if (xp_bootstrap_admin(bs, &admin_addr, &admin_log)) {
+    if (xp_bootstrap_admin(bs, &admin_addr, &admin_log, &server.admin_logs_unimplemented)) {
         rc = xp_admin_start(&server, (const struct sockaddr *)&admin_addr->ss, admin_log);
         if (rc)
             XP_ERROR("admin: cannot listen on %s: %s", admin_addr->str, uv_strerror(rc));

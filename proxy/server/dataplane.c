@@ -523,7 +523,7 @@ int xp_dataplane_apply(xp_dataplane_t *dp, const xp_config_set_t *set, xp_diag_t
     dp->cur = xp_calloc(nl + 1, sizeof(*dp->cur));
     memcpy(dp->cur, ls, nl * sizeof(*ls));
     dp->n_cur = nl;
-    size_t unimplemented = 0;
+    size_t unimplemented = dp->s->admin_logs_unimplemented;
     for (size_t i = 0; i < nl; i++)
         unimplemented += xp__unimplemented_logs(ls[i]);
     xp_stat_set(xp_stats_gauge(dp->s->stats, "server.access_logs_unimplemented"),

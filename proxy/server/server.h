@@ -71,6 +71,10 @@ typedef struct xp_server {
     int n_shutdown_hooks;
     xp_worker_fn worker_on_stop;
     void *dataplane;
+    /* The admin server's access loggers xproxy does not implement: part of
+     * the server.access_logs_unimplemented gauge (the data plane adds its
+     * listeners'). */
+    size_t admin_logs_unimplemented;
     xp_drain_hooks_t drain;
     uv_timer_t drain_timer;
     bool drain_timer_on;

@@ -94,6 +94,20 @@ else
     not_ok "xproxy still running 10 s after SIGINT"
 fi
 
+# An admin access logger xproxy does not implement (the gRPC access log
+# service): accepted with a warning naming it, and counted in
+# server.access_logs_unimplemented with the listeners' (basic.yaml has none).
+ALS='{name: envoy.access_loggers.http_grpc, typed_config: {"@type": type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig, common_config: {log_name: a, transport_api_version: V3, grpc_service: {envoy_grpc: {cluster_name: als}}}}}'
+start_xproxy -c "$DIR/good/basic.yaml" --concurrency 1 --config-yaml "admin: {access_log: [$ALS]}" ||
+    exit 1
+check "admin ALS logger: counted in server.access_logs_unimplemented" \
+    [ "$(get '/stats?filter=%5Eserver.access_logs_unimplemented%24')" = "server.access_logs_unimplemented: 1" ]
+check "admin ALS logger: the warning names the field" \
+    contains "$(cat "$XP_TMP/xproxy.log")" "admin.access_log[0].typed_config: access logger 'envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig' is not implemented"
+kill -TERM "$XP_PID"
+wait_exit "$XP_PID" 10
+check "admin ALS logger: exit code 0" [ "$XP_RC" = 0 ]
+
 # Admin port in use: a clear error, non-zero exit.
 start_xproxy -c "$DIR/good/basic.yaml" --concurrency 1 || exit 1
 busy=${XP_ADMIN##*:}

@@ -27,6 +27,7 @@ struct xp_bootstrap {
     bool has_admin;
     xp_addr_t admin_addr;
     char *admin_log_path;
+    size_t admin_logs_unimplemented; /* admin access loggers not implemented */
     time_t loaded_at;
 };
 
@@ -222,6 +223,7 @@ static void xp__translate_admin(xp_bootstrap_t *bs, xp_diag_t *d)
             /* The admin server writes one file; the first file logger wins. */
             if (n && bs->admin_log_path == NULL)
                 bs->admin_log_path = xp_strdup(logs[0].path);
+            bs->admin_logs_unimplemented = a->n_access_log - n;
             for (size_t i = 0; i < n; i++)
                 xp_access_log_cfg_clear(&logs[i]);
             free(logs);
@@ -297,10 +299,11 @@ xp_cluster_cfg_t *const *xp_bootstrap_clusters(const xp_bootstrap_t *b, size_t *
 }
 
 bool xp_bootstrap_admin(const xp_bootstrap_t *b, const xp_addr_t **addr,
-                        const char **access_log_path)
+                        const char **access_log_path, size_t *logs_unimplemented)
 {
     *addr = &b->admin_addr;
     *access_log_path = b->admin_log_path;
+    *logs_unimplemented = b->admin_logs_unimplemented;
     return b->has_admin;
 }
 

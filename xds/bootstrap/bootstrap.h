@@ -26,9 +26,11 @@ void xp_bootstrap_free(xp_bootstrap_t *b);
 xp_listener_cfg_t *const *xp_bootstrap_listeners(const xp_bootstrap_t *b, size_t *n);
 xp_cluster_cfg_t *const *xp_bootstrap_clusters(const xp_bootstrap_t *b, size_t *n);
 
-/* Admin server address; false when the bootstrap has no admin section. */
+/* Admin server address, its access log file (NULL: none) and how many of
+ * its access loggers xproxy does not implement; false when the bootstrap
+ * has no admin section. */
 bool xp_bootstrap_admin(const xp_bootstrap_t *b, const xp_addr_t **addr,
-                        const char **access_log_path);
+                        const char **access_log_path, size_t *logs_unimplemented);
 
 /* Node as JSON for /server_info (caller frees). */
 char *xp_bootstrap_node_json(const xp_bootstrap_t *b);
