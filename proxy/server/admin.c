@@ -49,11 +49,16 @@ typedef struct {
 
 typedef void (*xp_admin_handler)(xp_admin_t *a, const char *query, xp_admin_resp_t *r);
 
-/* Value of `key` in a query string "a=1&b=2" copied into out; false if absent. */
-static char *xp__unescape(const char *s, size_t n);
+/* One query component, percent-decoded into a new string. */
+static char *xp__unescape(const char *p, size_t n)
+{
+    char *out = xp_malloc(n + 1);
+    out[xp_str_pct_decode(xp_str(p, n), out)] = '\0';
+    return out;
+}
 
-/* The value of query parameter key, percent-decoded, into out (truncated
- * to outlen). */
+/* The value of query parameter key in a query string "a=1&b=2",
+ * percent-decoded, into out (truncated to outlen); false if absent. */
 static bool xp__query_param(const char *query, const char *key, char *out, size_t outlen)
 {
     size_t klen = strlen(key);
@@ -256,14 +261,6 @@ static void xp__h_runtime(xp_admin_t *a, const char *query, xp_admin_resp_t *r)
         r->body = s->hooks->runtime(s->hooks_ctx);
     else
         r->body = xp_strdup("{\n \"layers\": [],\n \"entries\": {}\n}\n");
-}
-
-/* One query component, percent-decoded into a new string. */
-static char *xp__unescape(const char *p, size_t n)
-{
-    char *out = xp_malloc(n + 1);
-    out[xp_str_pct_decode(xp_str(p, n), out)] = '\0';
-    return out;
 }
 
 /* POST /runtime_modify?key1=value1&key2=value2: as Envoy, the first value

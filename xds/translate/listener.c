@@ -115,7 +115,6 @@ static int xp__http_filters(const xp__hcm_pb_t *pb, xp_hcm_cfg_t *h, xp_path_t *
     return 0;
 }
 
-
 /* Http1ProtocolOptions fields that change Envoy's behaviour and that xproxy
  * does not implement: accepted with a warning naming the field and saying
  * what xproxy does instead (its behaviour is Envoy's default for each). */
