@@ -23,7 +23,8 @@ static inline void xp_lazy_timer_arm(uv_timer_t *t, uv_timer_cb cb, uint64_t *du
 }
 
 /* For the timer's callback: true when the timeout has run out; false when
- * there is none or it moved on (the timer is then set for the rest). */
+ * there is none or it moved on (the timer is then set for the rest, keeping
+ * its repeat). */
 static inline bool xp_lazy_timer_expired(uv_timer_t *t, uv_timer_cb cb, uint64_t due)
 {
     if (due == 0)
@@ -31,7 +32,7 @@ static inline bool xp_lazy_timer_expired(uv_timer_t *t, uv_timer_cb cb, uint64_t
     uint64_t now = uv_now(t->loop);
     if (now >= due)
         return true;
-    uv_timer_start(t, cb, due - now, 0);
+    uv_timer_start(t, cb, due - now, uv_timer_get_repeat(t));
     return false;
 }
 

@@ -1,5 +1,6 @@
 #include "proxy/net/tunnel.h"
 #include "proxy/common/mem.h"
+#include "proxy/net/lazy_timer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,13 @@ static xp_tunnel_t *xp__t(xp_sock_t *s, int *side)
     return t;
 }
 
-/* Activity only notes the time: the timer, when it fires, sleeps again for
- * what is left (xp__on_idle), so bytes moving cost no timer-heap work. */
+/* Activity only moves the due time (net/lazy_timer.h): the timer, whose
+ * repeat holds the idle timeout, sleeps again for the rest when it fires
+ * early, so bytes moving cost no timer-heap work. */
 static void xp__touch(xp_tunnel_t *t)
 {
     if (t->timer)
-        t->last_active = uv_now(t->timer->loop);
+        t->idle_due = uv_now(t->timer->loop) + uv_timer_get_repeat(t->timer);
 }
 
 static void xp__timer_closed(uv_handle_t *h)
@@ -126,12 +128,8 @@ static const xp_sock_ops_t xp__tunnel_ops = {
 static void xp__on_idle(uv_timer_t *timer)
 {
     xp_tunnel_t *t = timer->data;
-    uint64_t idle = uv_timer_get_repeat(timer), now = uv_now(timer->loop);
-    if (now - t->last_active < idle) {
-        uv_timer_start(timer, xp__on_idle, t->last_active + idle - now, idle);
-        return;
-    }
-    xp_tunnel_close(t, "idle_timeout");
+    if (xp_lazy_timer_expired(timer, xp__on_idle, t->idle_due))
+        xp_tunnel_close(t, "idle_timeout");
 }
 
 void xp_tunnel_start(xp_tunnel_t *t, uv_loop_t *loop, xp_sock_t *down, xp_sock_t *up,
@@ -152,9 +150,8 @@ void xp_tunnel_start(xp_tunnel_t *t, uv_loop_t *loop, xp_sock_t *down, xp_sock_t
         }
         timer->data = t;
         t->timer = timer;
-        t->last_active = uv_now(loop);
-        /* The repeat holds idle_ms for xp__on_idle. */
-        uv_timer_start(timer, xp__on_idle, idle_ms, idle_ms);
+        t->idle_due = uv_now(loop) + idle_ms;
+        uv_timer_start(timer, xp__on_idle, idle_ms, idle_ms); /* repeat: see xp__touch */
     }
     for (int i = 0; i < 2; i++)
         if (!t->end[i].eof)

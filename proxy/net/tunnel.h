@@ -30,10 +30,10 @@ struct xp_tunnel {
     uint32_t limit;
     bool own_timer; /* timer was allocated here (else it is the owner's) */
     bool finishing;
-    /* The idle timeout's timer while it runs, NULL without one; the loop
-     * time of the last bytes moved. */
+    /* The idle timeout's timer while it runs, NULL without one; when the
+     * idle timeout ends (loop time, net/lazy_timer.h). */
     uv_timer_t *timer;
-    uint64_t last_active;
+    uint64_t idle_due;
     void *owner;
     /* Called once side's socket is closed; the callee frees whatever holds
      * the socket. */
