@@ -104,9 +104,7 @@ check "admin ALS logger: counted in server.access_logs_unimplemented" \
     [ "$(get '/stats?filter=%5Eserver.access_logs_unimplemented%24')" = "server.access_logs_unimplemented: 1" ]
 check "admin ALS logger: the warning names the field" \
     contains "$(cat "$XP_TMP/xproxy.log")" "admin.access_log[0].typed_config: access logger 'envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig' is not implemented"
-kill -TERM "$XP_PID"
-wait_exit "$XP_PID" 10
-check "admin ALS logger: exit code 0" [ "$XP_RC" = 0 ]
+stop_checked "$XP_PID" "$XP_TMP/xproxy.log" "xproxy with an admin ALS logger"
 
 # Admin port in use: a clear error, non-zero exit.
 start_xproxy -c "$DIR/good/basic.yaml" --concurrency 1 || exit 1
