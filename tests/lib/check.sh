@@ -142,6 +142,9 @@ wait_exit() {
     return 1
 }
 
+# now_ms: wall-clock milliseconds (no fork).
+now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
+
 # What a sanitizer report starts with: ASan, UBSan, LSan, and LSan failing
 # itself (its tracer crashing leaves only that line).
 SANITIZER_RE='ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer|Sanitizer has encountered a fatal error'

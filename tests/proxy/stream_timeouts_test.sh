@@ -15,8 +15,6 @@ DIR=$(dirname "$0")
 start_upstream up
 start_xproxy
 
-now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
-
 # ka_get FD PATH: one GET on the open connection FD; prints its status code
 # (nothing when the connection is gone).
 ka_get() {

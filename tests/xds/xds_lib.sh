@@ -61,8 +61,6 @@ xt_cleanup() {
 }
 trap xt_cleanup EXIT
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
 # poll SECONDS COMMAND...: runs COMMAND every 50 ms until it succeeds (0) or
 # SECONDS passed (1). Its output is discarded except for the last run.
 poll() {

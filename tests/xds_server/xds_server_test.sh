@@ -20,7 +20,6 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # wait_for FILE PATTERN [SECONDS]: until grep -q finds it
 wait_for() {
     local i
