@@ -173,16 +173,17 @@ check_absent() {
     ok "$3"
 }
 
-# stop_checked PID LOG WHAT: SIGTERM, then checks that WHAT exits 0 within
-# 20 s (under ASan a leak makes the status non-zero; the tail of LOG is
-# shown when it is not 0) and that LOG holds no sanitizer report.
+# stop_checked PID LOG WHAT [SECS]: SIGTERM, then checks that WHAT exits 0
+# within SECS (20) seconds (under ASan a leak makes the status non-zero; the
+# tail of LOG is shown when it is not 0) and that LOG holds no sanitizer
+# report.
 stop_checked() {
-    local pid=$1 log=$2 what=$3 rc
+    local pid=$1 log=$2 what=$3 secs=${4:-20} rc
     kill -TERM "$pid" 2>/dev/null
-    wait_exit "$pid" 20 || XP_RC=124
+    wait_exit "$pid" "$secs" || XP_RC=124
     rc=$XP_RC
     if [ "$rc" = 0 ]; then ok "$what exits 0 on SIGTERM"; else
-        echo "  exit code $rc (124: still running after 20 s); the tail of $log:"
+        echo "  exit code $rc (124: still running after $secs s); the tail of $log:"
         tail -30 "$log"
         not_ok "$what exits 0 on SIGTERM"
         kill -9 "$pid" 2>/dev/null
