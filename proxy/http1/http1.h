@@ -148,6 +148,13 @@ typedef xp_http1_head_t xp_http1_response_t;
  * outlive every use of the parsed head. */
 void xp_http1_head_init(xp_http1_head_t *head, xp_header_t *headers, size_t headers_cap);
 
+/* Edits of a parsed head's field lines (views; the bytes stay where they
+ * are). Removing the line at index i keeps the order of the others and the
+ * *_idx fields pointing at the same lines (-1 for the removed one).
+ * Appending needs room in the array: false when headers_cap is reached. */
+void xp_http1_head_remove(xp_http1_head_t *head, size_t i);
+bool xp_http1_head_append(xp_http1_head_t *head, xp_str_t name, xp_str_t value);
+
 /* Parses a request head from buf[0..len). buf must hold the same bytes as on
  * the previous call with this head (it may have moved: only offsets are
  * kept), plus any newly arrived ones; only the new bytes are scanned.

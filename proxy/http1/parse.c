@@ -32,6 +32,36 @@ void xp_http1_head_init(xp_http1_head_t *head, xp_header_t *headers, size_t head
     head->transfer_encoding_idx = -1;
 }
 
+static void xp__idx_removed(int *idx, size_t i)
+{
+    if (*idx == (int)i)
+        *idx = -1;
+    else if (*idx > (int)i)
+        (*idx)--;
+}
+
+void xp_http1_head_remove(xp_http1_head_t *head, size_t i)
+{
+    if (i >= head->num_headers)
+        return;
+    memmove(&head->headers[i], &head->headers[i + 1],
+            (head->num_headers - i - 1) * sizeof(head->headers[0]));
+    head->num_headers--;
+    xp__idx_removed(&head->host_idx, i);
+    xp__idx_removed(&head->connection_idx, i);
+    xp__idx_removed(&head->upgrade_idx, i);
+    xp__idx_removed(&head->content_length_idx, i);
+    xp__idx_removed(&head->transfer_encoding_idx, i);
+}
+
+bool xp_http1_head_append(xp_http1_head_t *head, xp_str_t name, xp_str_t value)
+{
+    if (head->num_headers >= head->headers_cap)
+        return false;
+    head->headers[head->num_headers++] = (xp_header_t){name, value};
+    return true;
+}
+
 const char *xp_http1_method_to_str(xp_http1_method_t m)
 {
     static const char *const names[] = {"OTHER",  "GET",     "HEAD",    "POST",  "PUT",

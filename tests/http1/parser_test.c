@@ -660,6 +660,39 @@ static void test_responses(void)
     free(buf);
 }
 
+/* Removing a field line keeps the others' order and the *_idx fields on the
+ * same lines; appending stops at the array's capacity. */
+static void test_head_edits(void)
+{
+    xp_header_t hdrs[6];
+    xp_http1_head_t h;
+    const char raw[] = "POST /u HTTP/1.1\r\nX-Envoy-Retry-On: 5xx\r\nHost: a\r\n"
+                       "Content-Length: 3\r\nX-Drop: 1\r\nConnection: keep-alive\r\n\r\nabc";
+    xp_http1_head_init(&h, hdrs, 6);
+    int r = xp_http1_parse_request(&h, raw, sizeof(raw) - 1, &lim);
+    EXPECT(r > 0 && h.num_headers == 5, "edits: parsed %d, %zu fields", r, h.num_headers);
+    EXPECT(h.host_idx == 1 && h.content_length_idx == 2 && h.connection_idx == 4, "indices before");
+    xp_http1_head_remove(&h, 0);
+    EXPECT(h.num_headers == 4 && str_is(h.headers[0].name, "Host"), "first removed");
+    EXPECT(h.host_idx == 0 && h.content_length_idx == 1 && h.connection_idx == 3,
+           "indices moved down: %d %d %d", h.host_idx, h.content_length_idx, h.connection_idx);
+    xp_http1_head_remove(&h, 2); /* X-Drop */
+    EXPECT(h.num_headers == 3 && str_is(h.headers[2].name, "Connection") && h.connection_idx == 2 &&
+               h.content_length_idx == 1,
+           "middle removed: %d %d", h.connection_idx, h.content_length_idx);
+    xp_http1_head_remove(&h, 0); /* Host itself */
+    EXPECT(h.host_idx == -1 && h.content_length_idx == 0 && h.connection_idx == 1,
+           "removed line's index is -1: %d", h.host_idx);
+    xp_http1_head_remove(&h, 7); /* out of range: nothing */
+    EXPECT(h.num_headers == 2, "out of range ignored");
+    for (int i = 0; i < 4; i++)
+        EXPECT(xp_http1_head_append(&h, XP_STR_LIT("x-envoy-internal"), XP_STR_LIT("true")),
+               "append %d", i);
+    EXPECT(h.num_headers == 6 && str_is(h.headers[5].value, "true"), "appended");
+    EXPECT(!xp_http1_head_append(&h, XP_STR_LIT("x"), XP_STR_LIT("y")) && h.num_headers == 6,
+           "append past capacity refused");
+}
+
 int main(void)
 {
     xp_http1_limits_default(&lim);
@@ -668,6 +701,7 @@ int main(void)
     test_bad_requests();
     test_limits();
     test_responses();
+    test_head_edits();
     printf("tables: %zu valid requests, %zu rejected requests, %zu valid responses, "
            "%zu rejected responses\n",
            XP_ARRAY_SIZE(valid_reqs), XP_ARRAY_SIZE(bad_reqs), XP_ARRAY_SIZE(valid_resps),
