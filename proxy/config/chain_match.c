@@ -14,24 +14,31 @@
  * matching the later criteria, nothing matches: there is no fallback to a
  * less specific group. Cost: O(chains) per stage, at accept time only. */
 
-static int xp__cidr_match(const xp_cidr_t *c, const struct sockaddr *sa)
+bool xp_cidr_contains(const xp_cidr_t *c, int family, const uint8_t *a)
 {
-    const uint8_t *a;
-    if (sa->sa_family == AF_INET && c->family == AF_INET)
-        a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-    else if (sa->sa_family == AF_INET6 && c->family == AF_INET6)
-        a = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-    else
-        return -1;
+    if (c->family != family)
+        return false;
     unsigned bits = c->prefix_len;
     for (unsigned i = 0; bits; i++) {
         unsigned n = bits >= 8 ? 8 : bits;
         uint8_t mask = (uint8_t)(0xff00 >> n);
         if ((a[i] & mask) != (c->addr[i] & mask))
-            return -1;
+            return false;
         bits -= n;
     }
-    return c->prefix_len;
+    return true;
+}
+
+static int xp__cidr_match(const xp_cidr_t *c, const struct sockaddr *sa)
+{
+    const uint8_t *a;
+    if (sa->sa_family == AF_INET)
+        a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    else if (sa->sa_family == AF_INET6)
+        a = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+    else
+        return -1;
+    return xp_cidr_contains(c, sa->sa_family, a) ? c->prefix_len : -1;
 }
 
 /* Longest matching prefix length among ranges, -1 if none matches, and

@@ -81,6 +81,16 @@ static inline const char *xp_scoped_routes_set_name(const xp_scoped_routes_cfg_t
     return c->srds_source.path ? c->srds_source.path : "";
 }
 
+/* An address range (Envoy's CidrRange). */
+typedef struct {
+    uint8_t family; /* AF_INET / AF_INET6 */
+    uint8_t prefix_len;
+    uint8_t addr[16];
+} xp_cidr_t;
+
+/* True when addr (4 bytes for AF_INET, 16 for AF_INET6) is inside c. */
+bool xp_cidr_contains(const xp_cidr_t *c, int family, const uint8_t *addr);
+
 typedef struct {
     char *stat_prefix;
     /* Exactly one of: an inline route table, an RDS name, or scoped routes. */
@@ -103,6 +113,11 @@ typedef struct {
     bool use_remote_address;
     uint32_t xff_num_trusted_hops;
     bool skip_xff_append;
+    /* internal_address_config.cidr_ranges: the addresses whose requests are
+     * internal. None: Envoy's default (10/8, 172.16/12, 192.168/16,
+     * 127.0.0.1, fd00::/8, ::1). */
+    xp_cidr_t *internal_ranges;
+    size_t n_internal_ranges;
     bool generate_request_id; /* default true */
     bool preserve_external_request_id;
     char *server_name;                /* default "envoy" */
@@ -141,12 +156,6 @@ typedef struct {
 } xp_tcp_proxy_cfg_t;
 
 /* ---- listeners ------------------------------------------------------ */
-
-typedef struct {
-    uint8_t family; /* AF_INET / AF_INET6 */
-    uint8_t prefix_len;
-    uint8_t addr[16];
-} xp_cidr_t;
 
 typedef struct {
     uint32_t destination_port; /* 0 = any */

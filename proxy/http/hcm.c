@@ -211,10 +211,11 @@ xp_header_t *xp_hcm_scratch_headers(size_t n)
 xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head)
 {
     size_t n = head->num_headers;
-    xp_header_t *a = xp_malloc((n ? n : 1) * sizeof(*a));
+    /* One spare entry: a request may gain x-envoy-internal. */
+    xp_header_t *a = xp_malloc((n + 1) * sizeof(*a));
     memcpy(a, head->headers, n * sizeof(*a));
     head->headers = a;
-    head->headers_cap = n;
+    head->headers_cap = n + 1;
     return a;
 }
 

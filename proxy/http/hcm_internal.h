@@ -67,7 +67,8 @@ struct xp_hstream {
     /* Request: the head lives in head_chunk (referenced) for the stream's life. */
     xp_chunk_t *head_chunk;
     xp_http1_head_t req;
-    xp_header_t *req_headers; /* req.headers: exactly the fields received */
+    xp_header_t *req_headers; /* req.headers: the fields received, as sanitized
+                               * (xp_hstream_sanitize), room for one more */
     xp_http1_body_t req_body;
     bool req_complete; /* whole request body received */
     bool req_sent;     /* whole request (head+body) queued upstream */
@@ -82,6 +83,9 @@ struct xp_hstream {
     char *norm_path;      /* malloc'd normalized target, or NULL */
     char request_id[40];
     bool has_request_id;
+    bool internal; /* Envoy's internal request: x-envoy-internal: true */
+    bool edge;     /* an external request at an edge (use_remote_address) */
+    bool sanitized;
 
     /* Routing: references held until the stream ends. */
     xp_route_table_t *table;
@@ -188,8 +192,8 @@ struct xp_hconn {
 /* The worker's scratch array of at least n fields to parse a head into;
  * valid until the next call on this thread. */
 xp_header_t *xp_hcm_scratch_headers(size_t n);
-/* Copies head's fields (parsed into the scratch) into a new array of their
- * exact size, points head at it and returns it (the caller frees it). */
+/* Copies head's fields (parsed into the scratch) into a new array with room
+ * for one more, points head at it and returns it (the caller frees it). */
 xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head);
 void xp_hconn_process(xp_hconn_t *c);
 void xp_hconn_stream_done(xp_hconn_t *c);

@@ -7,6 +7,7 @@
 #include "proxy/http/hcm_internal.h"
 #include "proxy/runtime/runtime.h"
 
+#include <arpa/inet.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,50 +232,175 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status)
 
 /* ---- routing -------------------------------------------------------------- */
 
-/* The trusted client address (Envoy's rules). With use_remote_address and
- * xff_num_trusted_hops N: the Nth address from the right of the incoming
- * x-forwarded-for (N = 0: the connection's peer). Without use_remote_address:
- * the (N+1)th from the right. Fewer addresses than that: the peer. A view
- * into the request head or the connection. */
-static xp_str_t xp__client_ip(const xp_hstream_t *s)
+/* The nth element (n >= 1) from the right of an x-forwarded-for list,
+ * trimmed of blanks; false when the list has fewer. */
+static bool xp__xff_nth(xp_str_t xff, uint32_t n, xp_str_t *out)
 {
-    const xp_hconn_t *h = s->conn;
-    uint32_t n = h->hcm->xff_num_trusted_hops + (h->hcm->use_remote_address ? 0 : 1);
-    const xp_header_t *xff = xp__find(s->req.headers, s->req.num_headers, "x-forwarded-for");
-    if (n == 0 || xff == NULL)
-        return xp_str_c(h->http->peer_ip);
-    /* Walk the list from the right. */
-    const char *p = xff->value.p, *end = p + xff->value.len;
-    uint32_t k = 0;
-    while (end > p) {
+    const char *p = xff.p, *end = p + xff.len;
+    for (uint32_t k = 1;; k++) {
         const char *comma = end;
         while (comma > p && comma[-1] != ',')
             comma--;
-        const char *a = comma, *b = end;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (++k == n)
-            return b > a ? xp_str(a, (size_t)(b - a)) : xp_str_c(h->http->peer_ip);
-        end = comma > p ? comma - 1 : p;
+        if (k == n) {
+            const char *a = comma, *b = end;
+            while (a < b && (*a == ' ' || *a == '\t'))
+                a++;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+                b--;
+            *out = xp_str(a, (size_t)(b - a));
+            return true;
+        }
+        if (comma == p)
+            return false;
+        end = comma - 1;
     }
-    return xp_str_c(h->http->peer_ip); /* fewer hops than trusted: the peer */
 }
 
-/* Loopback, RFC 1918 and unique-local addresses are internal (Envoy's
- * default internal_address_config). */
-static bool xp__internal_ip(xp_str_t ip)
+/* An IP address in text: its family and bytes; false when it is not one. */
+static bool xp__parse_ip(xp_str_t ip, int *family, uint8_t addr[16])
 {
     char buf[64];
     if (ip.len == 0 || ip.len >= sizeof(buf))
         return false;
     memcpy(buf, ip.p, ip.len);
     buf[ip.len] = '\0';
-    unsigned a, b;
-    if (sscanf(buf, "%u.%u.", &a, &b) == 2)
-        return a == 10 || a == 127 || (a == 172 && b >= 16 && b <= 31) || (a == 192 && b == 168);
-    return strcmp(buf, "::1") == 0 || (strncasecmp(buf, "fd", 2) == 0 && strchr(buf, ':'));
+    if (inet_pton(AF_INET, buf, addr) == 1)
+        *family = AF_INET;
+    else if (inet_pton(AF_INET6, buf, addr) == 1)
+        *family = AF_INET6;
+    else
+        return false;
+    return true;
+}
+
+/* The trusted client address (Envoy's rules). With use_remote_address and
+ * xff_num_trusted_hops N: the Nth address from the right of the incoming
+ * x-forwarded-for (N = 0: the connection's peer). Without use_remote_address:
+ * the (N+1)th from the right. Fewer addresses than that, or not an IP
+ * address there: the peer. A view into the request head or the connection. */
+static xp_str_t xp__client_ip(const xp_hstream_t *s)
+{
+    const xp_hconn_t *h = s->conn;
+    uint32_t n = h->hcm->xff_num_trusted_hops + (h->hcm->use_remote_address ? 0 : 1);
+    const xp_header_t *xff = xp__find(s->req.headers, s->req.num_headers, "x-forwarded-for");
+    xp_str_t v;
+    int family;
+    uint8_t addr[16];
+    if (n && xff && xp__xff_nth(xff->value, n, &v) && xp__parse_ip(v, &family, addr))
+        return v;
+    return xp_str_c(h->http->peer_ip);
+}
+
+/* internal_address_config's ranges, or Envoy's default ones. */
+static bool xp__internal_ip(const xp_hcm_cfg_t *hcm, xp_str_t ip)
+{
+    static const xp_cidr_t defaults[] = {
+        {AF_INET, 8, {10}},        {AF_INET, 12, {172, 16}},
+        {AF_INET, 16, {192, 168}}, {AF_INET, 32, {127, 0, 0, 1}},
+        {AF_INET6, 8, {0xfd}},     {AF_INET6, 128, {[15] = 1}},
+    };
+    int family;
+    uint8_t addr[16];
+    if (!xp__parse_ip(ip, &family, addr))
+        return false;
+    const xp_cidr_t *r = hcm->n_internal_ranges ? hcm->internal_ranges : defaults;
+    size_t n =
+        hcm->n_internal_ranges ? hcm->n_internal_ranges : sizeof(defaults) / sizeof(defaults[0]);
+    for (size_t i = 0; i < n; i++)
+        if (xp_cidr_contains(&r[i], family, addr))
+            return true;
+    return false;
+}
+
+/* The x-envoy-* request fields Envoy removes from external requests: the
+ * first three only at an edge. */
+static const char *const xp__internal_only[] = {
+    "x-envoy-decorator-operation",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-upstream-stream-duration-ms",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-force-trace",
+    "x-envoy-ip-tags",
+    "x-envoy-original-url",
+    "x-envoy-hedge-on-per-try-timeout",
+};
+#define XP__EDGE_ONLY 3
+
+static bool xp__is_x_envoy(xp_str_t name)
+{
+    static const char prefix[] = "x-envoy-";
+    return name.len > sizeof(prefix) - 1 &&
+           xp_str_eq_nocase(xp_str(name.p, sizeof(prefix) - 1), XP_STR_LIT("x-envoy-"));
+}
+
+static bool xp__is_internal_only(xp_str_t name, bool edge)
+{
+    for (size_t i = edge ? 0 : XP__EDGE_ONLY;
+         i < sizeof(xp__internal_only) / sizeof(xp__internal_only[0]); i++)
+        if (xp__hdr_is(name, xp__internal_only[i]))
+            return true;
+    return false;
+}
+
+/* Envoy's connection manager, before routing: is the request internal (with
+ * use_remote_address: no x-forwarded-for and an internal peer; without: an
+ * x-forwarded-for of one internal address and no trusted hops) or, with
+ * use_remote_address, external at an edge? x-envoy-internal is what xproxy
+ * says, never what the client said; an external request loses the
+ * internal-only x-envoy-* fields; an edge request gets a new x-request-id
+ * unless preserve_external_request_id. Runs once per stream. */
+static void xp__sanitize(xp_hstream_t *s)
+{
+    if (s->sanitized)
+        return;
+    s->sanitized = true;
+    const xp_hcm_cfg_t *hcm = s->conn->hcm;
+    const xp_header_t *xff = xp__find(s->req.headers, s->req.num_headers, "x-forwarded-for");
+    xp_str_t only;
+    if (hcm->use_remote_address)
+        s->internal = xff == NULL && xp__internal_ip(hcm, xp_str_c(s->conn->http->peer_ip));
+    else
+        s->internal = xff && hcm->xff_num_trusted_hops == 0 &&
+                      !memchr(xff->value.p, ',', xff->value.len) &&
+                      xp__xff_nth(xff->value, 1, &only) && xp__internal_ip(hcm, only);
+    s->edge = hcm->use_remote_address && !s->internal;
+    bool new_id = s->edge && hcm->generate_request_id && !hcm->preserve_external_request_id;
+    xp_http1_head_t *q = &s->req;
+    for (size_t i = q->num_headers; i-- > 0;) {
+        xp_str_t name = q->headers[i].name;
+        bool drop = xp__is_x_envoy(name)
+                        ? xp__hdr_is(name, "x-envoy-internal") ||
+                              (!s->internal && xp__is_internal_only(name, s->edge)) ||
+                              (s->edge && xp__hdr_is(name, "x-envoy-external-address"))
+                        : new_id && xp__hdr_is(name, "x-request-id");
+        if (drop)
+            xp_http1_head_remove(q, i);
+    }
+    if (s->internal)
+        xp_http1_head_append(q, XP_STR_LIT("x-envoy-internal"), XP_STR_LIT("true"));
+}
+
+/* The route configuration's internal_only_headers leave external requests. */
+static void xp__remove_internal_only(xp_hstream_t *s, const xp_route_table_t *t)
+{
+    if (s->internal || t->ninternal_only_headers == 0)
+        return;
+    for (size_t i = s->req.num_headers; i-- > 0;)
+        for (size_t k = 0; k < t->ninternal_only_headers; k++)
+            if (xp_str_eq_nocase(s->req.headers[i].name, t->internal_only_headers[k])) {
+                xp_http1_head_remove(&s->req, i);
+                break;
+            }
 }
 
 static void xp__route_request(xp_hstream_t *s, xp_route_request_t *rr)
@@ -422,6 +548,7 @@ void xp_hstream_route(xp_hstream_t *s)
      * request's scope, in the snapshot the worker serves now: a new request
      * always sees the newest routes, and this stream holds its table until
      * it ends. */
+    xp__sanitize(s);
     xp_route_request_t rr;
     xp__route_request(s, &rr);
     xp_route_table_t *table = hcm->route_table;
@@ -434,6 +561,8 @@ void xp_hstream_route(xp_hstream_t *s)
         xp_hstream_local_reply(s, 404, NULL, XP_RF_NR, "route_not_found");
         return;
     }
+    xp__remove_internal_only(s, table);
+    rr.nheaders = s->req.num_headers;
     s->table = xp_route_table_ref(table);
     uint64_t rnd = xp__rand();
     const xp_route_t *r = xp_route_table_match(
@@ -746,13 +875,15 @@ static void xp__send_request(xp_hstream_t *s)
                         : snprintf(xff, sizeof(xff), "%s", h->http->peer_ip);
         xp__hl_set(&hl, XP_STR_LIT("x-forwarded-for"), xp_str(xff, (size_t)n));
     }
-    xp__hl_set(&hl, XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http"));
-    /* x-envoy-external-address: the trusted client, for external clients of
-     * an edge proxy (use_remote_address); never taken from the client. */
-    xp__hl_remove(&hl, XP_STR_LIT("x-envoy-external-address"));
-    xp_str_t client = xp__client_ip(s);
-    if (h->hcm->use_remote_address && !xp__internal_ip(client))
-        xp__hl_add(&hl, XP_STR_LIT("x-envoy-external-address"), client);
+    /* x-forwarded-proto: kept from a trusted downstream (no edge, or an
+     * edge behind trusted hops), else what this hop is (plaintext). */
+    if ((h->hcm->use_remote_address && h->hcm->xff_num_trusted_hops == 0) ||
+        !xp__find(rh, nrh, "x-forwarded-proto"))
+        xp__hl_set(&hl, XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http"));
+    /* x-envoy-external-address: the trusted client of an edge request (the
+     * client's own value left in xp__sanitize); others keep theirs. */
+    if (s->edge)
+        xp__hl_add(&hl, XP_STR_LIT("x-envoy-external-address"), xp__client_ip(s));
     if (h->hcm->generate_request_id && !xp__find(rh, nrh, "x-request-id")) {
         if (!s->has_request_id) {
             /* A version 4 UUID (RFC 9562 §5.4): 8-4-4-4-12 hex digits,

@@ -39,6 +39,48 @@ static char *xp__lower_dup(const char *s)
     return d;
 }
 
+/* ---- address ranges ------------------------------------------------ */
+
+static int xp__cidr(const Envoy__Config__Core__V3__CidrRange *r, xp_cidr_t *out, xp_path_t *path,
+                    xp_diag_t *diag)
+{
+    memset(out, 0, sizeof(*out));
+    uint32_t plen = xp_tr_u32(r->prefix_len, 0);
+    if (r->address_prefix && inet_pton(AF_INET, r->address_prefix, out->addr) == 1) {
+        out->family = AF_INET;
+        if (plen > 32)
+            goto bad_len;
+    } else if (r->address_prefix && inet_pton(AF_INET6, r->address_prefix, out->addr) == 1) {
+        out->family = AF_INET6;
+        if (plen > 128)
+            goto bad_len;
+    } else {
+        xp__err(path, "address_prefix", diag, "not an IP address");
+        return XP_EINVAL;
+    }
+    out->prefix_len = (uint8_t)plen;
+    return 0;
+bad_len:
+    xp__err(path, "prefix_len", diag, "prefix length too long for the address family");
+    return XP_EINVAL;
+}
+
+static void xp__cidrs(Envoy__Config__Core__V3__CidrRange *const *v, size_t n, const char *field,
+                      xp_cidr_t **out, size_t *n_out, xp_path_t *path, xp_diag_t *diag)
+{
+    if (n == 0)
+        return;
+    size_t m = xp_path_push_field(path, field);
+    *out = xp_calloc(n, sizeof(**out));
+    for (size_t i = 0; i < n; i++) {
+        size_t m1 = xp_path_push_index(path, i);
+        if (xp__cidr(v[i], &(*out)[*n_out], path, diag) == 0)
+            (*n_out)++;
+        xp_path_pop(path, m1);
+    }
+    xp_path_pop(path, m);
+}
+
 /* ---- HTTP connection manager --------------------------------------- */
 
 /* envoy.filters.http.on_demand: only its VHDS part (a request whose host
@@ -247,6 +289,14 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
     h->use_remote_address = xp_tr_bool(pb->use_remote_address, false);
     h->xff_num_trusted_hops = pb->xff_num_trusted_hops;
     h->skip_xff_append = pb->skip_xff_append;
+    if (pb->internal_address_config) {
+        /* unix_sockets needs no reading: xproxy has no pipe listeners. */
+        size_t m = xp_path_push_field(path, "internal_address_config");
+        xp__cidrs(pb->internal_address_config->cidr_ranges,
+                  pb->internal_address_config->n_cidr_ranges, "cidr_ranges", &h->internal_ranges,
+                  &h->n_internal_ranges, path, diag);
+        xp_path_pop(path, m);
+    }
     h->generate_request_id = xp_tr_bool(pb->generate_request_id, true);
     h->preserve_external_request_id = pb->preserve_external_request_id;
     if (pb->server_name && pb->server_name[0]) {
@@ -320,9 +370,8 @@ static xp_tcp_proxy_cfg_t *xp__tcp_proxy(const xp__tcp_pb_t *pb, xp_path_t *path
         xp__err(path, "max_connect_attempts", diag, "must be at least 1");
     if (pb->tunneling_config)
         xp__err(path, "tunneling_config", diag, "tunneling over HTTP is not supported yet");
-    if (pb->n_access_log &&
-        xp_translate_access_logs(pb->access_log, pb->n_access_log, path, diag, &t->access_logs,
-                                 &t->n_access_logs) == 0)
+    if (pb->n_access_log && xp_translate_access_logs(pb->access_log, pb->n_access_log, path, diag,
+                                                     &t->access_logs, &t->n_access_logs) == 0)
         t->n_unimplemented_logs = pb->n_access_log - t->n_access_logs;
     if (diag->nerrors != errors0) {
         xp_tcp_proxy_cfg_free(t);
@@ -332,46 +381,6 @@ static xp_tcp_proxy_cfg_t *xp__tcp_proxy(const xp__tcp_pb_t *pb, xp_path_t *path
 }
 
 /* ---- filter chains -------------------------------------------------- */
-
-static int xp__cidr(const Envoy__Config__Core__V3__CidrRange *r, xp_cidr_t *out, xp_path_t *path,
-                    xp_diag_t *diag)
-{
-    memset(out, 0, sizeof(*out));
-    uint32_t plen = xp_tr_u32(r->prefix_len, 0);
-    if (r->address_prefix && inet_pton(AF_INET, r->address_prefix, out->addr) == 1) {
-        out->family = AF_INET;
-        if (plen > 32)
-            goto bad_len;
-    } else if (r->address_prefix && inet_pton(AF_INET6, r->address_prefix, out->addr) == 1) {
-        out->family = AF_INET6;
-        if (plen > 128)
-            goto bad_len;
-    } else {
-        xp__err(path, "address_prefix", diag, "not an IP address");
-        return XP_EINVAL;
-    }
-    out->prefix_len = (uint8_t)plen;
-    return 0;
-bad_len:
-    xp__err(path, "prefix_len", diag, "prefix length too long for the address family");
-    return XP_EINVAL;
-}
-
-static void xp__cidrs(Envoy__Config__Core__V3__CidrRange *const *v, size_t n, const char *field,
-                      xp_cidr_t **out, size_t *n_out, xp_path_t *path, xp_diag_t *diag)
-{
-    if (n == 0)
-        return;
-    size_t m = xp_path_push_field(path, field);
-    *out = xp_calloc(n, sizeof(**out));
-    for (size_t i = 0; i < n; i++) {
-        size_t m1 = xp_path_push_index(path, i);
-        if (xp__cidr(v[i], &(*out)[*n_out], path, diag) == 0)
-            (*n_out)++;
-        xp_path_pop(path, m1);
-    }
-    xp_path_pop(path, m);
-}
 
 static char **xp__strv(char *const *v, size_t n)
 {
