@@ -765,16 +765,28 @@ static void xp__attempt(xp_hstream_t *s)
  * levels did. Views only: names and values stay in the buffers they came
  * from or in static/config memory. */
 typedef struct {
-    xp_header_t *v;
+    xp_header_t *v; /* local, or malloc'd when it outgrew local */
     size_t n, cap;
+    xp_header_t local[48];
 } xp__hlist_t;
 
 static void xp__hl_init(xp__hlist_t *l, const xp_header_t *h, size_t n, size_t extra)
 {
     l->cap = n + extra + 8;
-    l->v = xp_malloc(l->cap * sizeof(*l->v));
+    if (l->cap <= XP_ARRAY_SIZE(l->local)) {
+        l->v = l->local;
+        l->cap = XP_ARRAY_SIZE(l->local);
+    } else {
+        l->v = xp_malloc(l->cap * sizeof(*l->v));
+    }
     memcpy(l->v, h, n * sizeof(*h));
     l->n = n;
+}
+
+static void xp__hl_free(xp__hlist_t *l)
+{
+    if (l->v != l->local)
+        free(l->v);
 }
 
 static bool xp__hl_has(const xp__hlist_t *l, xp_str_t name)
@@ -798,7 +810,12 @@ static void xp__hl_add(xp__hlist_t *l, xp_str_t name, xp_str_t value)
 {
     if (l->n == l->cap) {
         l->cap *= 2;
-        l->v = xp_realloc(l->v, l->cap * sizeof(*l->v));
+        if (l->v == l->local) {
+            l->v = xp_malloc(l->cap * sizeof(*l->v));
+            memcpy(l->v, l->local, l->n * sizeof(*l->v));
+        } else {
+            l->v = xp_realloc(l->v, l->cap * sizeof(*l->v));
+        }
     }
     l->v[l->n++] = (xp_header_t){name, value};
 }
@@ -950,15 +967,17 @@ static void xp__send_request(xp_hstream_t *s)
 
     xp_http1_edit_t edit = {NULL, 0, add, nadd, true};
     xp_str_t target = s->rewritten_path ? xp_str_c(s->rewritten_path) : s->path;
-    size_t need = xp_http1_write_request_head(NULL, 0, s->req.method, target, 1, rh, nrh, &edit);
-    xp_chunk_t *c = xp_chunk_new(need);
+    /* One pass: a buffer of the bound takes the head whatever is dropped. */
+    size_t bound = xp_http1_request_head_bound(s->req.method, target, rh, nrh, &edit);
+    xp_chunk_t *c = xp_chunk_new(bound);
     if (c == NULL) {
-        free(hl.v);
+        xp__hl_free(&hl);
         xp_hstream_local_reply(s, 503, NULL, 0, "out_of_memory");
         return;
     }
-    xp_http1_write_request_head(c->data, need, s->req.method, target, 1, rh, nrh, &edit);
-    free(hl.v);
+    size_t need =
+        xp_http1_write_request_head(c->data, bound, s->req.method, target, 1, rh, nrh, &edit);
+    xp__hl_free(&hl);
     xp_sock_write(&u->sock, c, c->data, need);
     xp_chunk_unref(c);
     xp_stat_add(s->cluster->stats->upstream_cx_tx_bytes_total, (int64_t)need);
@@ -1205,16 +1224,16 @@ static void xp__send_response_head(xp_hstream_t *s)
     rh = hl.v;
     nrh = hl.n;
     xp_http1_edit_t edit = {NULL, 0, add, nadd, true};
-    size_t need =
-        xp_http1_write_response_head(NULL, 0, 1, r->status_code, r->reason, rh, nrh, &edit);
-    xp_chunk_t *c = xp_chunk_new(need);
+    size_t bound = xp_http1_response_head_bound(r->status_code, r->reason, rh, nrh, &edit);
+    xp_chunk_t *c = xp_chunk_new(bound);
     if (c == NULL) {
-        free(hl.v);
+        xp__hl_free(&hl);
         xp_hconn_close(h, true);
         return;
     }
-    xp_http1_write_response_head(c->data, need, 1, r->status_code, r->reason, rh, nrh, &edit);
-    free(hl.v);
+    size_t need =
+        xp_http1_write_response_head(c->data, bound, 1, r->status_code, r->reason, rh, nrh, &edit);
+    xp__hl_free(&hl);
     s->resp_started = true;
     s->status = r->status_code;
     xp_hstream_write_down(s, c, c->data, need);

@@ -273,6 +273,14 @@ size_t xp_http1_write_response_head(char *dst, size_t cap, int minor_version, in
                                     xp_str_t reason, const xp_header_t *hdrs, size_t nhdrs,
                                     const xp_http1_edit_t *edit);
 
+/* At least the length the matching write returns for the same arguments,
+ * without its work (fields a write would drop are counted): a buffer of this
+ * size takes the head in one write. */
+size_t xp_http1_request_head_bound(xp_str_t method, xp_str_t target, const xp_header_t *hdrs,
+                                   size_t nhdrs, const xp_http1_edit_t *edit);
+size_t xp_http1_response_head_bound(int status, xp_str_t reason, const xp_header_t *hdrs,
+                                    size_t nhdrs, const xp_http1_edit_t *edit);
+
 /* Chunked framing (RFC 9112 §7.1): chunk_header writes "%zx\r\n" (at most
  * XP_HTTP1_CHUNK_HEADER_MAX bytes) and returns its length; the payload is
  * followed by XP_HTTP1_CRLF, the body ends with XP_HTTP1_LAST_CHUNK. */

@@ -121,6 +121,33 @@ size_t xp_http1_write_response_head(char *dst, size_t cap, int minor_version, in
     return put_fields(&w, hdrs, nhdrs, edit);
 }
 
+/* Every field as "name: value\r\n", then the final CRLF. */
+static size_t fields_bound(const xp_header_t *hdrs, size_t nhdrs, const xp_http1_edit_t *e)
+{
+    size_t n = 2;
+    for (size_t i = 0; i < nhdrs; i++)
+        n += hdrs[i].name.len + hdrs[i].value.len + 4;
+    for (size_t i = 0; e != NULL && i < e->nadd; i++)
+        n += e->add[i].name.len + e->add[i].value.len + 4;
+    return n;
+}
+
+size_t xp_http1_request_head_bound(xp_str_t method, xp_str_t target, const xp_header_t *hdrs,
+                                   size_t nhdrs, const xp_http1_edit_t *edit)
+{
+    return method.len + 1 + target.len + 1 + 8 + 2 + fields_bound(hdrs, nhdrs, edit);
+}
+
+size_t xp_http1_response_head_bound(int status, xp_str_t reason, const xp_header_t *hdrs,
+                                    size_t nhdrs, const xp_http1_edit_t *edit)
+{
+    if (status < 100 || status > 999)
+        status = 500;
+    if (reason.len == 0)
+        reason = xp_str_c(xp_http1_reason(status));
+    return 8 + 5 + reason.len + 2 + fields_bound(hdrs, nhdrs, edit);
+}
+
 size_t xp_http1_chunk_header(char *dst, size_t size)
 {
     static const char hex[] = "0123456789abcdef";

@@ -204,6 +204,12 @@ static void check_roundtrip(const xp_http1_head_t *h, const xp_http1_limits_t *l
     size_t got = xp_http1_write_request_head(out, need, h->method, h->target, h->minor_version,
                                              h->headers, h->num_headers, NULL);
     CHECK(got == need);
+    CHECK(xp_http1_request_head_bound(h->method, h->target, h->headers, h->num_headers, NULL) >=
+          need);
+    xp_http1_edit_t drop = {NULL, 0, NULL, 0, true}; /* hop-by-hop fields dropped */
+    CHECK(xp_http1_request_head_bound(h->method, h->target, h->headers, h->num_headers, &drop) >=
+          xp_http1_write_request_head(NULL, 0, h->method, h->target, 1, h->headers, h->num_headers,
+                                      &drop));
     xp_http1_limits_t big = *lim;
     big.max_headers_kb = 1024; /* "a:b" is written as "a: b" */
     xp_header_t hdrs[MAXH];

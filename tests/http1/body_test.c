@@ -362,6 +362,14 @@ static void test_writers(void)
                                              h.headers, h.num_headers, &edit);
     EXPECT(got == need && memcmp(out, want, got) == 0, "request head:\n%.*s", (int)got, out);
 
+    /* The bound covers the edited head, and is exact for an unedited one. */
+    size_t bound =
+        xp_http1_request_head_bound(h.method, XP_STR_LIT("/new"), h.headers, h.num_headers, &edit);
+    EXPECT(bound >= need, "request bound %zu < %zu", bound, need);
+    EXPECT(xp_http1_request_head_bound(h.method, h.target, h.headers, h.num_headers, NULL) ==
+               sizeof(req) - 1,
+           "unedited request bound is exact");
+
     /* What we write, we parse back the same. */
     xp_header_t hdrs2[16];
     xp_http1_head_t h2;
@@ -384,6 +392,11 @@ static void test_writers(void)
            out);
     EXPECT(xp_http1_write_response_head(NULL, 0, 1, 200, XP_STR_LIT("OK"), NULL, 0, NULL) == 19,
            "size query with NULL buffer");
+    EXPECT(xp_http1_response_head_bound(404, XP_STR_LIT(""), rh, 1, NULL) == sizeof(want404) - 1,
+           "response bound with the default reason");
+    EXPECT(xp_http1_response_head_bound(7, XP_STR_LIT(""), NULL, 0, NULL) ==
+               xp_http1_write_response_head(NULL, 0, 1, 7, XP_STR_LIT(""), NULL, 0, NULL),
+           "response bound of an out-of-range status (written as 500)");
 
     char ch[XP_HTTP1_CHUNK_HEADER_MAX];
     size_t cl = xp_http1_chunk_header(ch, 0);
