@@ -146,12 +146,14 @@ void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint3
     /* Unread request body stays unread: the connection cannot be reused. */
     if (!s->req_complete)
         h->close_after = true;
-    size_t blen = body ? strlen(body) : 0;
-    char head[512];
+    /* RFC 9110 §8.6: a 204 carries no content and no Content-Length. */
+    size_t blen = body && status != 204 ? strlen(body) : 0;
+    char head[512], clen[40] = "";
+    if (status != 204)
+        snprintf(clen, sizeof(clen), "content-length: %zu\r\n", blen);
     int n =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\n%sdate: %s\r\nserver: %s\r\n%s\r\n",
-                 status, xp_http1_reason(status), blen, blen ? "content-type: text/plain\r\n" : "",
+        snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%sdate: %s\r\nserver: %s\r\n%s\r\n",
+                 status, xp_http1_reason(status), clen, blen ? "content-type: text/plain\r\n" : "",
                  xp__date(), h->hcm->server_name, h->close_after ? "connection: close\r\n" : "");
     s->resp_started = true;
     xp_chunk_t *c = xp_chunk_new((size_t)n + blen);
@@ -656,6 +658,7 @@ void xp_hstream_free(xp_hstream_t *s)
     xp_chunk_unref(s->head_chunk);
     free(s->req_headers);
     free(s->resp_headers);
+    free(s->retry_own);
     free(s->rewritten_path);
     free(s->norm_path);
     if (s->resp_buf)

@@ -125,9 +125,7 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status);
 static void xp__on_timeout(uv_timer_t *t)
 {
     xp_hstream_t *s = t->data;
-    bool per_try = s->retry && s->retry->per_try_timeout_ms &&
-                   (s->route->action.timeout_ms == 0 ||
-                    s->retry->per_try_timeout_ms < s->route->action.timeout_ms);
+    bool per_try = s->per_try_ms && (s->timeout_ms == 0 || s->per_try_ms < s->timeout_ms);
     if (per_try) {
         xp_stat_inc(s->cluster->stats->upstream_rq_per_try_timeout);
         if (!s->resp_started && xp__maybe_retry(s, XP_RETRY_5XX | XP_RETRY_GATEWAY_ERROR, 504))
@@ -135,8 +133,11 @@ static void xp__on_timeout(uv_timer_t *t)
     }
     xp_stat_inc(s->cluster->stats->upstream_rq_timeout);
     xp_stat_inc(s->conn->st->downstream_rq_timeout);
-    xp_hstream_local_reply(s, 504, "upstream request timeout", XP_RF_UT,
-                           "upstream_response_timeout");
+    if (s->timeout_204)
+        xp_hstream_local_reply(s, 204, NULL, XP_RF_UT, "upstream_response_timeout");
+    else
+        xp_hstream_local_reply(s, 504, "upstream request timeout", XP_RF_UT,
+                               "upstream_response_timeout");
 }
 
 static void xp__on_request_timeout(uv_timer_t *t)
@@ -160,9 +161,9 @@ static void xp__arm_timeout(xp_hstream_t *s)
 {
     if (s->upgrade || s->route == NULL)
         return;
-    uint64_t ms = s->req_complete ? s->route->action.timeout_ms : 0;
-    if (s->retry && s->retry->per_try_timeout_ms && (ms == 0 || s->retry->per_try_timeout_ms < ms))
-        ms = s->retry->per_try_timeout_ms;
+    uint64_t ms = s->req_complete ? s->timeout_ms : 0;
+    if (s->per_try_ms && (ms == 0 || s->per_try_ms < ms))
+        ms = s->per_try_ms;
     if (ms)
         xp_hstream_timer_start(s, xp__on_timeout, ms);
     else if (s->req_complete && s->timer_init)
@@ -388,6 +389,103 @@ static void xp__sanitize(xp_hstream_t *s)
     }
     if (s->internal)
         xp_http1_head_append(q, XP_STR_LIT("x-envoy-internal"), XP_STR_LIT("true"));
+}
+
+/* A field value as a decimal count; false when it is not one. */
+static bool xp__dec_u64(xp_str_t v, uint64_t *out)
+{
+    if (v.len == 0 || v.len > 19)
+        return false;
+    uint64_t n = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return false;
+        n = n * 10 + (uint64_t)(v.p[i] - '0');
+    }
+    *out = n;
+    return true;
+}
+
+/* Removes every request field called name; true with the first one's value
+ * when there was one. */
+static bool xp__take_field(xp_http1_head_t *q, const char *name, xp_str_t *value)
+{
+    bool found = false;
+    for (size_t i = q->num_headers; i-- > 0;)
+        if (xp__hdr_is(q->headers[i].name, name)) {
+            *value = q->headers[i].value;
+            found = true;
+            xp_http1_head_remove(q, i);
+        }
+    return found;
+}
+
+/* Envoy's router: the x-envoy-* request fields that set timeouts and
+ * retries are taken out of the request (never forwarded) and applied.
+ * Sanitizing leaves them only in internal requests. Conditions and codes a
+ * request names add to its route's retry policy; x-envoy-max-retries
+ * replaces the number of retries; with neither a policy nor x-envoy-retry-on
+ * there are no retries. */
+static void xp__router_fields(xp_hstream_t *s)
+{
+    const xp_retry_policy_t *p = s->retry;
+    s->timeout_ms = s->route->action.timeout_ms;
+    s->per_try_ms = p ? p->per_try_timeout_ms : 0;
+    if (!s->internal)
+        return;
+    xp_http1_head_t *q = &s->req;
+    xp_str_t v, max_v = {0}, codes_v = {0};
+    uint64_t n;
+    if (xp__take_field(q, "x-envoy-upstream-rq-timeout-ms", &v) && xp__dec_u64(v, &n))
+        s->timeout_ms = n;
+    if (xp__take_field(q, "x-envoy-upstream-rq-per-try-timeout-ms", &v) && xp__dec_u64(v, &n))
+        s->per_try_ms = n;
+    s->timeout_204 = xp__take_field(q, "x-envoy-upstream-rq-timeout-alt-response", &v);
+    uint32_t on = 0, bits;
+    if (xp__take_field(q, "x-envoy-retry-on", &v)) {
+        xp_retry_on_parse(v, &bits, NULL, 0); /* unknown conditions are ignored */
+        on |= bits;
+    }
+    if (xp__take_field(q, "x-envoy-retry-grpc-on", &v)) {
+        xp_retry_on_parse(v, &bits, NULL, 0);
+        on |= bits;
+    }
+    bool has_max = xp__take_field(q, "x-envoy-max-retries", &max_v);
+    bool has_codes = xp__take_field(q, "x-envoy-retriable-status-codes", &codes_v);
+    /* Consumed as Envoy does; xproxy has no hedging or retriable headers. */
+    xp__take_field(q, "x-envoy-hedge-on-per-try-timeout", &v);
+    xp__take_field(q, "x-envoy-retriable-header-names", &v);
+    if (on == 0 && (p == NULL || p->retry_on == 0))
+        return;
+    if (on == 0 && !has_max && !has_codes)
+        return; /* the route's policy as it is */
+    size_t ncodes = p ? p->nretriable_status_codes : 0;
+    for (size_t i = 0; has_codes && i < codes_v.len; i++)
+        ncodes += codes_v.p[i] == ',';
+    ncodes += has_codes;
+    xp_retry_policy_t *own = xp_malloc(sizeof(*own) + ncodes * sizeof(uint32_t));
+    *own = p ? *p : (xp_retry_policy_t){.num_retries = 1};
+    own->retry_on |= on;
+    if (has_max && xp__dec_u64(max_v, &n))
+        own->num_retries = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+    own->retriable_status_codes = (uint32_t *)(own + 1);
+    own->nretriable_status_codes = 0;
+    for (size_t i = 0; p && i < p->nretriable_status_codes; i++)
+        own->retriable_status_codes[own->nretriable_status_codes++] = p->retriable_status_codes[i];
+    while (has_codes && codes_v.len) {
+        const char *comma = memchr(codes_v.p, ',', codes_v.len);
+        size_t len = comma ? (size_t)(comma - codes_v.p) : codes_v.len;
+        xp_str_t code = xp_str(codes_v.p, len);
+        while (code.len && (code.p[0] == ' ' || code.p[0] == '\t'))
+            code = xp_str(code.p + 1, code.len - 1);
+        while (code.len && (code.p[code.len - 1] == ' ' || code.p[code.len - 1] == '\t'))
+            code.len--;
+        if (xp__dec_u64(code, &n) && n <= 999)
+            own->retriable_status_codes[own->nretriable_status_codes++] = (uint32_t)n;
+        codes_v = comma ? xp_str(comma + 1, codes_v.len - len - 1) : xp_str(NULL, 0);
+    }
+    s->retry_own = own;
+    s->retry = own;
 }
 
 /* The route configuration's internal_only_headers leave external requests. */
@@ -642,6 +740,7 @@ void xp_hstream_route(xp_hstream_t *s)
     s->cluster = c;
     s->has_hash = xp_route_hash(&r->action, &rr, &s->hash, NULL);
     s->retry = xp_route_retry_policy(r, s->vhost);
+    xp__router_fields(s);
     if (xp_route_rewrite_path(r, &rr, &s->rewritten_path, &(size_t){0}) != 0) {
         xp_hstream_local_reply(s, 500, NULL, 0, "rewrite_failed");
         return;
@@ -924,8 +1023,12 @@ static void xp__send_request(xp_hstream_t *s)
     }
     /* What the router sets. */
     xp__hl_remove(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"));
-    if (s->route->action.timeout_ms && !s->upgrade) {
-        size_t n = xp_u64_dec(timeout_ms, s->route->action.timeout_ms);
+    /* The per-try timeout when one applies, else the route's (Envoy). */
+    uint64_t expected = s->per_try_ms && (s->timeout_ms == 0 || s->per_try_ms < s->timeout_ms)
+                            ? s->per_try_ms
+                            : s->timeout_ms;
+    if (expected && !s->upgrade) {
+        size_t n = xp_u64_dec(timeout_ms, expected);
         xp__hl_add(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"), xp_str(timeout_ms, n));
     }
     if (s->rewritten_path)

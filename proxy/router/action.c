@@ -403,6 +403,7 @@ int xp_retry_on_parse(xp_str_t s, uint32_t *flags, char *bad, size_t badlen)
         {"unavailable", XP_RETRY_GRPC_UNAVAILABLE},
     };
     *flags = 0;
+    int rc = XP_OK;
     size_t pos = 0;
     while (pos <= s.len) {
         size_t end = pos;
@@ -425,11 +426,11 @@ int xp_retry_on_parse(xp_str_t s, uint32_t *flags, char *bad, size_t badlen)
                 break;
             }
         }
-        if (!ok) {
+        if (!ok && rc == XP_OK) {
             if (bad && badlen)
                 snprintf(bad, badlen, "%.*s", (int)tok.len, tok.p);
-            return XP_EINVAL;
+            rc = XP_EINVAL;
         }
     }
-    return XP_OK;
+    return rc;
 }

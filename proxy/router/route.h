@@ -195,8 +195,9 @@ enum {
     XP_RETRY_GRPC_UNAVAILABLE = 1u << 14,
 };
 
-/* Parses Envoy's comma-separated retry_on list into XP_RETRY_* bits.
- * Returns 0, or XP_EINVAL with the offending token copied into bad. */
+/* Parses Envoy's comma-separated retry_on list into XP_RETRY_* bits: flags
+ * gets every known condition. Returns 0, or XP_EINVAL with the first
+ * unknown token copied into bad. */
 int xp_retry_on_parse(xp_str_t s, uint32_t *flags, char *bad, size_t badlen);
 
 /* envoy.config.route.v3.RetryPolicy (the parts that are modelled). */

@@ -80,9 +80,9 @@ check "... and the client's value is gone" not_contains "$out" 'spoofed'
 check "... and it is not internal" not_contains "$out" 'x-envoy-internal'
 out=$(curl -s -H 'x-forwarded-for: 203.0.113.7, not-an-ip' "http://127.0.0.1:$P/x")
 check "a trusted hop that is not an IP address: the peer is the trusted client" contains "$out" '"x-envoy-external-address":"127.0.0.1"'
-out=$(curl -s -H 'x-envoy-retry-on: 5xx' -H 'x-envoy-external-address: from-internal' "http://127.0.0.1:$P/x")
+out=$(curl -s -H 'x-envoy-ip-tags: t' -H 'x-envoy-external-address: from-internal' "http://127.0.0.1:$P/x")
 check "no x-forwarded-for and an internal peer: internal, x-envoy-internal: true" contains "$out" '"x-envoy-internal":"true"'
-check "... an internal request keeps its x-envoy-* fields" contains "$out" '"x-envoy-retry-on":"5xx"'
+check "... an internal request keeps its internal-only x-envoy-* fields" contains "$out" '"x-envoy-ip-tags":"t"'
 check "... and its x-envoy-external-address (Envoy leaves it to internal clients)" contains "$out" '"x-envoy-external-address":"from-internal"'
 out=$(curl -s "http://127.0.0.1:$P/internal-only")
 check "route matching sees xproxy's x-envoy-internal" [ "$out" = internal ]
@@ -108,10 +108,10 @@ check "a client's x-envoy-internal cannot reach a route that matches on it" [ "$
 check "... the request went upstream instead" contains "$out" '"path":"/internal-only"'
 
 # --- s: a sidecar (use_remote_address false) ---
-out=$(curl -s -H 'x-forwarded-for: 10.1.2.3' -H 'x-envoy-retry-on: 5xx' -H 'x-internal-secret: s3' \
+out=$(curl -s -H 'x-forwarded-for: 10.1.2.3' -H 'x-envoy-ip-tags: t' -H 'x-internal-secret: s3' \
     -H 'x-request-id: client-id-2' -H 'x-forwarded-proto: https' "http://127.0.0.1:$S/x")
 check "sidecar: one internal address in x-forwarded-for is internal" contains "$out" '"x-envoy-internal":"true"'
-check "... keeps x-envoy-retry-on" contains "$out" '"x-envoy-retry-on":"5xx"'
+check "... keeps x-envoy-ip-tags" contains "$out" '"x-envoy-ip-tags":"t"'
 check "... keeps internal_only_headers" contains "$out" '"x-internal-secret":"s3"'
 check "... keeps x-request-id" contains "$out" '"x-request-id":"client-id-2"'
 check "... keeps the edge's x-forwarded-proto" contains "$out" '"x-forwarded-proto":"https"'

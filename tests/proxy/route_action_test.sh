@@ -177,5 +177,35 @@ ust=$(rhdr x-envoy-upstream-service-time)
 check "x-envoy-upstream-service-time of /delay/1200 is 1200..3000 ms ($ust)" between "$ust" 1200 3000
 check "timeout 0s: no x-envoy-expected-rq-timeout-ms" eq "$(ehdr x-envoy-expected-rq-timeout-ms)" "<absent>"
 
+# x-envoy-upstream-rq-timeout-ms and -per-try-timeout-ms: from internal
+# requests (one internal address in x-forwarded-for) only, consumed.
+INT=(-H 'x-forwarded-for: 10.0.0.1')
+t0=$(now_ms)
+req "$U/nto/delay/2000" "${INT[@]}" -H 'x-envoy-upstream-rq-timeout-ms: 300'
+ms=$(($(now_ms) - t0))
+check "internal x-envoy-upstream-rq-timeout-ms 300 on a route without a timeout: 504" eq "$R_CODE" 504
+check "... answered after 200..1500 ms ($ms)" between "$ms" 200 1500
+req "$U/nto/delay/2000" "${INT[@]}" -H 'x-envoy-upstream-rq-timeout-ms: 300' \
+    -H 'x-envoy-upstream-rq-timeout-alt-response: 204'
+check "... with x-envoy-upstream-rq-timeout-alt-response the timeout answers 204, no body" \
+    eq "$R_CODE:$R_BODY" "204:"
+check "... and no content-length (RFC 9110 §8.6)" not_contains "${R_HEAD,,}" "content-length"
+req "$U/nto/echo" "${INT[@]}" -H 'x-envoy-upstream-rq-timeout-ms: 700'
+check "... the upstream sees x-envoy-expected-rq-timeout-ms 700" eq "$(ehdr x-envoy-expected-rq-timeout-ms)" 700
+check "... and not the field itself" eq "$(ehdr x-envoy-upstream-rq-timeout-ms)" "<absent>"
+req "$U/nto/delay/1200" -H 'x-forwarded-for: 203.0.113.1' -H 'x-envoy-upstream-rq-timeout-ms: 300'
+check "external request: the field is dropped, the route's (none) applies: 200" eq "$R_CODE" 200
+check "... and it does not reach the upstream" eq "$(ehdr x-envoy-upstream-rq-timeout-ms)" "<absent>"
+req "$U/to/echo" "${INT[@]}" -H 'x-envoy-upstream-rq-per-try-timeout-ms: 200'
+check "a per-try field below the route timeout (500): x-envoy-expected-rq-timeout-ms 200" \
+    eq "$(ehdr x-envoy-expected-rq-timeout-ms)" 200
+req "$U/to/echo" "${INT[@]}" -H 'x-envoy-upstream-rq-per-try-timeout-ms: 900'
+check "a per-try field above the route timeout is ignored: 500" eq "$(ehdr x-envoy-expected-rq-timeout-ms)" 500
+pt_before=$(px_stat a cluster.c1.upstream_rq_per_try_timeout)
+req "$U/nto/delay/2000" "${INT[@]}" -H 'x-envoy-upstream-rq-per-try-timeout-ms: 300'
+check "internal per-try field 300 on a route without a timeout: 504" eq "$R_CODE" 504
+check "... counted in cluster.c1.upstream_rq_per_try_timeout" \
+    eq "$(px_stat a cluster.c1.upstream_rq_per_try_timeout)" $((${pt_before:-0} + 1))
+
 px_stop a
 rt_finish

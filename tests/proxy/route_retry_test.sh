@@ -36,10 +36,11 @@ check "helper b409 answers 409" eq "$R_CODE $R_BODY" "409 bad409"
 req "http://127.0.0.1:$BRESET/x"
 check "helper breset closes without a response" eq "$R_CODE" 000
 
-# many PATH N: N requests on one connection; sets OUT (the bodies) and the
-# counts NUP1 (answered by up1) and CODES (status codes seen, sorted, unique).
+# many PATH N [CURL-ARGS...]: N requests on one connection; sets OUT (the
+# bodies) and the counts NUP1 (answered by up1) and CODES (status codes seen,
+# sorted, unique).
 many() {
-    OUT=$(curl -s --max-time 60 -w '\ncode=%{http_code}\n' "$U$1[1-$2]")
+    OUT=$(curl -s --max-time 60 -w '\ncode=%{http_code}\n' "${@:3}" "$U$1[1-$2]")
     NUP1=$(printf '%s' "$OUT" | grep -o '"server":"up1"' | wc -l)
     CODES=$(printf '%s\n' "$OUT" | sed -n 's/^code=//p' | sort -u | tr '\n' ' ')
 }
@@ -103,6 +104,27 @@ check "retries exhausted: cluster.all503.upstream_rq_5xx counts 3 attempts" \
     eq "$(px_stat r cluster.all503.upstream_rq_5xx)" 3
 check "retries exhausted: cluster.all503.upstream_rq_total counts 3 upstream requests" \
     eq "$(px_stat r cluster.all503.upstream_rq_total)" 3
+
+# ---- x-envoy-* retry fields: honoured from internal requests only ---------------------------
+# One internal address in x-forwarded-for makes a request internal here (no
+# use_remote_address); an external one loses the fields to sanitizing.
+INT=(-H 'x-forwarded-for: 10.0.0.1')
+EXT=(-H 'x-forwarded-for: 203.0.113.1')
+many /nr5/ 4 "${INT[@]}" -H 'x-envoy-retry-on: 5xx'
+check "internal request, route without a policy, x-envoy-retry-on 5xx: all 4 answered 200 by up1" \
+    eq "$CODES $NUP1" "200  4"
+check "... x-envoy-retry-on is consumed, not forwarded" not_contains "$OUT" 'x-envoy-retry-on'
+many /nr5/ 4 "${EXT[@]}" -H 'x-envoy-retry-on: 5xx'
+check "external request: x-envoy-retry-on is dropped, some of 4 get the 503" contains "$CODES" 503
+many /nr5/ 4 "${INT[@]}" -H 'x-envoy-retry-on: 5xx, no-such-condition' -H 'x-envoy-max-retries: 0'
+check "x-envoy-max-retries 0 replaces the number of retries: some of 4 get the 503" contains "$CODES" 503
+check "... x-envoy-max-retries is consumed" not_contains "$OUT" 'x-envoy-max-retries'
+many /nr5/ 4 "${INT[@]}" -H 'x-envoy-retry-on: bogus, 5xx'
+check "an unknown condition beside 5xx is ignored: all 4 answered 200 by up1" eq "$CODES $NUP1" "200  4"
+many /n409/ 4 "${INT[@]}" -H 'x-envoy-retry-on: retriable-status-codes' \
+    -H 'x-envoy-retriable-status-codes: 418, 409'
+check "x-envoy-retriable-status-codes 409 adds to the route's 5xx policy: all 4 answered 200 by up1" \
+    eq "$CODES $NUP1" "200  4"
 
 px_stop r
 px_stop bad
