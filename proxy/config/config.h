@@ -120,6 +120,10 @@ typedef struct {
     size_t n_internal_ranges;
     bool generate_request_id; /* default true */
     bool preserve_external_request_id;
+    bool always_set_request_id_in_response;
+    bool append_x_forwarded_port;
+    bool forward_client_cert;         /* x-forwarded-client-cert passes (ALWAYS_FORWARD_ONLY) */
+    char *via;                        /* appended to Via both ways, or NULL */
     char *server_name;                /* default "envoy" */
     int server_header_transformation; /* Envoy's enum: OVERWRITE, APPEND_IF_ABSENT, PASS_THROUGH */
     bool normalize_path;

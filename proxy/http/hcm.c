@@ -148,13 +148,25 @@ void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint3
         h->close_after = true;
     /* RFC 9110 §8.6: a 204 carries no content and no Content-Length. */
     size_t blen = body && status != 204 ? strlen(body) : 0;
-    char head[512], clen[40] = "";
+    char head[1024], clen[40] = "", rid[96] = "";
     if (status != 204)
         snprintf(clen, sizeof(clen), "content-length: %zu\r\n", blen);
-    int n =
-        snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%sdate: %s\r\nserver: %s\r\n%s\r\n",
-                 status, xp_http1_reason(status), clen, blen ? "content-type: text/plain\r\n" : "",
-                 xp__date(), h->hcm->server_name, h->close_after ? "connection: close\r\n" : "");
+    /* What the connection manager adds to every response (Envoy). */
+    const xp_header_t *id = NULL;
+    for (size_t i = 0; h->hcm->always_set_request_id_in_response && i < s->req.num_headers; i++)
+        if (xp_str_eq_nocase(s->req.headers[i].name, XP_STR_LIT("x-request-id")))
+            id = &s->req.headers[i];
+    if (id && id->value.len < 64)
+        snprintf(rid, sizeof(rid), "x-request-id: %.*s\r\n", (int)id->value.len, id->value.p);
+    int n = snprintf(
+        head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%sdate: %s\r\nserver: %s\r\n%s%s%s%s%s\r\n",
+        status, xp_http1_reason(status), clen, blen ? "content-type: text/plain\r\n" : "",
+        xp__date(), h->hcm->server_name, h->hcm->via ? "via: " : "", h->hcm->via ? h->hcm->via : "",
+        h->hcm->via ? "\r\n" : "", rid, h->close_after ? "connection: close\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(head)) /* a via too long for a local reply */
+        n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%sdate: %s\r\n%s\r\n", status,
+                     xp_http1_reason(status), clen, blen ? "content-type: text/plain\r\n" : "",
+                     xp__date(), h->close_after ? "connection: close\r\n" : "");
     s->resp_started = true;
     xp_chunk_t *c = xp_chunk_new((size_t)n + blen);
     if (c) {
@@ -213,11 +225,11 @@ xp_header_t *xp_hcm_scratch_headers(size_t n)
 xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head)
 {
     size_t n = head->num_headers;
-    /* One spare entry: a request may gain x-envoy-internal. */
-    xp_header_t *a = xp_malloc((n + 1) * sizeof(*a));
+    /* Two spare entries: a request may gain x-envoy-internal and x-request-id. */
+    xp_header_t *a = xp_malloc((n + 2) * sizeof(*a));
     memcpy(a, head->headers, n * sizeof(*a));
     head->headers = a;
-    head->headers_cap = n + 1;
+    head->headers_cap = n + 2;
     return a;
 }
 

@@ -68,7 +68,7 @@ struct xp_hstream {
     xp_chunk_t *head_chunk;
     xp_http1_head_t req;
     xp_header_t *req_headers; /* req.headers: the fields received, as sanitized
-                               * (xp_hstream_sanitize), room for one more */
+                               * before routing, room for two more */
     xp_http1_body_t req_body;
     bool req_complete; /* whole request body received */
     bool req_sent;     /* whole request (head+body) queued upstream */
@@ -198,7 +198,7 @@ struct xp_hconn {
  * valid until the next call on this thread. */
 xp_header_t *xp_hcm_scratch_headers(size_t n);
 /* Copies head's fields (parsed into the scratch) into a new array with room
- * for one more, points head at it and returns it (the caller frees it). */
+ * for two more, points head at it and returns it (the caller frees it). */
 xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head);
 void xp_hconn_process(xp_hconn_t *c);
 void xp_hconn_stream_done(xp_hconn_t *c);

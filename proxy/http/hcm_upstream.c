@@ -353,6 +353,26 @@ static bool xp__is_internal_only(xp_str_t name, bool edge)
     return false;
 }
 
+/* A version 4 UUID (RFC 9562 §5.4) into s->request_id: 8-4-4-4-12 hex
+ * digits, version 4, variant 10. */
+static void xp__new_request_id(xp_hstream_t *s)
+{
+    uint64_t a = xp__rand(), b = xp__rand();
+    char *o = s->request_id;
+    o = xp_hex_fixed(o, a >> 32, 8);
+    *o++ = '-';
+    o = xp_hex_fixed(o, a >> 16, 4);
+    *o++ = '-';
+    *o++ = '4';
+    o = xp_hex_fixed(o, a, 3);
+    *o++ = '-';
+    o = xp_hex_fixed(o, ((b >> 48) & 0x3fff) | 0x8000, 4);
+    *o++ = '-';
+    o = xp_hex_fixed(o, b, 12);
+    *o = '\0';
+    s->has_request_id = true;
+}
+
 /* Envoy's connection manager, before routing: is the request internal (with
  * use_remote_address: no x-forwarded-for and an internal peer; without: an
  * x-forwarded-for of one internal address and no trusted hops) or, with
@@ -376,6 +396,7 @@ static void xp__sanitize(xp_hstream_t *s)
                       xp__xff_nth(xff->value, 1, &only) && xp__internal_ip(hcm, only);
     s->edge = hcm->use_remote_address && !s->internal;
     bool new_id = s->edge && hcm->generate_request_id && !hcm->preserve_external_request_id;
+    bool drop_xfcc = !hcm->forward_client_cert;
     xp_http1_head_t *q = &s->req;
     for (size_t i = q->num_headers; i-- > 0;) {
         xp_str_t name = q->headers[i].name;
@@ -383,12 +404,18 @@ static void xp__sanitize(xp_hstream_t *s)
                         ? xp__hdr_is(name, "x-envoy-internal") ||
                               (!s->internal && xp__is_internal_only(name, s->edge)) ||
                               (s->edge && xp__hdr_is(name, "x-envoy-external-address"))
-                        : new_id && xp__hdr_is(name, "x-request-id");
+                        : (new_id && xp__hdr_is(name, "x-request-id")) ||
+                              (drop_xfcc && xp__hdr_is(name, "x-forwarded-client-cert"));
         if (drop)
             xp_http1_head_remove(q, i);
     }
     if (s->internal)
         xp_http1_head_append(q, XP_STR_LIT("x-envoy-internal"), XP_STR_LIT("true"));
+    /* Before routing, as in Envoy: route matching and access logs see it. */
+    if (hcm->generate_request_id && !xp__find(q->headers, q->num_headers, "x-request-id")) {
+        xp__new_request_id(s);
+        xp_http1_head_append(q, XP_STR_LIT("x-request-id"), xp_str_c(s->request_id));
+    }
 }
 
 /* A field value as a decimal count; false when it is not one. */
@@ -996,31 +1023,20 @@ static void xp__send_request(xp_hstream_t *s)
     if ((h->hcm->use_remote_address && h->hcm->xff_num_trusted_hops == 0) ||
         !xp__find(rh, nrh, "x-forwarded-proto"))
         xp__hl_set(&hl, XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http"));
+    if (h->hcm->append_x_forwarded_port &&
+        ((h->hcm->use_remote_address && h->hcm->xff_num_trusted_hops == 0) ||
+         !xp__find(rh, nrh, "x-forwarded-port"))) {
+        const char *colon = strrchr(h->http->local, ':');
+        if (colon)
+            xp__hl_set(&hl, XP_STR_LIT("x-forwarded-port"), xp_str_c(colon + 1));
+    }
+    /* Via (RFC 9110 §7.6.3): a field line of its own is a list element. */
+    if (h->hcm->via)
+        xp__hl_add(&hl, XP_STR_LIT("via"), xp_str_c(h->hcm->via));
     /* x-envoy-external-address: the trusted client of an edge request (the
      * client's own value left in xp__sanitize); others keep theirs. */
     if (s->edge)
         xp__hl_add(&hl, XP_STR_LIT("x-envoy-external-address"), xp__client_ip(s));
-    if (h->hcm->generate_request_id && !xp__find(rh, nrh, "x-request-id")) {
-        if (!s->has_request_id) {
-            /* A version 4 UUID (RFC 9562 §5.4): 8-4-4-4-12 hex digits,
-             * version 4, variant 10. */
-            uint64_t a = xp__rand(), b = xp__rand();
-            char *o = s->request_id;
-            o = xp_hex_fixed(o, a >> 32, 8);
-            *o++ = '-';
-            o = xp_hex_fixed(o, a >> 16, 4);
-            *o++ = '-';
-            *o++ = '4';
-            o = xp_hex_fixed(o, a, 3);
-            *o++ = '-';
-            o = xp_hex_fixed(o, ((b >> 48) & 0x3fff) | 0x8000, 4);
-            *o++ = '-';
-            o = xp_hex_fixed(o, b, 12);
-            *o = '\0';
-            s->has_request_id = true;
-        }
-        xp__hl_add(&hl, XP_STR_LIT("x-request-id"), xp_str_c(s->request_id));
-    }
     /* What the router sets. */
     xp__hl_remove(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"));
     /* The per-try timeout when one applies, else the route's (Envoy). */
@@ -1311,6 +1327,13 @@ static void xp__send_response_head(xp_hstream_t *s)
     size_t n = xp_u64_dec(ust, xp_now_ms(h) - s->upstream_start_ms);
     xp__hl_set(&hl, XP_STR_LIT("x-envoy-upstream-service-time"), xp_str(ust, n));
     xp__hl_edit_levels(&hl, s, false);
+    /* The connection manager's own, after the route's edits (Envoy). */
+    if (h->hcm->via)
+        xp__hl_add(&hl, XP_STR_LIT("via"), xp_str_c(h->hcm->via));
+    const xp_header_t *rid;
+    if (h->hcm->always_set_request_id_in_response &&
+        (rid = xp__find(s->req.headers, s->req.num_headers, "x-request-id")) != NULL)
+        xp__hl_set(&hl, XP_STR_LIT("x-request-id"), rid->value);
     xp_header_t add[2];
     size_t nadd = 0;
     if (upgrade) {

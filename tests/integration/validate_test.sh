@@ -40,10 +40,24 @@ for f in "$DIR"/good/*; do
     fi
 done
 
-# Http1ProtocolOptions fields xproxy does not implement: accepted, each
-# with a warning naming it and saying what xproxy does instead.
-h1="$XP_TMP/http1_options.yaml"
-sed -e 's/^          stat_prefix: ingress_http$/&\
+# unhonoured NAME FIELDS-YAML PATH UNIMPLEMENTED IMPLEMENTED: basic.yaml with
+# FIELDS-YAML (sed-escaped lines) after the HCM's stat_prefix validates, with
+# a warning naming each unimplemented field under PATH and saying what
+# xproxy does instead, and none for the implemented ones.
+unhonoured() {
+    local name=$1 fields=$2 path=$3 f out
+    sed -e "s/^          stat_prefix: ingress_http\$/&\\$fields/" "$DIR/good/basic.yaml" >"$XP_TMP/$name.yaml"
+    out=$("$XPROXY" --mode validate -c "$XP_TMP/$name.yaml" 2>&1)
+    check "$name: unimplemented fields, still valid" contains "$out" "OK"
+    for f in $4; do
+        check "$name: $f: warning naming it" contains "$out" "warning: $path.$f: not implemented by xproxy; "
+    done
+    for f in $5; do
+        check "$name: $f (implemented): no warning" not_contains "$out" "$path.$f"
+    done
+}
+tc="static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
+unhonoured http_protocol_options '
           http_protocol_options:\
             allow_absolute_url: false\
             header_key_format: { proper_case_words: {} }\
@@ -51,16 +65,27 @@ sed -e 's/^          stat_prefix: ingress_http$/&\
             allow_chunked_length: true\
             override_stream_error_on_invalid_http_message: true\
             send_fully_qualified_url: true\
-            accept_http_10: true/' "$DIR/good/basic.yaml" >"$h1"
-out=$("$XPROXY" --mode validate -c "$h1" 2>&1)
-check "unimplemented http_protocol_options: still valid" contains "$out" "OK"
-hpo="static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_protocol_options"
-for f in allow_absolute_url header_key_format enable_trailers allow_chunked_length \
-    override_stream_error_on_invalid_http_message send_fully_qualified_url; do
-    check "http_protocol_options.$f: warning naming it" \
-        contains "$out" "warning: $hpo.$f: not implemented by xproxy; "
-done
-check "accept_http_10 (implemented): no warning" not_contains "$out" "$hpo.accept_http_10"
+            accept_http_10: true' "$tc.http_protocol_options" \
+    "allow_absolute_url header_key_format enable_trailers allow_chunked_length
+     override_stream_error_on_invalid_http_message send_fully_qualified_url" accept_http_10
+unhonoured http_connection_manager '
+          add_user_agent: true\
+          local_reply_config: {}\
+          path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT\
+          strip_trailing_host_dot: true\
+          request_id_extension: {}\
+          proxy_100_continue: true\
+          stream_error_on_invalid_http_message: true\
+          represent_ipv4_remote_address_as_ipv4_mapped_ipv6: true\
+          proxy_status_config: {}\
+          via: xproxy-edge\
+          always_set_request_id_in_response: true\
+          append_x_forwarded_port: true\
+          forward_client_cert_details: ALWAYS_FORWARD_ONLY' "$tc" \
+    "add_user_agent local_reply_config path_with_escaped_slashes_action strip_trailing_host_dot
+     request_id_extension proxy_100_continue stream_error_on_invalid_http_message
+     represent_ipv4_remote_address_as_ipv4_mapped_ipv6 proxy_status_config" \
+    "via always_set_request_id_in_response append_x_forwarded_port forward_client_cert_details"
 
 out=$("$XPROXY" --mode validate -c "$XP_TMP/missing.yaml" 2>&1)
 check "missing file names the file" contains "$out" "missing.yaml"

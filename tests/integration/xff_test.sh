@@ -58,6 +58,11 @@ EOF2
     hcm e true 0 'internal_address_config: { cidr_ranges: [{ address_prefix: 10.0.0.0, prefix_len: 8 }] }'
     # A sidecar: x-forwarded-for says who the client is.
     hcm s false 0
+    # Via both ways, the request id echoed, x-forwarded-port, client certs passed.
+    hcm v true 0 'via: "1.1 xproxy-edge"
+          always_set_request_id_in_response: true
+          append_x_forwarded_port: true
+          forward_client_cert_details: ALWAYS_FORWARD_ONLY'
     cat <<EOF2
   clusters:
   - name: up
@@ -68,6 +73,7 @@ start_xproxy -c "$XP_TMP/b.yaml" --concurrency 1 || exit 1
 P=$(listener_port l) || { not_ok "listener 'l' bound"; finish; }
 E=$(listener_port e) || { not_ok "listener 'e' bound"; finish; }
 S=$(listener_port s) || { not_ok "listener 's' bound"; finish; }
+V=$(listener_port v) || { not_ok "listener 'v' bound"; finish; }
 
 # --- l: an edge behind one trusted hop; loopback is internal (the default) ---
 out=$(curl -s -H 'x-forwarded-for: 10.0.0.9, 203.0.113.7' "http://127.0.0.1:$P/x")
@@ -130,6 +136,32 @@ check "sidecar: two addresses in x-forwarded-for are not internal" not_contains 
 out=$(curl -s -H 'x-envoy-internal: true' "http://127.0.0.1:$S/x")
 check "sidecar: no x-forwarded-for is not internal, even from loopback" not_contains "$out" 'x-envoy-internal'
 check "... and x-forwarded-proto is added" contains "$out" '"x-forwarded-proto":"http"'
+
+# --- x-forwarded-client-cert: no TLS, so only ALWAYS_FORWARD_ONLY passes it ---
+out=$(curl -s -H 'x-forwarded-client-cert: By=spiffe://forged' "http://127.0.0.1:$P/x")
+check "forward_client_cert_details SANITIZE (the default): a client's x-forwarded-client-cert is removed" \
+    not_contains "$out" 'forged'
+out=$(curl -s -D "$XP_TMP/v.head" -H 'x-forwarded-client-cert: By=spiffe://front' \
+    -H 'via: 1.1 front' -H 'x-request-id: rid-v1' "http://127.0.0.1:$V/x")
+check "ALWAYS_FORWARD_ONLY: x-forwarded-client-cert passes" contains "$out" '"x-forwarded-client-cert":"By=spiffe://front"'
+
+# --- via, always_set_request_id_in_response, append_x_forwarded_port ---
+check "via: the request's Via gains this hop" grep -qi '"via":"1.1 front, *1.1 xproxy-edge"\|"via":"1.1 front".*"via":"1.1 xproxy-edge"' <<<"$out"
+check "via: the response carries this hop" grep -qi '^via: 1.1 xproxy-edge' "$XP_TMP/v.head"
+check "always_set_request_id_in_response: the request's x-request-id comes back" \
+    grep -qi '^x-request-id: rid-v1' "$XP_TMP/v.head"
+check "append_x_forwarded_port: the listener's port" contains "$out" "\"x-forwarded-port\":\"$V\""
+out=$(curl -s -D "$XP_TMP/vlocal.head" -H 'x-request-id: rid-v2' "http://127.0.0.1:$V/internal-only")
+check "a direct response (internal request from loopback)" [ "$out" = internal ]
+check "... carries via" grep -qi '^via: 1.1 xproxy-edge' "$XP_TMP/vlocal.head"
+check "... and the request's x-request-id" grep -qi '^x-request-id: rid-v2' "$XP_TMP/vlocal.head"
+out=$(curl -s -D "$XP_TMP/vgen.head" "http://127.0.0.1:$V/x")
+rid=$(grep -i '^x-request-id:' "$XP_TMP/vgen.head" | tr -d '\r' | awk '{print $2}')
+check "a generated x-request-id comes back and is the one the upstream saw ($rid)" \
+    contains "$out" "\"x-request-id\":\"${rid:-none}\""
+out=$(curl -s -D "$XP_TMP/vdirect.head" -H 'x-forwarded-for: 10.9.9.9' -H 'x-request-id: rid-v3' "http://127.0.0.1:$P/internal-only")
+check "no always_set_request_id_in_response: no x-request-id in the response" \
+    not_contains "$(cat "$XP_TMP/vdirect.head")" 'rid-v3'
 
 kill -TERM "$XP_PID"
 if wait_exit "$XP_PID" 10; then check "exit 0 on SIGTERM" [ "$XP_RC" = 0 ]; else not_ok "still running"; fi

@@ -160,14 +160,29 @@ static int xp__http_filters(const xp__hcm_pb_t *pb, xp_hcm_cfg_t *h, xp_path_t *
 /* Http1ProtocolOptions fields that change Envoy's behaviour and that xproxy
  * does not implement: accepted with a warning naming the field and saying
  * what xproxy does instead (its behaviour is Envoy's default for each). */
+/* Fields set that xproxy does not honour: accepted, each with a warning
+ * naming it and saying what xproxy does instead (Envoy's default). */
+typedef struct {
+    bool set;
+    const char *field, *instead;
+} xp__unhonoured_t;
+
+static void xp__warn_unhonoured(const xp__unhonoured_t *f, size_t n, xp_path_t *path,
+                                xp_diag_t *diag)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!f[i].set)
+            continue;
+        size_t m = xp_path_push_field(path, f[i].field);
+        xp_diag_warn(diag, xp_path_str(path), "not implemented by xproxy; %s", f[i].instead);
+        xp_path_pop(path, m);
+    }
+}
+
 static void xp__http1_unhonoured(const Envoy__Config__Core__V3__Http1ProtocolOptions *o,
                                  xp_path_t *path, xp_diag_t *diag)
 {
-    static const char not_impl[] = "not implemented by xproxy";
-    struct {
-        bool set;
-        const char *field, *instead;
-    } f[] = {
+    const xp__unhonoured_t f[] = {
         {o->allow_absolute_url && !o->allow_absolute_url->value, "allow_absolute_url",
          "absolute-form request targets are accepted"},
         {o->header_key_format != NULL, "header_key_format",
@@ -181,14 +196,40 @@ static void xp__http1_unhonoured(const Envoy__Config__Core__V3__Http1ProtocolOpt
         {o->send_fully_qualified_url, "send_fully_qualified_url",
          "the request target goes upstream as the client sent it"},
     };
-    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        if (!f[i].set)
-            continue;
-        size_t m = xp_path_push_field(path, f[i].field);
-        xp_diag_warn(diag, xp_path_str(path), "%s; %s", not_impl, f[i].instead);
-        xp_path_pop(path, m);
-    }
+    xp__warn_unhonoured(f, XP_ARRAY_SIZE(f), path, diag);
 }
+
+static void xp__hcm_unhonoured(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t *diag)
+{
+    const xp__unhonoured_t f[] = {
+        {pb->add_user_agent && pb->add_user_agent->value, "add_user_agent",
+         "user-agent and x-envoy-downstream-service-cluster/-node are not set"},
+        {pb->local_reply_config != NULL, "local_reply_config",
+         "local replies keep Envoy's default status and bodies"},
+        {pb->path_with_escaped_slashes_action >
+             XP__HCM(HTTP_CONNECTION_MANAGER__PATH_WITH_ESCAPED_SLASHES_ACTION__KEEP_UNCHANGED),
+         "path_with_escaped_slashes_action", "escaped slashes in paths are kept unchanged"},
+        {pb->strip_trailing_host_dot, "strip_trailing_host_dot",
+         "a trailing dot in the host is kept"},
+        {pb->request_id_extension != NULL, "request_id_extension",
+         "x-request-id is a random UUID (version 4)"},
+        {pb->n_original_ip_detection_extensions > 0, "original_ip_detection_extensions",
+         "the client address comes from use_remote_address and xff_num_trusted_hops"},
+        {pb->n_early_header_mutation_extensions > 0, "early_header_mutation_extensions",
+         "request headers are not mutated before routing"},
+        {pb->proxy_100_continue, "proxy_100_continue",
+         "xproxy answers Expect: 100-continue itself"},
+        {pb->stream_error_on_invalid_http_message &&
+             pb->stream_error_on_invalid_http_message->value,
+         "stream_error_on_invalid_http_message",
+         "an invalid HTTP/1 message is answered 400 and the connection closed"},
+        {pb->represent_ipv4_remote_address_as_ipv4_mapped_ipv6,
+         "represent_ipv4_remote_address_as_ipv4_mapped_ipv6", "IPv4 addresses stay IPv4"},
+        {pb->proxy_status_config != NULL, "proxy_status_config", "no Proxy-Status header is added"},
+    };
+    xp__warn_unhonoured(f, XP_ARRAY_SIZE(f), path, diag);
+}
+
 static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t *diag)
 {
     size_t errors0 = diag->nerrors;
@@ -299,6 +340,22 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
     }
     h->generate_request_id = xp_tr_bool(pb->generate_request_id, true);
     h->preserve_external_request_id = pb->preserve_external_request_id;
+    h->always_set_request_id_in_response = pb->always_set_request_id_in_response;
+    h->append_x_forwarded_port = pb->append_x_forwarded_port;
+    /* Without TLS no client presents a certificate: every mode but
+     * ALWAYS_FORWARD_ONLY removes x-forwarded-client-cert (Envoy). */
+    h->forward_client_cert =
+        pb->forward_client_cert_details ==
+        XP__HCM(HTTP_CONNECTION_MANAGER__FORWARD_CLIENT_CERT_DETAILS__ALWAYS_FORWARD_ONLY);
+    if (pb->via && pb->via[0]) {
+        for (const char *c = pb->via; *c; c++)
+            if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f) {
+                xp__err(path, "via", diag, "not a valid header value (control character)");
+                break;
+            }
+        h->via = xp_strdup(pb->via);
+    }
+    xp__hcm_unhonoured(pb, path, diag);
     if (pb->server_name && pb->server_name[0]) {
         free(h->server_name);
         h->server_name = xp_strdup(pb->server_name);
