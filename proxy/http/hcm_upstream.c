@@ -379,7 +379,9 @@ static void xp__new_request_id(xp_hstream_t *s)
  * use_remote_address, external at an edge? x-envoy-internal is what xproxy
  * says, never what the client said; an external request loses the
  * internal-only x-envoy-* fields; an edge request gets a new x-request-id
- * unless preserve_external_request_id. Runs once per stream. */
+ * unless preserve_external_request_id, and any request without one gets
+ * one; x-forwarded-client-cert goes (no TLS: no client certificate) unless
+ * ALWAYS_FORWARD_ONLY. Runs once per stream. */
 static void xp__sanitize(xp_hstream_t *s)
 {
     if (s->sanitized)
