@@ -1,8 +1,10 @@
 /* xproxy: an Envoy-compatible proxy configured by xDS. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "proxy/accesslog/accesslog.h"
@@ -132,6 +134,37 @@ static const xp_config_hooks_t xp__hooks = {
     .runtime_modify = xp__hook_runtime_modify,
 };
 
+/* The number of threads of this process (its /proc/self/task entries);
+ * 0 when that cannot be read. */
+static int xp__thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* gRPC's own threads can still be on their way out after
+ * grpc_shutdown_blocking returned (detached pool threads). Waits, up to ms,
+ * until this is the only thread, so that no thread is half-way through
+ * exiting when the process ends: LeakSanitizer's exit-time check crashed on
+ * one ("Tracer caught signal 11"). */
+static void xp__await_lone_thread(int ms)
+{
+    int n = xp__thread_count(), waited = 0;
+    for (; n > 1 && waited < ms; waited += 2) {
+        usleep(2000);
+        n = xp__thread_count();
+    }
+    if (waited)
+        XP_DEBUG("waited %d ms for library threads to end; %d thread%s left", waited, n,
+                 n == 1 ? "" : "s");
+}
+
 int main(int argc, char **argv)
 {
     /* A peer that closes while we write must cost an EPIPE, not the
@@ -222,6 +255,7 @@ int main(int argc, char **argv)
     }
     xp_bootstrap_free(bs);
     xp_access_log_shutdown();
+    xp__await_lone_thread(1000);
     XP_INFO("exiting");
     return code;
 }
