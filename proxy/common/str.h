@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -62,6 +63,27 @@ static inline size_t xp_u64_dec(char *out, unsigned long long v)
     for (size_t i = 0; i < n; i++)
         out[i] = tmp[n - 1 - i];
     return n;
+}
+
+/* Reads s as a decimal count: digits only, no sign, at most max; false
+ * otherwise (also on overflow). */
+static inline bool xp_str_to_u64(xp_str_t s, uint64_t max, uint64_t *out)
+{
+    if (s.len == 0 || s.len > 20)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(s.p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (v > max)
+        return false;
+    *out = v;
+    return true;
 }
 
 /* Writes the low 4 * digits bits of v as that many lowercase hex digits,

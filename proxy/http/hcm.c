@@ -152,12 +152,12 @@ void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint3
     if (status != 204)
         snprintf(clen, sizeof(clen), "content-length: %zu\r\n", blen);
     /* What the connection manager adds to every response (Envoy). */
-    const xp_header_t *id = NULL;
-    for (size_t i = 0; h->hcm->always_set_request_id_in_response && i < s->req.num_headers; i++)
-        if (xp_str_eq_nocase(s->req.headers[i].name, XP_STR_LIT("x-request-id")))
-            id = &s->req.headers[i];
-    if (id && id->value.len < 64)
-        snprintf(rid, sizeof(rid), "x-request-id: %.*s\r\n", (int)id->value.len, id->value.p);
+    int id = h->hcm->always_set_request_id_in_response
+                 ? xp_http1_find_header(&s->req, XP_STR_LIT("x-request-id"), 0)
+                 : -1;
+    if (id >= 0 && s->req.headers[id].value.len < 64)
+        snprintf(rid, sizeof(rid), "x-request-id: %.*s\r\n", (int)s->req.headers[id].value.len,
+                 s->req.headers[id].value.p);
     int n = snprintf(
         head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%sdate: %s\r\nserver: %s\r\n%s%s%s%s%s\r\n",
         status, xp_http1_reason(status), clen, blen ? "content-type: text/plain\r\n" : "",

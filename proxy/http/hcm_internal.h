@@ -98,7 +98,8 @@ struct xp_hstream {
     xp_retry_policy_t *retry_own; /* malloc'd when an internal request's x-envoy-*
                                    * fields shape the policy (retry points here) */
     uint64_t timeout_ms;          /* the route's, or x-envoy-upstream-rq-timeout-ms */
-    uint64_t per_try_ms;          /* the policy's, or x-envoy-upstream-rq-per-try-timeout-ms */
+    uint64_t per_try_ms;          /* the policy's, or x-envoy-upstream-rq-per-try-timeout-ms;
+                                   * 0 unless it fires before timeout_ms */
     bool timeout_204;             /* x-envoy-upstream-rq-timeout-alt-response: 204, not 504 */
     uint32_t attempts;
     bool pending;    /* counted in upstream_rq_pending_active */

@@ -125,8 +125,7 @@ static bool xp__maybe_retry(xp_hstream_t *s, uint32_t cond, int status);
 static void xp__on_timeout(uv_timer_t *t)
 {
     xp_hstream_t *s = t->data;
-    bool per_try = s->per_try_ms && (s->timeout_ms == 0 || s->per_try_ms < s->timeout_ms);
-    if (per_try) {
+    if (s->per_try_ms) {
         xp_stat_inc(s->cluster->stats->upstream_rq_per_try_timeout);
         if (!s->resp_started && xp__maybe_retry(s, XP_RETRY_5XX | XP_RETRY_GATEWAY_ERROR, 504))
             return;
@@ -161,9 +160,7 @@ static void xp__arm_timeout(xp_hstream_t *s)
 {
     if (s->upgrade || s->route == NULL)
         return;
-    uint64_t ms = s->req_complete ? s->timeout_ms : 0;
-    if (s->per_try_ms && (ms == 0 || s->per_try_ms < ms))
-        ms = s->per_try_ms;
+    uint64_t ms = s->per_try_ms ? s->per_try_ms : s->req_complete ? s->timeout_ms : 0;
     if (ms)
         xp_hstream_timer_start(s, xp__on_timeout, ms);
     else if (s->req_complete && s->timer_init)
@@ -305,8 +302,7 @@ static bool xp__internal_ip(const xp_hcm_cfg_t *hcm, xp_str_t ip)
     if (!xp__parse_ip(ip, &family, addr))
         return false;
     const xp_cidr_t *r = hcm->n_internal_ranges ? hcm->internal_ranges : defaults;
-    size_t n =
-        hcm->n_internal_ranges ? hcm->n_internal_ranges : sizeof(defaults) / sizeof(defaults[0]);
+    size_t n = hcm->n_internal_ranges ? hcm->n_internal_ranges : XP_ARRAY_SIZE(defaults);
     for (size_t i = 0; i < n; i++)
         if (xp_cidr_contains(&r[i], family, addr))
             return true;
@@ -346,8 +342,7 @@ static bool xp__is_x_envoy(xp_str_t name)
 
 static bool xp__is_internal_only(xp_str_t name, bool edge)
 {
-    for (size_t i = edge ? 0 : XP__EDGE_ONLY;
-         i < sizeof(xp__internal_only) / sizeof(xp__internal_only[0]); i++)
+    for (size_t i = edge ? 0 : XP__EDGE_ONLY; i < XP_ARRAY_SIZE(xp__internal_only); i++)
         if (xp__hdr_is(name, xp__internal_only[i]))
             return true;
     return false;
@@ -420,20 +415,9 @@ static void xp__sanitize(xp_hstream_t *s)
     }
 }
 
-/* A field value as a decimal count; false when it is not one. */
-static bool xp__dec_u64(xp_str_t v, uint64_t *out)
-{
-    if (v.len == 0 || v.len > 19)
-        return false;
-    uint64_t n = 0;
-    for (size_t i = 0; i < v.len; i++) {
-        if (v.p[i] < '0' || v.p[i] > '9')
-            return false;
-        n = n * 10 + (uint64_t)(v.p[i] - '0');
-    }
-    *out = n;
-    return true;
-}
+/* Decimal request fields are read up to 19 digits (they were before
+ * xp_str_to_u64 took overflow itself in hand). */
+#define XP__FIELD_DEC_MAX UINT64_C(9999999999999999999)
 
 /* Removes every request field called name; true with the first one's value
  * when there was one. */
@@ -460,16 +444,24 @@ static void xp__router_fields(xp_hstream_t *s)
     const xp_retry_policy_t *p = s->retry;
     s->timeout_ms = s->route->action.timeout_ms;
     s->per_try_ms = p ? p->per_try_timeout_ms : 0;
-    if (!s->internal)
-        return;
     xp_http1_head_t *q = &s->req;
     xp_str_t v, max_v = {0}, codes_v = {0};
     uint64_t n;
-    if (xp__take_field(q, "x-envoy-upstream-rq-timeout-ms", &v) && xp__dec_u64(v, &n))
-        s->timeout_ms = n;
-    if (xp__take_field(q, "x-envoy-upstream-rq-per-try-timeout-ms", &v) && xp__dec_u64(v, &n))
-        s->per_try_ms = n;
-    s->timeout_204 = xp__take_field(q, "x-envoy-upstream-rq-timeout-alt-response", &v);
+    if (s->internal) {
+        if (xp__take_field(q, "x-envoy-upstream-rq-timeout-ms", &v) &&
+            xp_str_to_u64(v, XP__FIELD_DEC_MAX, &n))
+            s->timeout_ms = n;
+        if (xp__take_field(q, "x-envoy-upstream-rq-per-try-timeout-ms", &v) &&
+            xp_str_to_u64(v, XP__FIELD_DEC_MAX, &n))
+            s->per_try_ms = n;
+        s->timeout_204 = xp__take_field(q, "x-envoy-upstream-rq-timeout-alt-response", &v);
+    }
+    /* A per-try timeout at or above the route's (when it has one) is none
+     * (Envoy): per_try_ms stays only when it fires first. */
+    if (s->timeout_ms && s->per_try_ms >= s->timeout_ms)
+        s->per_try_ms = 0;
+    if (!s->internal)
+        return;
     uint32_t on = 0, bits;
     if (xp__take_field(q, "x-envoy-retry-on", &v)) {
         xp_retry_on_parse(v, &bits, NULL, 0); /* unknown conditions are ignored */
@@ -495,24 +487,15 @@ static void xp__router_fields(xp_hstream_t *s)
     xp_retry_policy_t *own = xp_malloc(sizeof(*own) + ncodes * sizeof(uint32_t));
     *own = p ? *p : (xp_retry_policy_t){.num_retries = 1};
     own->retry_on |= on;
-    if (has_max && xp__dec_u64(max_v, &n))
+    if (has_max && xp_str_to_u64(max_v, XP__FIELD_DEC_MAX, &n))
         own->num_retries = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
     own->retriable_status_codes = (uint32_t *)(own + 1);
     own->nretriable_status_codes = 0;
     for (size_t i = 0; p && i < p->nretriable_status_codes; i++)
         own->retriable_status_codes[own->nretriable_status_codes++] = p->retriable_status_codes[i];
-    while (has_codes && codes_v.len) {
-        const char *comma = memchr(codes_v.p, ',', codes_v.len);
-        size_t len = comma ? (size_t)(comma - codes_v.p) : codes_v.len;
-        xp_str_t code = xp_str(codes_v.p, len);
-        while (code.len && (code.p[0] == ' ' || code.p[0] == '\t'))
-            code = xp_str(code.p + 1, code.len - 1);
-        while (code.len && (code.p[code.len - 1] == ' ' || code.p[code.len - 1] == '\t'))
-            code.len--;
-        if (xp__dec_u64(code, &n) && n <= 999)
+    for (xp_str_t code; has_codes && xp_http1_next_elem(&codes_v, &code);)
+        if (xp_str_to_u64(code, 999, &n))
             own->retriable_status_codes[own->nretriable_status_codes++] = (uint32_t)n;
-        codes_v = comma ? xp_str(comma + 1, codes_v.len - len - 1) : xp_str(NULL, 0);
-    }
     s->retry_own = own;
     s->retry = own;
 }
@@ -1042,9 +1025,7 @@ static void xp__send_request(xp_hstream_t *s)
     /* What the router sets. */
     xp__hl_remove(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"));
     /* The per-try timeout when one applies, else the route's (Envoy). */
-    uint64_t expected = s->per_try_ms && (s->timeout_ms == 0 || s->per_try_ms < s->timeout_ms)
-                            ? s->per_try_ms
-                            : s->timeout_ms;
+    uint64_t expected = s->per_try_ms ? s->per_try_ms : s->timeout_ms;
     if (expected && !s->upgrade) {
         size_t n = xp_u64_dec(timeout_ms, expected);
         xp__hl_add(&hl, XP_STR_LIT("x-envoy-expected-rq-timeout-ms"), xp_str(timeout_ms, n));

@@ -148,6 +148,32 @@ typedef xp_http1_head_t xp_http1_response_t;
  * outlive every use of the parsed head. */
 void xp_http1_head_init(xp_http1_head_t *head, xp_header_t *headers, size_t headers_cap);
 
+/* Iterates the elements of a comma-separated list (RFC 9110 §5.6.1), OWS
+ * trimmed. Empty elements are returned too (len 0); callers skip them where
+ * the grammar allows. Returns false at the end. */
+static inline bool xp_http1_next_elem(xp_str_t *list, xp_str_t *elem)
+{
+    if (list->p == NULL)
+        return false;
+    const char *p = list->p, *e = p + list->len;
+    const char *c = memchr(p, ',', list->len);
+    const char *ee = c ? c : e;
+    while (p < ee && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *q = ee;
+    while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+        q--;
+    *elem = xp_str(p, (size_t)(q - p));
+    if (c) {
+        list->p = c + 1;
+        list->len = (size_t)(e - c - 1);
+    } else {
+        list->p = NULL;
+        list->len = 0;
+    }
+    return true;
+}
+
 /* Edits of a parsed head's field lines (views; the bytes stay where they
  * are). Removing the line at index i keeps the order of the others and the
  * *_idx fields pointing at the same lines (-1 for the removed one).

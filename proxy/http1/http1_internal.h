@@ -48,30 +48,4 @@ static inline int xp__eq_lower(const char *a, const char *b, size_t n)
 
 #define XP__EQ_LIT(s, lit) ((s).len == sizeof(lit) - 1 && xp__eq_lower((s).p, lit, sizeof(lit) - 1))
 
-/* Iterates the elements of a comma-separated list (RFC 9110 §5.6.1), OWS
- * trimmed. Empty elements are returned too (len 0); callers skip them where
- * the grammar allows. Returns false at the end. */
-static inline bool xp__next_elem(xp_str_t *list, xp_str_t *elem)
-{
-    if (list->p == NULL)
-        return false;
-    const char *p = list->p, *e = p + list->len;
-    const char *c = memchr(p, ',', list->len);
-    const char *ee = c ? c : e;
-    while (p < ee && xp__is_ows((unsigned char)*p))
-        p++;
-    const char *q = ee;
-    while (q > p && xp__is_ows((unsigned char)q[-1]))
-        q--;
-    *elem = xp_str(p, (size_t)(q - p));
-    if (c) {
-        list->p = c + 1;
-        list->len = (size_t)(e - c - 1);
-    } else {
-        list->p = NULL;
-        list->len = 0;
-    }
-    return true;
-}
-
 #endif

@@ -319,7 +319,7 @@ static bool parse_content_length(xp_str_t v, facts_t *f)
     xp_str_t list = v, el;
     if (v.len == 0)
         return false;
-    while (xp__next_elem(&list, &el)) {
+    while (xp_http1_next_elem(&list, &el)) {
         if (el.len == 0)
             return false;
         int64_t n = 0;
@@ -345,7 +345,7 @@ static void parse_transfer_encoding(xp_str_t v, facts_t *f)
 {
     xp_str_t list = v, el;
     f->te_seen = true;
-    while (xp__next_elem(&list, &el)) {
+    while (xp_http1_next_elem(&list, &el)) {
         if (el.len == 0)
             continue; /* RFC 9110 §5.6.1: empty elements are ignored */
         f->te_codings++;
@@ -365,7 +365,7 @@ static void parse_transfer_encoding(xp_str_t v, facts_t *f)
 static void parse_connection(xp_str_t v, facts_t *f)
 {
     xp_str_t list = v, el;
-    while (xp__next_elem(&list, &el)) {
+    while (xp_http1_next_elem(&list, &el)) {
         if (XP__EQ_LIT(el, "close"))
             f->conn_close = true;
         else if (XP__EQ_LIT(el, "keep-alive"))
@@ -410,7 +410,7 @@ static int scan_fields(xp_http1_head_t *h, facts_t *f)
             break;
         case F_EXPECT: {
             xp_str_t list = hd->value, el;
-            while (xp__next_elem(&list, &el))
+            while (xp_http1_next_elem(&list, &el))
                 if (XP__EQ_LIT(el, "100-continue"))
                     f->expect_continue = true;
             break;

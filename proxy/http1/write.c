@@ -39,7 +39,7 @@ static bool named_in_connection(const xp_header_t *hdrs, size_t nhdrs, xp_str_t 
         if (!XP__EQ_LIT(hdrs[i].name, "connection"))
             continue;
         xp_str_t list = hdrs[i].value, el;
-        while (xp__next_elem(&list, &el))
+        while (xp_http1_next_elem(&list, &el))
             if (xp_str_eq_nocase(el, name))
                 return true;
     }

@@ -34,7 +34,7 @@ static bool stopping;
 /* 64 KiB of the repeating /bytes pattern: byte i of a body is
  * pattern[i % 64], and 65536 is a multiple of 64, so every chunk can
  * start at offset 0 of this buffer. */
-#define PATTERN_CHUNK (64 * 1024)
+#define PATTERN_CHUNK  (64 * 1024)
 #define XPU_SMALL_BODY (16 * 1024) /* sent with the head in one write */
 static char pattern[PATTERN_CHUNK];
 
@@ -580,7 +580,7 @@ static bool on_head(xpu_conn_t *c, const xp_http1_head_t *h)
     xp_str_t v;
     if (xp_str_has_prefix(path, XP_STR_LIT("/status/"))) {
         r->route = XPU_R_STATUS;
-        if (!xpu_parse_u64(xp_str(path.p + 8, path.len - 8), 599, &r->arg) || r->arg < 200) {
+        if (!xp_str_to_u64(xp_str(path.p + 8, path.len - 8), 599, &r->arg) || r->arg < 200) {
             respond_error(c, 400, "/status/<code>: code must be 200..599");
             return false;
         }
@@ -591,14 +591,14 @@ static bool on_head(xpu_conn_t *c, const xp_http1_head_t *h)
         r->route = XPU_R_WS;
     } else if (xp_str_has_prefix(path, XP_STR_LIT("/bytes/"))) {
         r->route = XPU_R_BYTES;
-        if (!xpu_parse_u64(xp_str(path.p + 7, path.len - 7), UINT64_C(1000000000000), &r->arg)) {
+        if (!xp_str_to_u64(xp_str(path.p + 7, path.len - 7), UINT64_C(1000000000000), &r->arg)) {
             respond_error(c, 400, "/bytes/<n>: n must be 0..10^12");
             return false;
         }
         r->chunked_resp = xpu_query_get(query, "chunked", 0, &v) && xp_str_eq(v, XP_STR_LIT("1"));
     } else if (xp_str_has_prefix(path, XP_STR_LIT("/delay/"))) {
         r->route = XPU_R_DELAY;
-        if (!xpu_parse_u64(xp_str(path.p + 7, path.len - 7), 3600000, &r->arg)) {
+        if (!xp_str_to_u64(xp_str(path.p + 7, path.len - 7), 3600000, &r->arg)) {
             respond_error(c, 400, "/delay/<ms>: ms must be 0..3600000");
             return false;
         }

@@ -138,8 +138,6 @@ void xpu_ws_process(xpu_conn_t *c);
 void xpu_buf_free(xpu_buf_t *b);
 /* Value of the n-th (0-based) name=value of a query string, or false. */
 bool xpu_query_get(xp_str_t query, const char *name, int n, xp_str_t *value);
-/* Decimal digits only, no sign, at most max. */
-bool xpu_parse_u64(xp_str_t s, uint64_t max, uint64_t *out);
 /* Percent-decodes s into b ('+' stays '+'). False on a bad escape. */
 bool xpu_pct_decode(xp_str_t s, xpu_buf_t *b);
 /* RFC 9110 §5.6.2 tchar. */

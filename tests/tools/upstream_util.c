@@ -96,26 +96,6 @@ bool xpu_query_get(xp_str_t q, const char *name, int n, xp_str_t *value)
     return false;
 }
 
-/* Decimal digits only, no sign, at most max. */
-bool xpu_parse_u64(xp_str_t s, uint64_t max, uint64_t *out)
-{
-    if (s.len == 0 || s.len > 20)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < s.len; i++) {
-        if (s.p[i] < '0' || s.p[i] > '9')
-            return false;
-        uint64_t d = (uint64_t)(s.p[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static int hexval(char ch)
 {
     if (ch >= '0' && ch <= '9')
