@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -112,6 +113,43 @@ static inline size_t xp_str_pct_decode(xp_str_t s, char *out)
         }
     }
     return n;
+}
+
+/* The longest header name or value a configuration may give (Envoy's
+ * HeaderValue limit). */
+#define XP_HTTP_FIELD_MAX 16384
+
+/* What a configured string will be written as. */
+typedef enum {
+    XP_FIELD_NAME,  /* a header name: token characters (RFC 9110 §5.6.2) */
+    XP_FIELD_VALUE, /* a header value: no control character but HTAB (§5.5) */
+    XP_FIELD_PATH,  /* a request path: a header value's bytes but SP */
+} xp_field_kind_t;
+
+/* Checks s, taken from configuration, as what it will be written as.
+ * Returns true when it may stand there; otherwise writes what is wrong and
+ * where to why. */
+static inline bool xp_http_field_ok(xp_str_t s, xp_field_kind_t kind, char *why, size_t n)
+{
+    static const char *const what[] = {"a header name", "a header value", "a request path"};
+    if (s.len > XP_HTTP_FIELD_MAX) {
+        snprintf(why, n, "%zu bytes, longer than %d", s.len, XP_HTTP_FIELD_MAX);
+        return false;
+    }
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        bool ok;
+        if (kind == XP_FIELD_NAME)
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 (c && strchr("!#$%&'*+-.^_`|~", c));
+        else
+            ok = (c >= 0x20 || c == '\t') && c != 0x7f && !(kind == XP_FIELD_PATH && c == ' ');
+        if (!ok) {
+            snprintf(why, n, "byte 0x%02x at offset %zu cannot stand in %s", c, i, what[kind]);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* A header field as it sits in a buffer: name and value are views. */

@@ -347,16 +347,16 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
     h->forward_client_cert =
         pb->forward_client_cert_details ==
         XP__HCM(HTTP_CONNECTION_MANAGER__FORWARD_CLIENT_CERT_DETAILS__ALWAYS_FORWARD_ONLY);
+    char why[96];
     if (pb->via && pb->via[0]) {
-        for (const char *c = pb->via; *c; c++)
-            if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f) {
-                xp__err(path, "via", diag, "not a valid header value (control character)");
-                break;
-            }
+        if (!xp_http_field_ok(xp_str_c(pb->via), XP_FIELD_VALUE, why, sizeof(why)))
+            xp__err(path, "via", diag, why);
         h->via = xp_strdup(pb->via);
     }
     xp__hcm_unhonoured(pb, path, diag);
     if (pb->server_name && pb->server_name[0]) {
+        if (!xp_http_field_ok(xp_str_c(pb->server_name), XP_FIELD_VALUE, why, sizeof(why)))
+            xp__err(path, "server_name", diag, why);
         free(h->server_name);
         h->server_name = xp_strdup(pb->server_name);
     }

@@ -107,6 +107,14 @@ static uint64_t xp__dur_ms(xp__tr_t *t, const Google__Protobuf__Duration *d, con
     return (uint64_t)d->seconds * 1000 + ((uint64_t)d->nanos + 999999) / 1000000;
 }
 
+/* Errors on a configured string that cannot be written where it goes. */
+static void xp__field(xp__tr_t *t, const char *field, xp_str_t s, xp_field_kind_t kind)
+{
+    char why[96];
+    if (!xp_http_field_ok(s, kind, why, sizeof(why)))
+        xp__err(t, field, "%s", why);
+}
+
 /* ---- headers to add / remove ------------------------------------------- */
 
 static void xp__edits(xp__tr_t *t, xp_header_edits_t *e, size_t nadd,
@@ -126,12 +134,16 @@ static void xp__edits(xp__tr_t *t, xp_header_edits_t *e, size_t nadd,
         const char *key = o->header->key;
         if (key[0] == ':' || (request && strcasecmp(key, "host") == 0))
             xp__err(t, "header.key", "\"%s\" cannot be modified (pseudo-header or host)", key);
+        else
+            xp__field(t, "header.key", xp_str_c(key), XP_FIELD_NAME);
         xp_str_t value = xp_str_c(o->header->value);
         if (o->header->raw_value.len) {
             if (value.len)
                 xp__err(t, "header", "only one of value and raw_value may be set");
             value = xp_str((const char *)o->header->raw_value.data, o->header->raw_value.len);
         }
+        xp__field(t, o->header->raw_value.len ? "header.raw_value" : "header.value", value,
+                  XP_FIELD_VALUE);
         xp_header_append_t app = (xp_header_append_t)o->append_action;
         if (o->append) {
             if (o->append_action != 0)
@@ -152,6 +164,8 @@ static void xp__edits(xp__tr_t *t, xp_header_edits_t *e, size_t nadd,
             xp__err(t, NULL, "\"%s\" cannot be removed (pseudo-header or host)", rm[i]);
         else
             xp_header_edits_remove(e, xp_str_c(rm[i]));
+        if (xp__set(rm[i]) && rm[i][0] != ':')
+            xp__field(t, NULL, xp_str_c(rm[i]), XP_FIELD_NAME);
         xp_path_pop(&t->path, m);
     }
 }
@@ -504,8 +518,10 @@ static void xp__weighted(xp__tr_t *t, const Envoy__Config__Route__V3__WeightedCl
         if (cw->n_typed_per_filter_config)
             xp__warn(t, "typed_per_filter_config", "ignored (no HTTP filter uses it)");
         if (cw->host_rewrite_specifier_case ==
-            ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__HOST_REWRITE_SPECIFIER_HOST_REWRITE_LITERAL)
+            ENVOY__CONFIG__ROUTE__V3__WEIGHTED_CLUSTER__CLUSTER_WEIGHT__HOST_REWRITE_SPECIFIER_HOST_REWRITE_LITERAL) {
             w->host_rewrite_literal = xp__s(cw->host_rewrite_literal);
+            xp__field(t, "host_rewrite_literal", w->host_rewrite_literal, XP_FIELD_VALUE);
+        }
         xp__edits(t, &w->request_headers, cw->n_request_headers_to_add, cw->request_headers_to_add,
                   "request_headers_to_add", cw->n_request_headers_to_remove,
                   cw->request_headers_to_remove, "request_headers_to_remove", true);
@@ -639,6 +655,7 @@ static void xp__route_action(xp__tr_t *t, const Envoy__Config__Route__V3__RouteA
     if (ra->prefix_rewrite && ra->prefix_rewrite[0]) {
         a->has_prefix_rewrite = true;
         a->prefix_rewrite = xp__s(ra->prefix_rewrite);
+        xp__field(t, "prefix_rewrite", a->prefix_rewrite, XP_FIELD_PATH);
         if (r->match.kind == XP_PATH_CONNECT)
             xp__err(t, "prefix_rewrite", "cannot be used with connect_matcher");
     }
@@ -646,6 +663,7 @@ static void xp__route_action(xp__tr_t *t, const Envoy__Config__Route__V3__RouteA
         size_t k = xp_path_push_field(&t->path, "regex_rewrite");
         a->regex_rewrite = xp__regex(t, ra->regex_rewrite->pattern, "pattern", false);
         a->regex_substitution = xp__s(ra->regex_rewrite->substitution);
+        xp__field(t, "substitution", a->regex_substitution, XP_FIELD_PATH);
         char err[256];
         if (a->regex_rewrite && xp_regex_check_substitution(a->regex_rewrite, a->regex_substitution,
                                                             err, sizeof(err)) != XP_OK)
@@ -658,6 +676,7 @@ static void xp__route_action(xp__tr_t *t, const Envoy__Config__Route__V3__RouteA
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HOST_REWRITE_SPECIFIER_HOST_REWRITE_LITERAL:
         a->host_rewrite = XP_HOST_REWRITE_LITERAL;
         a->host_rewrite_value = xp__s(ra->host_rewrite_literal);
+        xp__field(t, "host_rewrite_literal", a->host_rewrite_value, XP_FIELD_VALUE);
         break;
     case ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HOST_REWRITE_SPECIFIER_AUTO_HOST_REWRITE:
         if (ra->auto_host_rewrite && ra->auto_host_rewrite->value)
@@ -768,6 +787,7 @@ static void xp__redirect(xp__tr_t *t, const Envoy__Config__Route__V3__RedirectAc
     size_t m = xp_path_push_field(&t->path, "redirect");
     xp__unknown(t, &ra->base);
     rd->host = xp__s(ra->host_redirect);
+    xp__field(t, "host_redirect", rd->host, XP_FIELD_VALUE);
     if (ra->port_redirect > 65535)
         xp__err(t, "port_redirect", "%u is not a port", ra->port_redirect);
     rd->port = ra->port_redirect;
@@ -784,6 +804,7 @@ static void xp__redirect(xp__tr_t *t, const Envoy__Config__Route__V3__RedirectAc
         break;
     case ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__SCHEME_REWRITE_SPECIFIER_SCHEME_REDIRECT:
         rd->scheme = xp__s(ra->scheme_redirect);
+        xp__field(t, "scheme_redirect", rd->scheme, XP_FIELD_VALUE);
         break;
     default:
         break;
@@ -792,10 +813,12 @@ static void xp__redirect(xp__tr_t *t, const Envoy__Config__Route__V3__RedirectAc
     case ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__PATH_REWRITE_SPECIFIER_PATH_REDIRECT:
         rd->path_kind = XP_REDIRECT_PATH_REPLACE;
         rd->path = xp__s(ra->path_redirect);
+        xp__field(t, "path_redirect", rd->path, XP_FIELD_VALUE);
         break;
     case ENVOY__CONFIG__ROUTE__V3__REDIRECT_ACTION__PATH_REWRITE_SPECIFIER_PREFIX_REWRITE:
         rd->path_kind = XP_REDIRECT_PATH_PREFIX;
         rd->path = xp__s(ra->prefix_rewrite);
+        xp__field(t, "prefix_rewrite", rd->path, XP_FIELD_VALUE);
         if (r->match.kind == XP_PATH_CONNECT)
             xp__err(t, "prefix_rewrite", "cannot be used with connect_matcher");
         break;
@@ -804,6 +827,7 @@ static void xp__redirect(xp__tr_t *t, const Envoy__Config__Route__V3__RedirectAc
         size_t k = xp_path_push_field(&t->path, "regex_rewrite");
         rd->regex = xp__regex(t, ra->regex_rewrite->pattern, "pattern", false);
         rd->regex_substitution = xp__s(ra->regex_rewrite->substitution);
+        xp__field(t, "substitution", rd->regex_substitution, XP_FIELD_VALUE);
         char err[256];
         if (rd->regex && xp_regex_check_substitution(rd->regex, rd->regex_substitution, err,
                                                      sizeof(err)) != XP_OK)
