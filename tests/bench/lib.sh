@@ -445,10 +445,9 @@ start_proxy() {
             gen_xproxy "$mode" "$WORK/xproxy-$mode.yaml"
         fi
         port_free "$XP_PORT"
-        # xproxy does not ignore SIGPIPE itself yet (libuv writes with
-        # write(2)): a client that closes while a response is being written
-        # kills it. Started with SIGPIPE ignored (inherited across exec)
-        # unless XPB_XPROXY_SIGPIPE=default; run.sh probes whether it's needed.
+        # Started with SIGPIPE ignored (inherited across exec) unless
+        # XPB_XPROXY_SIGPIPE=default: xproxy ignores it itself since 8e99a08,
+        # and run.sh's probe checks that with the default disposition.
         (
             [[ ${XPB_XPROXY_SIGPIPE:-ignore} == ignore ]] && trap '' PIPE
             exec "${PINNED[@]}" "$BIN/xproxy" -c "$WORK/xproxy-$mode.yaml" --concurrency "$conc" \
