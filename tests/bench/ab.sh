@@ -73,7 +73,7 @@ one() {
 }
 
 start_upstream
-for r in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS"); do
     one before
     one after
 done | tee "$WORK/runs.txt"
