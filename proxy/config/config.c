@@ -137,6 +137,8 @@ void xp_hcm_cfg_free(xp_hcm_cfg_t *h)
     free(h->default_host_for_http_10);
     free(h->internal_ranges);
     free(h->via);
+    free(h->user_agent);
+    free(h->service_node);
     xp__access_logs_free(h->access_logs, h->n_access_logs);
     free(h);
 }

@@ -122,8 +122,13 @@ typedef struct {
     bool preserve_external_request_id;
     bool always_set_request_id_in_response;
     bool append_x_forwarded_port;
-    bool forward_client_cert;         /* x-forwarded-client-cert passes (ALWAYS_FORWARD_ONLY) */
-    char *via;                        /* appended to Via both ways, or NULL */
+    bool forward_client_cert; /* x-forwarded-client-cert passes (ALWAYS_FORWARD_ONLY) */
+    char *via;                /* appended to Via both ways, or NULL */
+    /* add_user_agent: the node's cluster ("" when none) as
+     * x-envoy-downstream-service-cluster and as a missing user-agent, and
+     * the node's id as x-envoy-downstream-service-node; NULL when off. */
+    char *user_agent;
+    char *service_node;
     char *server_name;                /* default "envoy" */
     int server_header_transformation; /* Envoy's enum: OVERWRITE, APPEND_IF_ABSENT, PASS_THROUGH */
     bool normalize_path;

@@ -225,11 +225,12 @@ xp_header_t *xp_hcm_scratch_headers(size_t n)
 xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head)
 {
     size_t n = head->num_headers;
-    /* Two spare entries: a request may gain x-envoy-internal and x-request-id. */
-    xp_header_t *a = xp_malloc((n + 2) * sizeof(*a));
+    /* Spare entries for what sanitizing adds: x-envoy-internal,
+     * x-request-id and add_user_agent's three. */
+    xp_header_t *a = xp_malloc((n + 5) * sizeof(*a));
     memcpy(a, head->headers, n * sizeof(*a));
     head->headers = a;
-    head->headers_cap = n + 2;
+    head->headers_cap = n + 5;
     return a;
 }
 

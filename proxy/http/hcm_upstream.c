@@ -368,6 +368,20 @@ static void xp__new_request_id(xp_hstream_t *s)
     s->has_request_id = true;
 }
 
+/* Removes every request field called name; true with the first one's value
+ * when there was one. */
+static bool xp__take_field(xp_http1_head_t *q, const char *name, xp_str_t *value)
+{
+    bool found = false;
+    for (size_t i = q->num_headers; i-- > 0;)
+        if (xp__hdr_is(q->headers[i].name, name)) {
+            *value = q->headers[i].value;
+            found = true;
+            xp_http1_head_remove(q, i);
+        }
+    return found;
+}
+
 /* Envoy's connection manager, before routing: is the request internal (with
  * use_remote_address: no x-forwarded-for and an internal peer; without: an
  * x-forwarded-for of one internal address and no trusted hops) or, with
@@ -408,6 +422,24 @@ static void xp__sanitize(xp_hstream_t *s)
     }
     if (s->internal)
         xp_http1_head_append(q, XP_STR_LIT("x-envoy-internal"), XP_STR_LIT("true"));
+    if (hcm->user_agent) {
+        /* add_user_agent (Envoy): this node's cluster as the downstream
+         * service, also as the user agent when the client sent none, and
+         * its id as the downstream node. */
+        xp__take_field(q, "x-envoy-downstream-service-cluster", &only);
+        xp_http1_head_append(q, XP_STR_LIT("x-envoy-downstream-service-cluster"),
+                             xp_str_c(hcm->user_agent));
+        const xp_header_t *ua = xp__find(q->headers, q->num_headers, "user-agent");
+        if (ua == NULL || ua->value.len == 0) {
+            xp__take_field(q, "user-agent", &only);
+            xp_http1_head_append(q, XP_STR_LIT("user-agent"), xp_str_c(hcm->user_agent));
+        }
+        if (hcm->service_node[0]) {
+            xp__take_field(q, "x-envoy-downstream-service-node", &only);
+            xp_http1_head_append(q, XP_STR_LIT("x-envoy-downstream-service-node"),
+                                 xp_str_c(hcm->service_node));
+        }
+    }
     /* Before routing, as in Envoy: route matching and access logs see it. */
     if (hcm->generate_request_id && !xp__find(q->headers, q->num_headers, "x-request-id")) {
         xp__new_request_id(s);
@@ -418,20 +450,6 @@ static void xp__sanitize(xp_hstream_t *s)
 /* Decimal request fields are read up to 19 digits (they were before
  * xp_str_to_u64 took overflow itself in hand). */
 #define XP__FIELD_DEC_MAX UINT64_C(9999999999999999999)
-
-/* Removes every request field called name; true with the first one's value
- * when there was one. */
-static bool xp__take_field(xp_http1_head_t *q, const char *name, xp_str_t *value)
-{
-    bool found = false;
-    for (size_t i = q->num_headers; i-- > 0;)
-        if (xp__hdr_is(q->headers[i].name, name)) {
-            *value = q->headers[i].value;
-            found = true;
-            xp_http1_head_remove(q, i);
-        }
-    return found;
-}
 
 /* Envoy's router: the x-envoy-* request fields that set timeouts and
  * retries are taken out of the request (never forwarded) and applied.

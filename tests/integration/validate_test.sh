@@ -82,10 +82,11 @@ unhonoured http_connection_manager '
           always_set_request_id_in_response: true\
           append_x_forwarded_port: true\
           forward_client_cert_details: ALWAYS_FORWARD_ONLY' "$tc" \
-    "add_user_agent local_reply_config path_with_escaped_slashes_action strip_trailing_host_dot
+    "local_reply_config path_with_escaped_slashes_action strip_trailing_host_dot
      request_id_extension proxy_100_continue stream_error_on_invalid_http_message
      represent_ipv4_remote_address_as_ipv4_mapped_ipv6 proxy_status_config" \
-    "via always_set_request_id_in_response append_x_forwarded_port forward_client_cert_details"
+    "add_user_agent via always_set_request_id_in_response append_x_forwarded_port
+     forward_client_cert_details"
 
 out=$("$XPROXY" --mode validate -c "$XP_TMP/missing.yaml" 2>&1)
 check "missing file names the file" contains "$out" "missing.yaml"

@@ -10,7 +10,8 @@
 # - external requests lose the internal-only x-envoy-* fields and the route
 #   configuration's internal_only_headers; an edge one gets a new
 #   x-request-id and this hop's x-forwarded-proto;
-# - the peer is appended to x-forwarded-for at an edge.
+# - the peer is appended to x-forwarded-for at an edge;
+# - add_user_agent: the node's cluster and id as the downstream service.
 XPROXY=$1
 UPSTREAM=$2
 DIR=$(dirname "$0")
@@ -50,6 +51,7 @@ hcm() {
 EOF2
 }
 {
+    echo 'node: { id: edge-1, cluster: edge-fleet }'
     echo 'admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }'
     echo 'static_resources:'
     echo '  listeners:'
@@ -58,8 +60,10 @@ EOF2
     hcm e true 0 'internal_address_config: { cidr_ranges: [{ address_prefix: 10.0.0.0, prefix_len: 8 }] }'
     # A sidecar: x-forwarded-for says who the client is.
     hcm s false 0
-    # Via both ways, the request id echoed, x-forwarded-port, client certs passed.
+    # Via both ways, the request id echoed, x-forwarded-port, client certs
+    # passed, the node named to the upstream.
     hcm v true 0 'via: "1.1 xproxy-edge"
+          add_user_agent: true
           always_set_request_id_in_response: true
           append_x_forwarded_port: true
           forward_client_cert_details: ALWAYS_FORWARD_ONLY'
@@ -144,6 +148,21 @@ check "forward_client_cert_details SANITIZE (the default): a client's x-forwarde
 out=$(curl -s -D "$XP_TMP/v.head" -H 'x-forwarded-client-cert: By=spiffe://front' \
     -H 'via: 1.1 front' -H 'x-request-id: rid-v1' "http://127.0.0.1:$V/x")
 check "ALWAYS_FORWARD_ONLY: x-forwarded-client-cert passes" contains "$out" '"x-forwarded-client-cert":"By=spiffe://front"'
+
+# --- add_user_agent ---
+check "add_user_agent: x-envoy-downstream-service-cluster is the node's cluster" \
+    contains "$out" '"x-envoy-downstream-service-cluster":"edge-fleet"'
+check "add_user_agent: x-envoy-downstream-service-node is the node's id" \
+    contains "$out" '"x-envoy-downstream-service-node":"edge-1"'
+check "add_user_agent: the client's user-agent is kept" contains "${out,,}" '"user-agent":"curl/'
+ua=$(curl -s -H 'User-Agent:' -H 'x-envoy-downstream-service-cluster: forged' \
+    -H 'x-envoy-downstream-service-node: forged-node' "http://127.0.0.1:$V/x")
+check "add_user_agent: no user-agent from the client: the node's cluster" contains "$ua" '"user-agent":"edge-fleet"'
+check "add_user_agent: the client's downstream service fields are replaced" not_contains "$ua" 'forged'
+ua=$(curl -s -H 'User-Agent:' -H 'x-envoy-downstream-service-cluster: mine' "http://127.0.0.1:$P/x")
+check "without add_user_agent: no user-agent is added" not_contains "${ua,,}" '"user-agent"'
+check "without add_user_agent: an internal request's x-envoy-downstream-service-cluster passes" \
+    contains "$ua" '"x-envoy-downstream-service-cluster":"mine"'
 
 # --- via, always_set_request_id_in_response, append_x_forwarded_port ---
 check "via: the request's Via gains this hop" grep -qi '"via":"1.1 front, *1.1 xproxy-edge"\|"via":"1.1 front".*"via":"1.1 xproxy-edge"' <<<"$out"

@@ -261,6 +261,7 @@ xp_bootstrap_t *xp_bootstrap_load(const xp_options_t *opts, xp_diag_t *diag)
     bs->pb = pb;
     bs->loaded_at = time(NULL);
     xp__check_unsupported(pb, diag);
+    xp_tr_set_node(pb->node ? pb->node->id : NULL, pb->node ? pb->node->cluster : NULL);
     xp__translate_static(bs, diag);
     xp__translate_admin(bs, diag);
     if (diag->nerrors != errors0) {

@@ -202,8 +202,6 @@ static void xp__http1_unhonoured(const Envoy__Config__Core__V3__Http1ProtocolOpt
 static void xp__hcm_unhonoured(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t *diag)
 {
     const xp__unhonoured_t f[] = {
-        {pb->add_user_agent && pb->add_user_agent->value, "add_user_agent",
-         "user-agent and x-envoy-downstream-service-cluster/-node are not set"},
         {pb->local_reply_config != NULL, "local_reply_config",
          "local replies keep Envoy's default status and bodies"},
         {pb->path_with_escaped_slashes_action >
@@ -347,6 +345,10 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
     h->forward_client_cert =
         pb->forward_client_cert_details ==
         XP__HCM(HTTP_CONNECTION_MANAGER__FORWARD_CLIENT_CERT_DETAILS__ALWAYS_FORWARD_ONLY);
+    if (xp_tr_bool(pb->add_user_agent, false)) {
+        h->user_agent = xp_strdup(xp_tr_node_cluster());
+        h->service_node = xp_strdup(xp_tr_node_id());
+    }
     char why[96];
     if (pb->via && pb->via[0]) {
         if (!xp_http_field_ok(xp_str_c(pb->via), XP_FIELD_VALUE, why, sizeof(why)))

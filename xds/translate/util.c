@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +32,26 @@ void xp_tr_field_error(xp_path_t *path, const char *field, xp_diag_t *diag, cons
     size_t m = xp_path_push_field(path, field);
     xp_diag_error(diag, xp_path_str(path), "%s", msg);
     xp_path_pop(path, m);
+}
+
+static char *xp__node_id, *xp__node_cluster;
+
+void xp_tr_set_node(const char *id, const char *cluster)
+{
+    free(xp__node_id);
+    free(xp__node_cluster);
+    xp__node_id = xp_strdup(id ? id : "");
+    xp__node_cluster = xp_strdup(cluster ? cluster : "");
+}
+
+const char *xp_tr_node_id(void)
+{
+    return xp__node_id ? xp__node_id : "";
+}
+
+const char *xp_tr_node_cluster(void)
+{
+    return xp__node_cluster ? xp__node_cluster : "";
 }
 
 const char *xp_tr_type_name(const char *type_url)

@@ -48,6 +48,14 @@ void xp_tr_field_error(xp_path_t *path, const char *field, xp_diag_t *diag, cons
 int xp_tr_config_source(const Envoy__Config__Core__V3__ConfigSource *src, xp_path_t *path,
                         const char *field, xp_cfg_source_t *out, xp_diag_t *diag);
 
+/* The node this process runs as (bootstrap node.id and node.cluster after
+ * --service-node/--service-cluster), for what Envoy takes from its local
+ * info: add_user_agent. Set once by the bootstrap, before any translation
+ * and before workers start; "" until then. */
+void xp_tr_set_node(const char *id, const char *cluster);
+const char *xp_tr_node_id(void);
+const char *xp_tr_node_cluster(void);
+
 /* Type URL without its "type.googleapis.com/" (or any "<prefix>/") part. */
 const char *xp_tr_type_name(const char *type_url);
 
