@@ -107,8 +107,7 @@ void xp_hstream_write_down(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t
         xp_hconn_close(h, true);
 }
 
-/* "Date" value for this second, cached per thread. */
-static const char *xp__date(void)
+const char *xp_hcm_date(void)
 {
     static __thread time_t last;
     static __thread char buf[40];
@@ -128,8 +127,8 @@ static int xp__status_class(int status)
     return k >= 1 && k <= 5 ? k : 5;
 }
 
-void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint32_t flags,
-                            const char *details)
+static void xp__reply(xp_hstream_t *s, int status, const char *body, uint32_t flags,
+                      const char *details, xp_str_t location)
 {
     xp_hconn_t *h = s->conn;
     s->flags |= flags;
@@ -148,38 +147,31 @@ void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint3
         h->close_after = true;
     /* RFC 9110 §8.6: a 204 carries no content and no Content-Length. */
     size_t blen = body && status != 204 ? strlen(body) : 0;
-    char head[1024], clen[40] = "", rid[96] = "";
-    if (status != 204)
-        snprintf(clen, sizeof(clen), "content-length: %zu\r\n", blen);
-    /* What the connection manager adds to every response (Envoy). */
-    int id = h->hcm->always_set_request_id_in_response
-                 ? xp_http1_find_header(&s->req, XP_STR_LIT("x-request-id"), 0)
-                 : -1;
-    if (id >= 0 && s->req.headers[id].value.len < 64)
-        snprintf(rid, sizeof(rid), "x-request-id: %.*s\r\n", (int)s->req.headers[id].value.len,
-                 s->req.headers[id].value.p);
-    int n = snprintf(
-        head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%sdate: %s\r\nserver: %s\r\n%s%s%s%s%s\r\n",
-        status, xp_http1_reason(status), clen, blen ? "content-type: text/plain\r\n" : "",
-        xp__date(), h->hcm->server_name, h->hcm->via ? "via: " : "", h->hcm->via ? h->hcm->via : "",
-        h->hcm->via ? "\r\n" : "", rid, h->close_after ? "connection: close\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof(head)) /* a via too long for a local reply */
-        n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%sdate: %s\r\n%s\r\n", status,
-                     xp_http1_reason(status), clen, blen ? "content-type: text/plain\r\n" : "",
-                     xp__date(), h->close_after ? "connection: close\r\n" : "");
+    size_t head_len;
     s->resp_started = true;
-    xp_chunk_t *c = xp_chunk_new((size_t)n + blen);
-    if (c) {
-        memcpy(c->data, head, (size_t)n);
-        if (blen)
-            memcpy(c->data + n, body, blen);
-        if (s->req.method_id == XP_HTTP1_HEAD)
-            blen = 0; /* RFC 9110 §9.3.2: no content in a HEAD response */
-        xp_hstream_write_down(s, c, c->data, (size_t)n + blen);
-        xp_chunk_unref(c);
+    xp_chunk_t *c = xp_hstream_reply_chunk(s, status, body, blen, location, &head_len);
+    if (c == NULL) {
+        xp_hconn_close(h, true);
+        return;
     }
+    if (s->req.method_id == XP_HTTP1_HEAD)
+        blen = 0; /* RFC 9110 §9.3.2: no content in a HEAD response */
+    xp_hstream_write_down(s, c, c->data, head_len + blen);
+    xp_chunk_unref(c);
     s->resp_complete = true;
     xp_hconn_stream_done(h);
+}
+
+void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint32_t flags,
+                            const char *details)
+{
+    xp__reply(s, status, body, flags, details, (xp_str_t){0});
+}
+
+void xp_hstream_redirect(xp_hstream_t *s, int status, xp_str_t location)
+{
+    /* Envoy answers a redirect as a direct response, with its details. */
+    xp__reply(s, status, NULL, 0, "direct_response", location);
 }
 
 /* A protocol error before any stream exists: answer and close (RFC 9112
@@ -195,7 +187,7 @@ static void xp__codec_error(xp_hconn_t *h, int status)
     int n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
                      "date: %s\r\nserver: %s\r\nconnection: close\r\n\r\n%s",
-                     status, reason, strlen(reason), xp__date(), h->hcm->server_name, reason);
+                     status, reason, strlen(reason), xp_hcm_date(), h->hcm->server_name, reason);
     xp_sock_write_copy(&h->sock, buf, (size_t)n);
     h->close_after = true;
     xp_hconn_close(h, true);

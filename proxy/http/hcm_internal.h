@@ -213,6 +213,10 @@ void xp_hstream_free(xp_hstream_t *s);
 void xp_hstream_set_state(xp_hstream_t *s, xp_hs_state_t st);
 void xp_hstream_local_reply(xp_hstream_t *s, int status, const char *body, uint32_t flags,
                             const char *details);
+/* A redirect: a local reply with a location and no body. */
+void xp_hstream_redirect(xp_hstream_t *s, int status, xp_str_t location);
+/* "Date" value for this second, cached per thread. */
+const char *xp_hcm_date(void);
 void xp_hstream_write_down(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len);
 uint64_t xp_now_ms(xp_hconn_t *c);
 
@@ -221,6 +225,13 @@ void xp_hstream_route_and_forward(xp_hstream_t *s);
 /* Picks the table, virtual host and route and acts on them (the part of
  * route_and_forward that runs again after an on-demand VHDS wait). */
 void xp_hstream_route(xp_hstream_t *s);
+/* A reply xproxy makes itself, as one chunk: the head, then blen bytes of
+ * body (*head_len is the head's length). The head has what Envoy gives such
+ * a reply (content-length but on a 204, content-type with a body, location
+ * when given), the chosen route's response edits, then what the connection
+ * manager adds to every response. NULL when out of memory. */
+xp_chunk_t *xp_hstream_reply_chunk(xp_hstream_t *s, int status, const char *body, size_t blen,
+                                   xp_str_t location, size_t *head_len);
 /* (Re)arms the stream timer. */
 void xp_hstream_timer_start(xp_hstream_t *s, uv_timer_cb cb, uint64_t ms);
 void xp_hstream_request_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, size_t len,

@@ -721,25 +721,8 @@ void xp_hstream_route(xp_hstream_t *s)
             xp_hstream_local_reply(s, 500, NULL, 0, "redirect_failed");
             return;
         }
-        char head[512 + 8192];
-        int n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 %d %s\r\nlocation: %s\r\ncontent-length: 0\r\nserver: %s\r\n"
-                         "%s\r\n",
-                         r->redirect.response_code, xp_http1_reason(r->redirect.response_code), loc,
-                         hcm->server_name, h->close_after ? "connection: close\r\n" : "");
+        xp_hstream_redirect(s, r->redirect.response_code, xp_str(loc, loclen));
         free(loc);
-        if (n > 0 && (size_t)n < sizeof(head)) {
-            s->status = r->redirect.response_code;
-            s->resp_started = s->resp_complete = true;
-            xp_hstream_set_state(s, XP_HS_LOCAL);
-            if (!s->req_complete)
-                h->close_after = true;
-            xp_hstream_write_down(s, NULL, NULL, 0);
-            xp_sock_write_copy(&h->sock, head, (size_t)n);
-            xp_hconn_stream_done(h);
-        } else {
-            xp_hstream_local_reply(s, 500, NULL, 0, "redirect_too_long");
-        }
         return;
     }
     if (r->kind != XP_ROUTE_FORWARD) {
@@ -908,7 +891,8 @@ static void xp__hl_init(xp__hlist_t *l, const xp_header_t *h, size_t n, size_t e
     } else {
         l->v = xp_malloc(l->cap * sizeof(*l->v));
     }
-    memcpy(l->v, h, n * sizeof(*h));
+    if (n)
+        memcpy(l->v, h, n * sizeof(*h));
     l->n = n;
 }
 
@@ -1294,6 +1278,59 @@ static bool xp__response_body(xp_hstream_t *s, xp_chunk_t *c, const char *p, siz
     return true;
 }
 
+/* What the connection manager adds to every response, after the route's
+ * edits (Envoy): date when there is none, server by
+ * server_header_transformation, via, and the request's x-request-id with
+ * always_set_request_id_in_response. */
+static void xp__hl_hcm_response(xp__hlist_t *hl, const xp_hstream_t *s)
+{
+    const xp_hcm_cfg_t *hcm = s->conn->hcm;
+    if (!xp__hl_has(hl, XP_STR_LIT("date")))
+        xp__hl_add(hl, XP_STR_LIT("date"), xp_str_c(xp_hcm_date()));
+    if (hcm->server_header_transformation == 0 /* OVERWRITE */)
+        xp__hl_set(hl, XP_STR_LIT("server"), xp_str_c(hcm->server_name));
+    else if (hcm->server_header_transformation == 1 /* APPEND_IF_ABSENT */ &&
+             !xp__hl_has(hl, XP_STR_LIT("server")))
+        xp__hl_add(hl, XP_STR_LIT("server"), xp_str_c(hcm->server_name));
+    if (hcm->via)
+        xp__hl_add(hl, XP_STR_LIT("via"), xp_str_c(hcm->via));
+    const xp_header_t *rid;
+    if (hcm->always_set_request_id_in_response &&
+        (rid = xp__find(s->req.headers, s->req.num_headers, "x-request-id")) != NULL)
+        xp__hl_set(hl, XP_STR_LIT("x-request-id"), rid->value);
+}
+
+xp_chunk_t *xp_hstream_reply_chunk(xp_hstream_t *s, int status, const char *body, size_t blen,
+                                   xp_str_t location, size_t *head_len)
+{
+    xp_hconn_t *h = s->conn;
+    char clen[24];
+    xp__hlist_t hl;
+    xp__hl_init(&hl, NULL, 0, 0);
+    if (location.len)
+        xp__hl_add(&hl, XP_STR_LIT("location"), location);
+    if (status != 204)
+        xp__hl_add(&hl, XP_STR_LIT("content-length"), xp_str(clen, xp_u64_dec(clen, blen)));
+    if (blen)
+        xp__hl_add(&hl, XP_STR_LIT("content-type"), XP_STR_LIT("text/plain"));
+    if (s->route)
+        xp__hl_edit_levels(&hl, s, false);
+    xp__hl_hcm_response(&hl, s);
+    xp_header_t close = {XP_STR_LIT("connection"), XP_STR_LIT("close")};
+    xp_http1_edit_t edit = {NULL, 0, &close, h->close_after, false};
+    xp_str_t reason = xp_str_c(xp_http1_reason(status));
+    size_t bound = xp_http1_response_head_bound(status, reason, hl.v, hl.n, &edit);
+    xp_chunk_t *c = xp_chunk_new(bound + blen);
+    if (c) {
+        *head_len =
+            xp_http1_write_response_head(c->data, bound, 1, status, reason, hl.v, hl.n, &edit);
+        if (blen)
+            memcpy(c->data + *head_len, body, blen);
+    }
+    xp__hl_free(&hl);
+    return c;
+}
+
 static void xp__send_response_head(xp_hstream_t *s)
 {
     xp_hconn_t *h = s->conn;
@@ -1320,21 +1357,10 @@ static void xp__send_response_head(xp_hstream_t *s)
     }
     xp__hlist_t hl;
     xp__hl_init(&hl, rh, nrh, 16);
-    if (h->hcm->server_header_transformation == 0 /* OVERWRITE */)
-        xp__hl_set(&hl, XP_STR_LIT("server"), xp_str_c(h->hcm->server_name));
-    else if (h->hcm->server_header_transformation == 1 /* APPEND_IF_ABSENT */ &&
-             !xp__hl_has(&hl, XP_STR_LIT("server")))
-        xp__hl_add(&hl, XP_STR_LIT("server"), xp_str_c(h->hcm->server_name));
     size_t n = xp_u64_dec(ust, xp_now_ms(h) - s->upstream_start_ms);
     xp__hl_set(&hl, XP_STR_LIT("x-envoy-upstream-service-time"), xp_str(ust, n));
     xp__hl_edit_levels(&hl, s, false);
-    /* The connection manager's own, after the route's edits (Envoy). */
-    if (h->hcm->via)
-        xp__hl_add(&hl, XP_STR_LIT("via"), xp_str_c(h->hcm->via));
-    const xp_header_t *rid;
-    if (h->hcm->always_set_request_id_in_response &&
-        (rid = xp__find(s->req.headers, s->req.num_headers, "x-request-id")) != NULL)
-        xp__hl_set(&hl, XP_STR_LIT("x-request-id"), rid->value);
+    xp__hl_hcm_response(&hl, s);
     xp_header_t add[2];
     size_t nadd = 0;
     if (upgrade) {

@@ -33,6 +33,9 @@ req "$U/c2/x"
 check "cluster c2 -> up2" eq "$R_CODE $(efield server)" "200 up2"
 check "default route timeout: x-envoy-expected-rq-timeout-ms 15000" \
     eq "$(ehdr x-envoy-expected-rq-timeout-ms)" 15000
+check "a proxied response without a date gets one" [ -n "$(rhdr date)" ]
+req "$U/strip/headers?set=date:upstream-date"
+check "an upstream's date is kept, not doubled" eq "$(rhdr date)" upstream-date
 
 # ---- weighted_clusters: 50/30/20 over 2,000 requests on one connection ------
 out=$(curl -s --max-time 120 "$U/w/[1-2000]")
@@ -105,6 +108,9 @@ redir "/scheme/x" 301 "https://secure.example.com:8443/scheme/x"
 req "$U/https" -H "Host: redirect.example.com"
 check "redirect: empty body" eq "$R_BODY" ""
 check "redirect: server: envoy" eq "$(rhdr server)" envoy
+check "redirect: a date" [ -n "$(rhdr date)" ]
+check "redirect: the route configuration's response_headers_to_add (Envoy applies them)" \
+    eq "$(rhdr x-resp-cfg)" config
 check "redirect counted (http.action.rq_redirect >= 10)" [ "$(px_stat a http.action.rq_redirect)" -ge 10 ]
 
 # ---- direct_response ----------------------------------------------------------------
@@ -112,6 +118,9 @@ req "$U/dr/teapot"
 check "direct_response 418 with body" eq "$R_CODE $R_BODY" "418 short and stout"
 check "direct_response body is text/plain" eq "$(rhdr content-type)" "text/plain"
 check "direct_response content-length" eq "$(rhdr content-length)" 15
+check "direct_response: the virtual host's response_headers_to_add" eq "$(rhdr x-resp-vh)" vhost
+check "direct_response: the route configuration's response_headers_to_add" eq "$(rhdr x-resp-cfg)" config
+check "direct_response: a date" [ -n "$(rhdr date)" ]
 req "$U/dr/empty"
 check "direct_response 204 without body" eq "$R_CODE:$R_BODY" "204:"
 req "$U/dr/forbidden"
