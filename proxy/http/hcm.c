@@ -183,7 +183,7 @@ static void xp__codec_error(xp_hconn_t *h, int status)
     if (status == 431)
         xp_stat_inc(h->st->rs_too_large);
     const char *reason = xp_http1_reason(status);
-    char buf[512];
+    char buf[512 + XP_HTTP_FIELD_MAX]; /* server_name is at most XP_HTTP_FIELD_MAX */
     int n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
                      "date: %s\r\nserver: %s\r\nconnection: close\r\n\r\n%s",

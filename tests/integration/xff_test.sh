@@ -50,6 +50,7 @@ hcm() {
           http_filters: [{ name: r, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
 EOF2
 }
+SN=xproxy-$(printf '%0600d' 0 | tr 0 e) # 607 bytes
 {
     echo 'node: { id: edge-1, cluster: edge-fleet }'
     echo 'admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }'
@@ -61,9 +62,10 @@ EOF2
     # A sidecar: x-forwarded-for says who the client is.
     hcm s false 0
     # Via both ways, the request id echoed, x-forwarded-port, client certs
-    # passed, the node named to the upstream.
+    # passed, the node named to the upstream, a long server name.
     hcm v true 0 'via: "1.1 xproxy-edge"
           add_user_agent: true
+          server_name: '"$SN"'
           always_set_request_id_in_response: true
           append_x_forwarded_port: true
           forward_client_cert_details: ALWAYS_FORWARD_ONLY'
@@ -181,6 +183,14 @@ check "a generated x-request-id comes back and is the one the upstream saw ($rid
 out=$(curl -s -D "$XP_TMP/vdirect.head" -H 'x-forwarded-for: 10.9.9.9' -H 'x-request-id: rid-v3' "http://127.0.0.1:$P/internal-only")
 check "no always_set_request_id_in_response: no x-request-id in the response" \
     not_contains "$(cat "$XP_TMP/vdirect.head")" 'rid-v3'
+
+# --- a codec error's reply carries the whole server_name ---
+exec 3<>"/dev/tcp/127.0.0.1/$V"
+printf 'GET /x HTTP/1.1\r\nhost: a\r\nno colon here\r\n\r\n' >&3
+resp=$(timeout 5 cat <&3 | tr -d '\r')
+exec 3<&-
+check "a malformed request is answered 400" contains "$resp" 'HTTP/1.1 400'
+check "... with the whole 607-byte server_name" contains "$resp" "server: $SN"
 
 kill -TERM "$XP_PID"
 if wait_exit "$XP_PID" 10; then check "exit 0 on SIGTERM" [ "$XP_RC" = 0 ]; else not_ok "still running"; fi
