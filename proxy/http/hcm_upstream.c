@@ -879,6 +879,7 @@ static void xp__attempt(xp_hstream_t *s)
 typedef struct {
     xp_header_t *v; /* local, or malloc'd when it outgrew local */
     size_t n, cap;
+    void *own; /* a value's bytes that did not fit a caller's buffer, or NULL */
     xp_header_t local[48];
 } xp__hlist_t;
 
@@ -894,12 +895,14 @@ static void xp__hl_init(xp__hlist_t *l, const xp_header_t *h, size_t n, size_t e
     if (n)
         memcpy(l->v, h, n * sizeof(*h));
     l->n = n;
+    l->own = NULL;
 }
 
 static void xp__hl_free(xp__hlist_t *l)
 {
     if (l->v != l->local)
         free(l->v);
+    free(l->own);
 }
 
 static bool xp__hl_has(const xp__hlist_t *l, xp_str_t name)
@@ -992,7 +995,7 @@ static void xp__send_request(xp_hstream_t *s)
 
     const xp_header_t *rh = s->req.headers;
     size_t nrh = s->req.num_headers;
-    char xff[320], timeout_ms[24];
+    char xff_local[320], timeout_ms[24];
     xp__hlist_t hl;
     xp__hl_init(&hl, rh, nrh, 16);
 
@@ -1000,10 +1003,15 @@ static void xp__send_request(xp_hstream_t *s)
     xp__hl_remove(&hl, XP_STR_LIT("expect"));
     const xp_header_t *old_xff = xp__find(rh, nrh, "x-forwarded-for");
     if (h->hcm->use_remote_address && !h->hcm->skip_xff_append) {
-        int n = old_xff ? snprintf(xff, sizeof(xff), "%.*s,%s", (int)old_xff->value.len,
-                                   old_xff->value.p, h->http->peer_ip)
-                        : snprintf(xff, sizeof(xff), "%s", h->http->peer_ip);
-        xp__hl_set(&hl, XP_STR_LIT("x-forwarded-for"), xp_str(xff, (size_t)n));
+        /* The client's list, then the peer: as long as the client made it. */
+        size_t old = old_xff ? old_xff->value.len + 1 : 0, ip = strlen(h->http->peer_ip);
+        char *xff = old + ip <= sizeof(xff_local) ? xff_local : (hl.own = xp_malloc(old + ip));
+        if (old_xff) {
+            memcpy(xff, old_xff->value.p, old - 1);
+            xff[old - 1] = ',';
+        }
+        memcpy(xff + old, h->http->peer_ip, ip);
+        xp__hl_set(&hl, XP_STR_LIT("x-forwarded-for"), xp_str(xff, old + ip));
     }
     /* x-forwarded-proto: kept from a trusted downstream (no edge, or an
      * edge behind trusted hops), else what this hop is (plaintext). */

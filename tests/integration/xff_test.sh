@@ -85,6 +85,10 @@ V=$(listener_port v) || { not_ok "listener 'v' bound"; finish; }
 out=$(curl -s -H 'x-forwarded-for: 10.0.0.9, 203.0.113.7' "http://127.0.0.1:$P/x")
 check "external trusted client sent as x-envoy-external-address" contains "$out" '"x-envoy-external-address":"203.0.113.7"'
 check "the peer is appended to x-forwarded-for" contains "$out" '"x-forwarded-for":"10.0.0.9, 203.0.113.7,127.0.0.1"'
+long=$(for i in $(seq 1 80); do printf '10.0.%d.%d, ' $((i / 250)) $((i % 250)); done)203.0.113.7
+out=$(curl -s -H "x-forwarded-for: $long" "http://127.0.0.1:$P/x")
+check "a ${#long}-byte x-forwarded-for gets the peer appended, whole" \
+    contains "$out" "\"x-forwarded-for\":\"$long,127.0.0.1\""
 out=$(curl -s -H 'x-forwarded-for: 203.0.113.7, 10.0.0.2' -H 'x-envoy-external-address: spoofed' "http://127.0.0.1:$P/x")
 check "a request with x-forwarded-for is external at an edge: its trusted client (10.0.0.2) replaces the client's x-envoy-external-address" \
     contains "$out" '"x-envoy-external-address":"10.0.0.2"'
