@@ -440,10 +440,11 @@ static void xp__dispatch(xp_admin_conn_t *c)
     xp_admin_resp_t r = {.status = 200};
     /* Request line: METHOD SP target SP HTTP/1.x CRLF (RFC 9112 §3). The admin
      * only needs the method and target; headers and bodies are ignored. */
-    char *sp1 = memchr(c->buf, ' ', c->len);
     char *eol = strstr(c->buf, "\r\n");
+    /* Both spaces inside the request line (a later line's do not count). */
+    char *sp1 = eol ? memchr(c->buf, ' ', (size_t)(eol - c->buf)) : NULL;
     char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (sp1 == NULL || sp2 == NULL || eol == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+    if (sp2 == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
         r.status = 400;
         r.body = xp_strdup("malformed request\n");
         xp__respond(c, &r);

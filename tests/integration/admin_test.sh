@@ -39,6 +39,14 @@ check "/stats/prometheus?filter" \
 check "/stats?filter: a bad regex is a 400" [ "$(status "http://$XP_ADMIN/stats?filter=(live")" = 400 ]
 check "/stats?filter: ... naming the filter and the problem" \
     contains "$(get '/stats?filter=(live')" "filter '(live' is not a valid regular expression: missing closing parenthesis"
+# A request line without spaces, a later line with one: 400, and the
+# server goes on (the space used to be looked for past the request line).
+exec 3<>"/dev/tcp/${XP_ADMIN%:*}/${XP_ADMIN##*:}"
+printf 'GET\r\nA: b\r\n\r\n' >&3
+resp=$(timeout 5 cat <&3 | tr -d '\r' | head -1)
+exec 3<&-
+check "a request line without spaces is a 400" contains "$resp" "HTTP/1.1 400"
+check "... and the admin still answers" [ "$(status "http://$XP_ADMIN/ready")" = 200 ]
 prom=$(get /stats/prometheus)
 check "/stats/prometheus TYPE line" contains "$prom" "# TYPE envoy_server_live gauge"
 check "/stats/prometheus sample" contains "$prom" "envoy_server_live{} 1"
