@@ -1507,6 +1507,11 @@ static void xp__up_data_corked(xp_sock_t *sk, xp_chunk_t *c, char *p, size_t len
                 s->resp_buf = xp_chunk_new(blen < XP_CHUNK_SIZE ? XP_CHUNK_SIZE : blen);
                 memcpy(s->resp_buf->data, buf, blen);
                 s->resp_len = blen;
+            } else if (buf != hc->data) {
+                /* An interim response went from the front: the partial head
+                 * moves to the start, where the next read resumes it. */
+                memmove(hc->data, buf, blen);
+                s->resp_len = blen;
             }
             return;
         }

@@ -24,6 +24,11 @@ in_list() {
 }
 nstatus() { printf '%s' "$1" | grep -c '^HTTP/1\.[01] [0-9][0-9][0-9]'; }
 
+# ---- an interim response read in pieces ------------------------------------
+res=$(curl -s --max-time 10 -w ' %{http_code}' "$H/raw/x?split1xx")
+check "a 100 then a 200, cut inside both heads across three reads: the 200 and its body" \
+    eq "$res" "ok 200"
+
 # ---- Expect: 100-continue -------------------------------------------------
 head -c 3000000 /dev/urandom >"$SX_TMP/body"
 sha=$(sha256sum "$SX_TMP/body" | cut -d' ' -f1)

@@ -16,13 +16,17 @@
  *       body by closing the connection (RFC 9112 §6.3 item 8). The request
  *       target picks the response: "v=0" answers HTTP/1.0, otherwise
  *       HTTP/1.1 with "connection: close"; "n=N" sends N body bytes (byte i
- *       is 'a' + i % 26). One connection at a time; runs until killed.
+ *       is 'a' + i % 26); "split1xx" sends a 100 Continue and then a 200
+ *       with a 2-byte body "ok", cut in three writes 50 ms apart, the cuts
+ *       inside the 100's status line and inside the 200's head. One
+ *       connection at a time; runs until killed.
  *
  * Exit status: 0 on success, 2 on usage or socket errors. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -176,13 +180,30 @@ static void serve_one(int c)
     char *eol = strstr(head, "\r\n");
     if (eol)
         *eol = 0;
+    if (strstr(head, "split1xx")) {
+        static const char *const piece[] = {
+            "HTTP/1.1 100 Cont",
+            "inue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Le",
+            "ngth: 2\r\nx-raw: split1xx\r\n\r\nok",
+        };
+        int one = 1;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        for (size_t i = 0; i < sizeof(piece) / sizeof(piece[0]); i++) {
+            if (i)
+                nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+            if (write_full(c, piece[i], strlen(piece[i])) != 0)
+                return;
+        }
+        return;
+    }
     bool v10 = strstr(head, "v=0") != NULL;
     const char *np = strstr(head, "n=");
     long long body = np ? atoll(np + 2) : 10;
     char out[256];
-    int hl = snprintf(out, sizeof(out),
-                      "HTTP/1.%d 200 OK\r\ncontent-type: text/plain\r\nx-raw: until-close\r\n%s\r\n",
-                      v10 ? 0 : 1, v10 ? "" : "connection: close\r\n");
+    int hl =
+        snprintf(out, sizeof(out),
+                 "HTTP/1.%d 200 OK\r\ncontent-type: text/plain\r\nx-raw: until-close\r\n%s\r\n",
+                 v10 ? 0 : 1, v10 ? "" : "connection: close\r\n");
     if (write_full(c, out, (size_t)hl) != 0)
         return;
     char chunk[4096];
