@@ -11,7 +11,9 @@
 #   configuration's internal_only_headers; an edge one gets a new
 #   x-request-id and this hop's x-forwarded-proto;
 # - the peer is appended to x-forwarded-for at an edge;
-# - add_user_agent: the node's cluster and id as the downstream service.
+# - add_user_agent: the node's cluster and id as the downstream service;
+# - long values: a long client x-forwarded-for, a long server_name, a huge
+#   max_headers_count.
 XPROXY=$1
 UPSTREAM=$2
 DIR=$(dirname "$0")
@@ -59,8 +61,10 @@ SN=xproxy-$(printf '%0600d' 0 | tr 0 e) # 607 bytes
     hcm l true 1
     # An edge where only 10/8 is internal: the loopback peer is external.
     hcm e true 0 'internal_address_config: { cidr_ranges: [{ address_prefix: 10.0.0.0, prefix_len: 8 }] }'
-    # A sidecar: x-forwarded-for says who the client is.
-    hcm s false 0
+    # A sidecar: x-forwarded-for says who the client is. Its header count
+    # limit is the largest a uint32 holds: each request's field array is
+    # sized by what a head within max_request_headers_kb can hold instead.
+    hcm s false 0 'common_http_protocol_options: { max_headers_count: 4294967295 }'
     # Via both ways, the request id echoed, x-forwarded-port, client certs
     # passed, the node named to the upstream, a long server name.
     hcm v true 0 'via: "1.1 xproxy-edge"

@@ -306,6 +306,15 @@ static xp_hcm_cfg_t *xp__hcm(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t 
                                                h->idle_timeout_ms, path, "idle_timeout", diag);
         h->max_headers_count =
             xp_tr_u32(pb->common_http_protocol_options->max_headers_count, h->max_headers_count);
+        if (h->max_headers_count == 0)
+            xp__err(path, "max_headers_count", diag, "must be at least 1");
+        /* A field line takes at least 4 bytes ("a:" CRLF): a head within
+         * max_request_headers_kb holds no more, and every request's field
+         * array is sized by this count. */
+        uint32_t kb = h->max_request_headers_kb;
+        uint32_t fit = (kb < 1 ? 1 : kb > 8192 ? 8192 : kb) * 256;
+        if (h->max_headers_count > fit)
+            h->max_headers_count = fit;
         xp_path_pop(path, m);
     }
     if (pb->http_protocol_options) {
