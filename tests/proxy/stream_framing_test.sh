@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Message framing through xproxy (RFC 9112): Expect: 100-continue, HEAD and
+# Message framing through xproxy (RFC 9112): an upstream's interim response
+# read in pieces, Expect: 100-continue, HEAD and
 # 204/304 responses without a body, upstream responses delimited by close
 # (HTTP/1.0 and HTTP/1.1 upstreams, re-chunked for HTTP/1.1 clients), a
 # table of request-smuggling and malformed requests (each answered by xproxy
