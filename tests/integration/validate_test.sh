@@ -88,6 +88,31 @@ unhonoured http_connection_manager '
     "add_user_agent via always_set_request_id_in_response append_x_forwarded_port
      forward_client_cert_details"
 
+# A binary bootstrap whose node.metadata nests one value N lists deep: past
+# protobuf's recursion limit (100 messages) it is refused with an error, as
+# Envoy refuses it; nesting of 20,000 used to exhaust the stack in
+# protobuf-c. WIRE is printf escapes, WLEN its length in bytes.
+wrap() { # wrap FIELD-TAG-BYTE: WIRE becomes that LEN field holding WIRE
+    local v=$WLEN hdr="\\x$1" n=1
+    while ((v >= 128)); do hdr+=$(printf '\\x%02x' $(((v & 127) | 128))); v=$((v >> 7)); n=$((n + 1)); done
+    hdr+=$(printf '\\x%02x' "$v")
+    WIRE="$hdr$WIRE" WLEN=$((WLEN + n + 1))
+}
+deep_pb() { # deep_pb N FILE
+    WIRE='\x1a\x01x' WLEN=3 # Value { string_value: "x" }
+    local i
+    for ((i = 0; i < $1; i++)); do wrap 0a; wrap 32; done # ListValue.values, Value.list_value
+    wrap 12; WIRE="\\x0a\\x01k$WIRE" WLEN=$((WLEN + 3)) # the map entry: key "k", value
+    wrap 0a; wrap 1a; wrap 0a # Struct.fields, Node.metadata, Bootstrap.node
+    printf '%b' "$WIRE" >"$2"
+}
+deep_pb 40 "$XP_TMP/nest40.pb"
+out=$("$XPROXY" --mode validate -c "$XP_TMP/nest40.pb" 2>&1)
+check "a binary bootstrap nesting messages 84 deep is valid" contains "$out" "OK"
+deep_pb 60 "$XP_TMP/nest60.pb"
+out=$("$XPROXY" --mode validate -c "$XP_TMP/nest60.pb" 2>&1)
+check "... one nesting them 124 deep is refused, naming the limit" contains "$out" "nest deeper than 100"
+
 out=$("$XPROXY" --mode validate -c "$XP_TMP/missing.yaml" 2>&1)
 check "missing file names the file" contains "$out" "missing.yaml"
 

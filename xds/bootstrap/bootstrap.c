@@ -72,10 +72,13 @@ static xp__bootstrap_pb_t *xp__parse_file(const char *path, xp_diag_t *diag)
         return NULL;
     ProtobufCMessage *m;
     if (xp__has_suffix(path, ".pb")) {
-        m = protobuf_c_message_unpack(&envoy__config__bootstrap__v3__bootstrap__descriptor, NULL,
-                                      len, (const uint8_t *)text);
+        m = xp_pb_unpack(&envoy__config__bootstrap__v3__bootstrap__descriptor, len,
+                         (const uint8_t *)text);
         if (m == NULL)
-            xp_diag_error(diag, "", "'%s' is not a binary Bootstrap message", path);
+            xp_diag_error(diag, "",
+                          "'%s' is not a binary Bootstrap message (or its messages nest deeper "
+                          "than %d)",
+                          path, XP_PB_MAX_DEPTH);
         else if (xp_codec_check_unknown_fields(m, "", diag) > 0) {
             protobuf_c_message_free_unpacked(m, NULL);
             m = NULL;

@@ -340,7 +340,7 @@ void xp__client_on_message(xp__xds_stream_t *s, const uint8_t *data, size_t len)
     const ProtobufCMessageDescriptor *d =
         c->delta ? &envoy__service__discovery__v3__delta_discovery_response__descriptor
                  : &envoy__service__discovery__v3__discovery_response__descriptor;
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, data);
+    ProtobufCMessage *m = xp_pb_unpack(d, len, data);
     if (m == NULL) {
         XP_ERROR("xds: %s: undecodable %s (%zu bytes); restarting the stream", s->method, d->name,
                  len);
@@ -451,7 +451,9 @@ static char *xp__decode(xp__xds_type_t *t, const Google__Protobuf__Any *any, con
     const char *url = any->type_url ? any->type_url : "";
     if (strcmp(url, XP__RESOURCE_URL) == 0) {
         Envoy__Service__Discovery__V3__Resource *r =
-            envoy__service__discovery__v3__resource__unpack(NULL, any->value.len, any->value.data);
+            (Envoy__Service__Discovery__V3__Resource *)xp_pb_unpack(
+                &envoy__service__discovery__v3__resource__descriptor, any->value.len,
+                any->value.data);
         if (r == NULL)
             return xp_asprintf("cannot decode a %s", XP__RESOURCE_URL);
         char *err = NULL;
@@ -468,8 +470,7 @@ static char *xp__decode(xp__xds_type_t *t, const Google__Protobuf__Any *any, con
                            t->type_url);
     if (t->raw)
         return xp__name_raw(t, any, name_hint, version, wrapped, out);
-    ProtobufCMessage *msg =
-        protobuf_c_message_unpack(t->desc, NULL, any->value.len, any->value.data);
+    ProtobufCMessage *msg = xp_pb_unpack(t->desc, any->value.len, any->value.data);
     if (msg == NULL)
         return xp_asprintf("cannot decode a %s%s%s", t->desc->name, name_hint ? " named " : "",
                            name_hint ? name_hint : "");

@@ -128,6 +128,18 @@ typedef struct {
 /* Reads the field at *p (before end) into f and moves *p past it. Returns 0,
  * or -1 when the bytes are not a well-formed field (groups included). */
 int xp_wire_next(const uint8_t **p, const uint8_t *end, xp_wire_field_t *f);
+/* How deep messages may nest in wire data xproxy decodes (protobuf's own
+ * default recursion limit, which Envoy keeps). */
+#define XP_PB_MAX_DEPTH 100
+/* protobuf_c_message_unpack for wire data from outside (a control plane, a
+ * client of xds-server, a file): data whose messages nest deeper than
+ * XP_PB_MAX_DEPTH is refused with NULL, as malformed data is, before
+ * protobuf-c's recursion could run out of stack (about 20,000 levels, a
+ * 150 KB google.protobuf.Value, crash it). Nesting is followed through the
+ * descriptor's message fields; an Any's payload is counted when it is
+ * unpacked itself. */
+ProtobufCMessage *xp_pb_unpack(const ProtobufCMessageDescriptor *d, size_t len,
+                               const uint8_t *data);
 /* Writes v as a varint into dst (at most 10 bytes); returns its length. */
 size_t xp_wire_put_varint(uint8_t *dst, uint64_t v);
 /* The payload of the top-level LEN field `field` of a serialized message

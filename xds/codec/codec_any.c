@@ -30,7 +30,7 @@ ProtobufCMessage *xp_any_unpack(const Google__Protobuf__Any *any,
         xp_diag_error(diag, path, "unknown type URL \"%s\" (not a type xproxy knows)", url);
         return NULL;
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(td, NULL, any->value.len, any->value.data);
+    ProtobufCMessage *m = xp_pb_unpack(td, any->value.len, any->value.data);
     if (!m)
         xp_diag_error(diag, path, "the bytes of an Any with type URL \"%s\" do not decode as %s",
                       url, td->name);
@@ -82,8 +82,7 @@ static int xp__walk_unknown(const ProtobufCMessage *m, xp_path_t *p, xp_diag_t *
     if (xp__wkt_kind(d) == XP__WKT_ANY) {
         const Google__Protobuf__Any *any = (const Google__Protobuf__Any *)m;
         const ProtobufCMessageDescriptor *td = xp_codec_find_type(any->type_url);
-        ProtobufCMessage *inner =
-            td ? protobuf_c_message_unpack(td, NULL, any->value.len, any->value.data) : NULL;
+        ProtobufCMessage *inner = td ? xp_pb_unpack(td, any->value.len, any->value.data) : NULL;
         if (inner) {
             errors += xp__walk_unknown(inner, p, diag, depth + 1);
             protobuf_c_message_free_unpacked(inner, NULL);

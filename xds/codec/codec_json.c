@@ -258,8 +258,7 @@ static void xp__emit_any(xp__jw_t *w, const ProtobufCMessage *m, int indent)
         xp__key(w, "@type", indent + 1, &first);
         xp__put_string(&w->b, any->type_url, strlen(any->type_url));
         const ProtobufCMessageDescriptor *td = xp_codec_find_type(any->type_url);
-        ProtobufCMessage *inner =
-            td ? protobuf_c_message_unpack(td, NULL, any->value.len, any->value.data) : NULL;
+        ProtobufCMessage *inner = td ? xp_pb_unpack(td, any->value.len, any->value.data) : NULL;
         if (inner && xp__wkt_kind(td) != XP__WKT_NONE) {
             xp__key(w, "value", indent + 1, &first);
             xp__emit_message(w, inner, indent + 1);

@@ -84,3 +84,30 @@ int xp_wire_string(const uint8_t *msg, size_t len, uint32_t field, const uint8_t
     }
     return found;
 }
+
+/* False when a message field of d inside [p, end) nests deeper than depth
+ * allows. Malformed bytes pass: protobuf-c refuses them itself. */
+static bool xp__depth_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
+                         unsigned depth)
+{
+    xp_wire_field_t f;
+    while (p < end) {
+        if (xp_wire_next(&p, end, &f) != 0)
+            return true;
+        if (f.wire_type != 2)
+            continue;
+        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, f.field);
+        if (fd == NULL || fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (depth == 0 || !xp__depth_ok(fd->descriptor, f.val, f.val + f.len, depth - 1))
+            return false;
+    }
+    return true;
+}
+
+ProtobufCMessage *xp_pb_unpack(const ProtobufCMessageDescriptor *d, size_t len, const uint8_t *data)
+{
+    if (len && !xp__depth_ok(d, data, data + len, XP_PB_MAX_DEPTH))
+        return NULL;
+    return protobuf_c_message_unpack(d, NULL, len, data);
+}

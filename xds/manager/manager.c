@@ -408,8 +408,7 @@ static size_t xp__keep_leaving(xp_xds_manager_t *m, xp_listener_cfg_t ***ls, siz
         xp_listener_cfg_t *l = m->leaving[i];
         bool warming = false, taken = false;
         for (xp__res_t *r = m->res[XP__LDS]; r && !warming; r = r->next)
-            warming = !r->warm &&
-                      strcmp(((xp_listener_cfg_t *)r->obj)->addr.str, l->addr.str) == 0;
+            warming = !r->warm && strcmp(((xp_listener_cfg_t *)r->obj)->addr.str, l->addr.str) == 0;
         for (size_t j = 0; j < nl && !taken; j++)
             taken = strcmp((*ls)[j]->addr.str, l->addr.str) == 0 ||
                     strcmp((*ls)[j]->name, l->name) == 0;
@@ -860,8 +859,9 @@ static int xp__rate_limit(const Envoy__Config__Core__V3__ApiConfigSource *api, c
     char path[192];
     if (rest) {
         snprintf(path, sizeof(path), "%s.rate_limit_settings", at);
-        xp_diag_warn(d, path, "applies to gRPC sources only; a REST source polls every "
-                              "refresh_delay and ignores it");
+        xp_diag_warn(d, path,
+                     "applies to gRPC sources only; a REST source polls every "
+                     "refresh_delay and ignores it");
         return 0;
     }
     cc->rate_limit_max_tokens = rl->max_tokens ? rl->max_tokens->value : 100;
@@ -1256,7 +1256,7 @@ static void xp__anys_free(xp__anys_t *a)
 static Google__Protobuf__Any *xp__pack_res(int t, const xp__res_t *r)
 {
     const ProtobufCMessageDescriptor *desc = xp_codec_find_type(xp__type_urls[t]);
-    ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, r->raw_len, r->raw);
+    ProtobufCMessage *msg = xp_pb_unpack(desc, r->raw_len, r->raw);
     if (msg == NULL)
         return NULL;
     Google__Protobuf__Any *a = xp_any_pack(msg);
@@ -1415,7 +1415,7 @@ static void **xp__unpacked(const xp__anys_t *a, const ProtobufCMessageDescriptor
 {
     void **v = xp_calloc(a->n + 1, sizeof(*v));
     for (size_t i = 0; i < a->n; i++)
-        v[i] = protobuf_c_message_unpack(d, NULL, a->v[i]->value.len, a->v[i]->value.data);
+        v[i] = xp_pb_unpack(d, a->v[i]->value.len, a->v[i]->value.data);
     return v;
 }
 

@@ -285,7 +285,8 @@ static xp__vclient_t *xp__vclient_get(xp_vhds_t *v, const uint8_t *src, size_t s
                                       const char *where, xp_diag_t *diag)
 {
     Envoy__Config__Core__V3__ConfigSource *cs =
-        envoy__config__core__v3__config_source__unpack(NULL, src_len, src);
+        (Envoy__Config__Core__V3__ConfigSource *)xp_pb_unpack(
+            &envoy__config__core__v3__config_source__descriptor, src_len, src);
     if (cs == NULL) {
         xp_diag_error(diag, where, "cannot decode the config source");
         return NULL;
@@ -519,7 +520,9 @@ void xp_vhds_check(xp_vhds_t *v, const xp_route_table_t *t, const char *path, xp
     char where[512];
     snprintf(where, sizeof(where), "%s.vhds.config_source", path);
     Envoy__Config__Core__V3__ConfigSource *cs =
-        envoy__config__core__v3__config_source__unpack(NULL, t->vhds.source_len, t->vhds.source);
+        (Envoy__Config__Core__V3__ConfigSource *)xp_pb_unpack(
+            &envoy__config__core__v3__config_source__descriptor, t->vhds.source_len,
+            t->vhds.source);
     if (cs && cs->config_source_specifier_case ==
                   ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS) {
         const Envoy__Config__Bootstrap__V3__Bootstrap *pb = xp_bootstrap_pb(v->bs);

@@ -13,6 +13,7 @@
 #include "proxy/common/error.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
+#include "xds/codec/codec.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -116,8 +117,7 @@ static ProtobufCMessage *xp__unpack(grpc_byte_buffer *bb, const ProtobufCMessage
         return NULL;
     grpc_slice s = grpc_byte_buffer_reader_readall(&r);
     grpc_byte_buffer_reader_destroy(&r);
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+    ProtobufCMessage *m = xp_pb_unpack(d, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
     grpc_slice_unref(s);
     return m;
 }

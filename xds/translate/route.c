@@ -979,7 +979,8 @@ static xp_route_t *xp__route_bytes(xp__tr_t *t, size_t index, const uint8_t *p, 
         return r;
     size_t m = xp_path_push_field(&t->path, "routes");
     xp_path_push_index(&t->path, index);
-    Envoy__Config__Route__V3__Route *pr = envoy__config__route__v3__route__unpack(NULL, len, p);
+    Envoy__Config__Route__V3__Route *pr = (Envoy__Config__Route__V3__Route *)xp_pb_unpack(
+        &envoy__config__route__v3__route__descriptor, len, p);
     if (pr == NULL) {
         xp__err(t, NULL, "cannot decode this Route");
     } else {
@@ -1248,7 +1249,8 @@ xp_route_table_t *xp_translate_route_config_bytes(const uint8_t *data, size_t le
     xp__wire_routes_t *vhs;
     Envoy__Config__Route__V3__RouteConfiguration *rc = NULL;
     if (xp__split(data, len, &stripped, &slen, &vhs, &nvh) == 0)
-        rc = envoy__config__route__v3__route_configuration__unpack(NULL, slen, stripped);
+        rc = (Envoy__Config__Route__V3__RouteConfiguration *)xp_pb_unpack(
+            &envoy__config__route__v3__route_configuration__descriptor, slen, stripped);
     free(stripped);
     if (rc == NULL || rc->n_virtual_hosts != nvh) {
         xp_diag_error(diag, path, "cannot decode this RouteConfiguration");
