@@ -9,7 +9,11 @@
  * (with --json, each resource follows as "  JSON <name> <json>").
  *
  * usage: xds_client --server HOST:PORT --node ID [--cluster C] [--delta]
- *                   [--service ads|lds|rds|cds|eds|rtds|sds] [--method PATH] [--json] CMD...
+ *                   [--service ads|lds|rds|cds|eds|rtds|sds] [--method PATH] [--json]
+ *                   [--deep-metadata N] CMD...
+ * --deep-metadata N: the first request also carries node.metadata with one
+ * value nested N lists deep, as raw bytes after the packed request (a second
+ * occurrence of the node field, which a decoder merges into the first).
  * commands:
  *   sub:TYPE[:n1,n2]              SotW request (first, or a new name list; "*" allowed)
  *   dsub:TYPE[:n1,n2][:init=n=v,...]   Delta subscribe (+ initial_resource_versions)
@@ -110,11 +114,82 @@ static void start_send(void)
         abort();
 }
 
+static long deep_metadata; /* --deep-metadata N, 0: none */
+
+static size_t put_varint(uint8_t *o, size_t v)
+{
+    size_t n = 0;
+    do {
+        o[n] = v & 0x7f;
+        v >>= 7;
+        if (v)
+            o[n] |= 0x80;
+        n++;
+    } while (v);
+    return n;
+}
+
+/* Prefixes the len bytes ending at buf + cap with tag and len: returns the
+ * new length (built from the end backwards, so nothing moves). */
+static size_t wrap_field(uint8_t *buf, size_t cap, size_t len, uint8_t tag)
+{
+    uint8_t hdr[11];
+    hdr[0] = tag;
+    size_t h = 1 + put_varint(hdr + 1, len);
+    memcpy(buf + cap - len - h, hdr, h);
+    return len + h;
+}
+
+/* Puts the field tag, dlen, data before the len bytes ending at buf + cap. */
+static size_t put_field(uint8_t *buf, size_t cap, size_t len, uint8_t tag, const void *data,
+                        size_t dlen)
+{
+    uint8_t hdr[11];
+    hdr[0] = tag;
+    size_t h = 1 + put_varint(hdr + 1, dlen);
+    uint8_t *at = buf + cap - len - dlen - h;
+    memcpy(at, hdr, h);
+    memcpy(at + h, data, dlen);
+    return len + h + dlen;
+}
+
+/* The request's node field (DeltaDiscoveryRequest 1, DiscoveryRequest 2)
+ * holding Node{id, metadata: {"k": [[...["x"]...]]}}, n lists deep. Whole:
+ * protobuf-c does not merge a second occurrence of a message field. */
+static uint8_t *deep_node(long n, size_t *out_len)
+{
+    size_t cap = (size_t)n * 10 + 64 + strlen(node_id); /* a level: 2 tags, 2 lengths */
+    uint8_t *buf = xp_malloc(cap);
+    size_t len = 3;
+    memcpy(buf + cap - 3, "\x1a\x01x", 3); /* Value{string_value: "x"} */
+    for (long i = 0; i < n; i++) {
+        len = wrap_field(buf, cap, len, 0x0a); /* ListValue.values */
+        len = wrap_field(buf, cap, len, 0x32); /* Value.list_value */
+    }
+    len = wrap_field(buf, cap, len, 0x12);                          /* the map entry's value */
+    len = put_field(buf, cap, len, 0x0a, "k", 1);                   /* the map entry's key */
+    len = wrap_field(buf, cap, len, 0x0a);                          /* Struct.fields */
+    len = wrap_field(buf, cap, len, 0x1a);                          /* Node.metadata */
+    len = put_field(buf, cap, len, 0x0a, node_id, strlen(node_id)); /* Node.id */
+    len = wrap_field(buf, cap, len, delta ? 0x0a : 0x12); /* the request's node (1 or 2) */
+    memmove(buf, buf + cap - len, len);
+    *out_len = len;
+    return buf;
+}
+
 static void queue_msg(const ProtobufCMessage *m)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
-    grpc_slice s = grpc_slice_malloc(len);
+    size_t len = protobuf_c_message_get_packed_size(m), dlen = 0;
+    uint8_t *deep = NULL;
+    if (deep_metadata) {
+        deep = deep_node(deep_metadata, &dlen);
+        deep_metadata = 0;
+    }
+    grpc_slice s = grpc_slice_malloc(len + dlen);
     protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
+    if (deep)
+        memcpy(GRPC_SLICE_START_PTR(s) + len, deep, dlen);
+    free(deep);
     if (nsends == 64)
         abort();
     sends[nsends++] = grpc_raw_byte_buffer_create(&s, 1);
@@ -276,10 +351,12 @@ static void fill_node(Envoy__Config__Core__V3__Node *node, Envoy__Config__Core__
 {
     if (node_sent)
         return;
+    node_sent = true;
+    if (deep_metadata)
+        return; /* queue_msg appends the node as raw bytes */
     node->id = (char *)node_id;
     node->cluster = (char *)node_cluster;
     *slot = node;
-    node_sent = true;
 }
 
 static size_t split(char *s, char **out, size_t max)
@@ -440,6 +517,8 @@ int main(int argc, char **argv)
             want_json = true;
         else if (i + 1 < argc && !strcmp(argv[i], "--server"))
             server = argv[++i];
+        else if (i + 1 < argc && !strcmp(argv[i], "--deep-metadata"))
+            deep_metadata = atol(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--node"))
             node_id = argv[++i];
         else if (i + 1 < argc && !strcmp(argv[i], "--cluster"))

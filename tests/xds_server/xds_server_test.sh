@@ -299,6 +299,15 @@ check "bad file: no version bump" contains "$after" "$(grep -o '"version":"[0-9]
 out=$(cl --node n0 sub:listener wait:listener)
 check "bad file: l1 still sent" contains "$out" "resources=l1"
 
+# --- a request nesting too deep: refused, and the server goes on ---
+out=$(cl --node shallow --deep-metadata 40 sub:listener wait:listener 2>&1)
+check "node.metadata nesting 84 messages deep: served" contains "$out" "resources=l1"
+out=$(cl --node deep --deep-metadata 20000 sub:listener wait:listener:2000 2>&1)
+check "node.metadata nesting 20,004 messages deep: no response" not_contains "$out" "RESP"
+check "... the stream is refused, saying why" contains "$out" "nesting deeper than 100"
+out=$(cl --node n0 sub:listener wait:listener)
+check "... and the server still serves" contains "$out" "resources=l1"
+
 # --- SIGTERM with streams open ---
 bg last --node node-last sub:cluster wait:cluster sleep:10000
 wait_for "$TMP/last.out" "type=cluster"

@@ -254,8 +254,9 @@ static void xp__on_recv(xp__xstream_t *xs, bool ok)
     ProtobufCMessage *m = xp__unpack(bb, d);
     grpc_byte_buffer_destroy(bb);
     if (!m) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "cannot decode the %s", d->name);
+        char msg[192];
+        snprintf(msg, sizeof(msg), "cannot decode the %s (malformed, or nesting deeper than %d)",
+                 d->name, XP_PB_MAX_DEPTH);
         xp__xs_finish(xs, GRPC_STATUS_INVALID_ARGUMENT, msg);
         return;
     }
