@@ -257,5 +257,6 @@ int main(int argc, char **argv)
     xp_access_log_shutdown();
     xp__await_lone_thread(1000);
     XP_INFO("exiting");
+    xp_leak_check_first_at_exit();
     return code;
 }

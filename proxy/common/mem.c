@@ -62,3 +62,19 @@ char *xp_asprintf(const char *fmt, ...)
     va_end(ap);
     return p;
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+
+static void xp__leak_check(void)
+{
+    __lsan_do_leak_check();
+}
+#endif
+
+void xp_leak_check_first_at_exit(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    atexit(xp__leak_check); /* registered last, so run first */
+#endif
+}

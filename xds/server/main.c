@@ -8,6 +8,7 @@
 #include "xds/server/server.h"
 
 #include "proxy/common/log.h"
+#include "proxy/common/mem.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -115,5 +116,6 @@ int main(int argc, char **argv)
     sigwait(&set, &sig);
     XP_INFO("xds-server: signal %d, stopping", sig);
     xp_xds_server_stop(srv);
+    xp_leak_check_first_at_exit();
     return 0;
 }
