@@ -641,7 +641,7 @@ static void xp__access_log(xp_hstream_t *s)
     r.downstream_local_address = xp_str_c(h->http->local);
     if (s->route)
         r.route_name = s->route->name;
-    if (s->has_request_id)
+    if (s->request_id[0])
         r.request_id = xp_str_c(s->request_id);
     r.connection_id = h->id;
     r.attempt_count = s->attempts;

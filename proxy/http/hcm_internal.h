@@ -68,7 +68,7 @@ struct xp_hstream {
     xp_chunk_t *head_chunk;
     xp_http1_head_t req;
     xp_header_t *req_headers; /* req.headers: the fields received, as sanitized
-                               * before routing, room for two more */
+                               * before routing, room for what that adds */
     xp_http1_body_t req_body;
     bool req_complete; /* whole request body received */
     bool req_sent;     /* whole request (head+body) queued upstream */
@@ -81,10 +81,9 @@ struct xp_hstream {
     xp_str_t path;        /* request-target */
     char *rewritten_path; /* malloc'd, or NULL */
     char *norm_path;      /* malloc'd normalized target, or NULL */
-    char request_id[40];
-    bool has_request_id;
-    bool internal; /* Envoy's internal request: x-envoy-internal: true */
-    bool edge;     /* an external request at an edge (use_remote_address) */
+    char request_id[40];  /* generated x-request-id, "" when none was */
+    bool internal;        /* Envoy's internal request: x-envoy-internal: true */
+    bool edge;            /* an external request at an edge (use_remote_address) */
     bool sanitized;
 
     /* Routing: references held until the stream ends. */
@@ -199,7 +198,8 @@ struct xp_hconn {
  * valid until the next call on this thread. */
 xp_header_t *xp_hcm_scratch_headers(size_t n);
 /* Copies head's fields (parsed into the scratch) into a new array with room
- * for two more, points head at it and returns it (the caller frees it). */
+ * for the fields sanitizing adds, points head at it and returns it (the
+ * caller frees it). */
 xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head);
 void xp_hconn_process(xp_hconn_t *c);
 void xp_hconn_stream_done(xp_hconn_t *c);

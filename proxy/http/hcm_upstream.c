@@ -365,7 +365,6 @@ static void xp__new_request_id(xp_hstream_t *s)
     *o++ = '-';
     o = xp_hex_fixed(o, b, 12);
     *o = '\0';
-    s->has_request_id = true;
 }
 
 /* Removes every request field called name; true with the first one's value
@@ -380,6 +379,14 @@ static bool xp__take_field(xp_http1_head_t *q, const char *name, xp_str_t *value
             xp_http1_head_remove(q, i);
         }
     return found;
+}
+
+/* Replaces every request field called name with one of value. */
+static void xp__set_field(xp_http1_head_t *q, const char *name, xp_str_t value)
+{
+    xp_str_t old;
+    xp__take_field(q, name, &old);
+    xp_http1_head_append(q, xp_str_c(name), value);
 }
 
 /* Envoy's connection manager, before routing: is the request internal (with
@@ -426,19 +433,12 @@ static void xp__sanitize(xp_hstream_t *s)
         /* add_user_agent (Envoy): this node's cluster as the downstream
          * service, also as the user agent when the client sent none, and
          * its id as the downstream node. */
-        xp__take_field(q, "x-envoy-downstream-service-cluster", &only);
-        xp_http1_head_append(q, XP_STR_LIT("x-envoy-downstream-service-cluster"),
-                             xp_str_c(hcm->user_agent));
+        xp__set_field(q, "x-envoy-downstream-service-cluster", xp_str_c(hcm->user_agent));
         const xp_header_t *ua = xp__find(q->headers, q->num_headers, "user-agent");
-        if (ua == NULL || ua->value.len == 0) {
-            xp__take_field(q, "user-agent", &only);
-            xp_http1_head_append(q, XP_STR_LIT("user-agent"), xp_str_c(hcm->user_agent));
-        }
-        if (hcm->service_node[0]) {
-            xp__take_field(q, "x-envoy-downstream-service-node", &only);
-            xp_http1_head_append(q, XP_STR_LIT("x-envoy-downstream-service-node"),
-                                 xp_str_c(hcm->service_node));
-        }
+        if (ua == NULL || ua->value.len == 0)
+            xp__set_field(q, "user-agent", xp_str_c(hcm->user_agent));
+        if (hcm->service_node[0])
+            xp__set_field(q, "x-envoy-downstream-service-node", xp_str_c(hcm->service_node));
     }
     /* Before routing, as in Envoy: route matching and access logs see it. */
     if (hcm->generate_request_id && !xp__find(q->headers, q->num_headers, "x-request-id")) {
@@ -1013,14 +1013,12 @@ static void xp__send_request(xp_hstream_t *s)
         memcpy(xff + old, h->http->peer_ip, ip);
         xp__hl_set(&hl, XP_STR_LIT("x-forwarded-for"), xp_str(xff, old + ip));
     }
-    /* x-forwarded-proto: kept from a trusted downstream (no edge, or an
-     * edge behind trusted hops), else what this hop is (plaintext). */
-    if ((h->hcm->use_remote_address && h->hcm->xff_num_trusted_hops == 0) ||
-        !xp__find(rh, nrh, "x-forwarded-proto"))
+    /* x-forwarded-proto and -port: kept from a trusted downstream (no edge,
+     * or an edge behind trusted hops), else what this hop is (plaintext). */
+    bool untrusted = h->hcm->use_remote_address && h->hcm->xff_num_trusted_hops == 0;
+    if (untrusted || !xp__find(rh, nrh, "x-forwarded-proto"))
         xp__hl_set(&hl, XP_STR_LIT("x-forwarded-proto"), XP_STR_LIT("http"));
-    if (h->hcm->append_x_forwarded_port &&
-        ((h->hcm->use_remote_address && h->hcm->xff_num_trusted_hops == 0) ||
-         !xp__find(rh, nrh, "x-forwarded-port"))) {
+    if (h->hcm->append_x_forwarded_port && (untrusted || !xp__find(rh, nrh, "x-forwarded-port"))) {
         const char *colon = strrchr(h->http->local, ':');
         if (colon)
             xp__hl_set(&hl, XP_STR_LIT("x-forwarded-port"), xp_str_c(colon + 1));

@@ -157,9 +157,6 @@ static int xp__http_filters(const xp__hcm_pb_t *pb, xp_hcm_cfg_t *h, xp_path_t *
     return 0;
 }
 
-/* Http1ProtocolOptions fields that change Envoy's behaviour and that xproxy
- * does not implement: accepted with a warning naming the field and saying
- * what xproxy does instead (its behaviour is Envoy's default for each). */
 /* Fields set that xproxy does not honour: accepted, each with a warning
  * naming it and saying what xproxy does instead (Envoy's default). */
 typedef struct {
@@ -179,6 +176,8 @@ static void xp__warn_unhonoured(const xp__unhonoured_t *f, size_t n, xp_path_t *
     }
 }
 
+/* Http1ProtocolOptions fields that change Envoy's behaviour and that xproxy
+ * does not implement. */
 static void xp__http1_unhonoured(const Envoy__Config__Core__V3__Http1ProtocolOptions *o,
                                  xp_path_t *path, xp_diag_t *diag)
 {
@@ -199,6 +198,7 @@ static void xp__http1_unhonoured(const Envoy__Config__Core__V3__Http1ProtocolOpt
     xp__warn_unhonoured(f, XP_ARRAY_SIZE(f), path, diag);
 }
 
+/* The same for HttpConnectionManager fields. */
 static void xp__hcm_unhonoured(const xp__hcm_pb_t *pb, xp_path_t *path, xp_diag_t *diag)
 {
     const xp__unhonoured_t f[] = {

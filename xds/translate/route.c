@@ -162,10 +162,10 @@ static void xp__edits(xp__tr_t *t, xp_header_edits_t *e, size_t nadd,
             xp__err(t, NULL, "must not be empty");
         else if (rm[i][0] == ':' || (request && strcasecmp(rm[i], "host") == 0))
             xp__err(t, NULL, "\"%s\" cannot be removed (pseudo-header or host)", rm[i]);
-        else
-            xp_header_edits_remove(e, xp_str_c(rm[i]));
-        if (xp__set(rm[i]) && rm[i][0] != ':')
+        else {
             xp__field(t, NULL, xp_str_c(rm[i]), XP_FIELD_NAME);
+            xp_header_edits_remove(e, xp_str_c(rm[i]));
+        }
         xp_path_pop(&t->path, m);
     }
 }
