@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +79,69 @@ static void xp__read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         xp_chunk_unref(c);
 }
 
+/* Reads with recv instead of libuv's read(2): like send for writes, the
+ * socket call skips the file layer, about 2% of the proxy's CPU per
+ * request and per WebSocket message here (docs/bench_history.md). libuv
+ * offers no choice of call, so each socket's readiness callback (the
+ * uv__io_t that uv/unix.h lays out inside uv_tcp_t) is wrapped: readable
+ * events are served here, everything else (connecting, queued writes, and
+ * errors or hang-ups without data) goes on to libuv's own callback, whose
+ * read path (xp__alloc, xp__read) stays registered and handles those. */
+static _Atomic(uv__io_cb) xp__libuv_io; /* the same for every socket */
+
+/* One readable event, as libuv's read loop does it: up to 32 reads while
+ * they fill the chunk, stopping when the owner stops reading or closes. */
+static void xp__recv(xp_sock_t *s, int fd)
+{
+    for (int i = 0; i < 32 && s->reading; i++) {
+        xp_chunk_t *c = xp_chunk_new(XP_CHUNK_SIZE);
+        size_t cap = c->size;
+        ssize_t n;
+        do {
+            n = recv(fd, c->data, cap, 0);
+        } while (n < 0 && errno == EINTR);
+        int err = n < 0 ? errno : 0;
+        if (n > 0)
+            s->ops->on_data(s, c, c->data, (size_t)n);
+        xp_chunk_unref(c);
+        if (n > 0) {
+            if ((size_t)n < cap)
+                return;
+            continue;
+        }
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            return;
+        xp_sock_read_stop(s);
+        if (n == 0)
+            s->ops->on_eof(s);
+        else
+            s->ops->on_error(s, -err);
+        return;
+    }
+}
+
+static void xp__io(uv_loop_t *loop, uv__io_t *w, unsigned int events)
+{
+    xp_sock_t *s = XP_CONTAINER_OF(w, xp_sock_t, tcp.io_watcher);
+    if ((events & POLLIN) && s->reading && s->tcp.connect_req == NULL) {
+        xp__recv(s, w->fd);
+        if (w->fd < 0 || uv_is_closing((uv_handle_t *)&s->tcp))
+            return;
+        events &= ~(unsigned int)POLLIN;
+        if (events == 0)
+            return;
+    }
+    atomic_load_explicit(&xp__libuv_io, memory_order_relaxed)(loop, w, events);
+}
+
 void xp_sock_init(xp_sock_t *s, uv_loop_t *loop, const xp_sock_ops_t *ops, void *owner)
 {
     memset(s, 0, sizeof(*s));
     uv_tcp_init(loop, &s->tcp);
     s->ops = ops;
     s->owner = owner;
+    atomic_store_explicit(&xp__libuv_io, s->tcp.io_watcher.cb, memory_order_relaxed);
+    s->tcp.io_watcher.cb = xp__io;
 }
 
 int xp_sock_read_start(xp_sock_t *s)

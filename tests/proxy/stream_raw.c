@@ -1,6 +1,6 @@
 /* stream_raw: raw-socket helper for the stream_* proxy tests.
  *
- *   stream_raw client PORT [--shut-wr] [--timeout-ms T] [--pause-ms T]
+ *   stream_raw client PORT [--shut-wr] [--timeout-ms T] [--pause-ms T] [--reset]
  *       Connects to 127.0.0.1:PORT, sends stdin as-is (nothing if stdin is
  *       empty), optionally shuts down its write side, then reads until the
  *       peer closes, resets, or T ms pass (default 10000). The bytes received
@@ -9,6 +9,7 @@
  *       the end of sending. --pause-ms waits before sending (lets a proxy
  *       finish connecting upstream). Writing and reading run together, so a
  *       server that answers before the request is fully sent is still read.
+ *       --reset: when T passes, close with an RST (SO_LINGER 0), not a FIN.
  *
  *   stream_raw server --port-file F
  *       Listens on 127.0.0.1:0 (port written to F), and for each connection
@@ -81,7 +82,7 @@ static int write_full(int fd, const char *p, size_t len)
 static int client(int argc, char **argv)
 {
     int port = atoi(argv[2]);
-    bool shut_wr = false;
+    bool shut_wr = false, reset = false;
     long long timeout_ms = 10000, pause_ms = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--shut-wr"))
@@ -90,6 +91,8 @@ static int client(int argc, char **argv)
             timeout_ms = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--pause-ms") && i + 1 < argc)
             pause_ms = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--reset"))
+            reset = true;
         else {
             fprintf(stderr, "stream_raw: bad argument '%s'\n", argv[i]);
             return 2;
@@ -159,6 +162,10 @@ static int client(int argc, char **argv)
     }
     long long elapsed = now_ms() - (sent_at ? sent_at : start);
     fprintf(stderr, "end=%s elapsed_ms=%lld bytes=%zu\n", end, elapsed, got);
+    if (reset && !strcmp(end, "timeout")) {
+        struct linger l = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    }
     close(fd);
     free(req);
     return 0;
@@ -269,7 +276,8 @@ int main(int argc, char **argv)
         return client(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "server"))
         return server(argc, argv);
-    fprintf(stderr, "usage: stream_raw client PORT [--shut-wr] [--timeout-ms T] [--pause-ms T]\n"
-                    "       stream_raw server --port-file F\n");
+    fprintf(stderr,
+            "usage: stream_raw client PORT [--shut-wr] [--timeout-ms T] [--pause-ms T] [--reset]\n"
+            "       stream_raw server --port-file F\n");
     return 2;
 }

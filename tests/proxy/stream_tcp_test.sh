@@ -2,9 +2,9 @@
 # tcp_proxy through xproxy: HTTP (keep-alive, large body) and WebSocket over
 # the byte tunnel, tcp.<prefix>.downstream_cx_total, half-close in both the
 # tcp_proxy and the HTTP connection manager (a client that shuts down its
-# write side still gets the whole response), max_connect_attempts skipping a
-# dead endpoint, a cluster with only dead endpoints, and idle_timeout
-# closing an idle tunnel.
+# write side still gets the whole response; one that resets has its
+# upstream request reset), max_connect_attempts skipping a dead endpoint, a
+# cluster with only dead endpoints, and idle_timeout closing an idle tunnel.
 DIR=$(dirname "$0")
 . "$DIR/stream_lib.sh"
 
@@ -67,6 +67,12 @@ check "HTTP listener half-close, slow upstream: closed" eq "$RAW_END" eof
 raw "$HTTP_PORT" --shut-wr < <(printf 'GET /p1 HTTP/1.1\r\nHost: a\r\n\r\nGET /p2 HTTP/1.1\r\nHost: a\r\n\r\n')
 check "HTTP listener half-close, two pipelined: both answered" \
     eq "$(printf '%s' "$RAW_OUT" | grep -c '^HTTP/1.1 200')" 2
+# A reset is not a half-close: the request waiting for a slow upstream is
+# dropped and its upstream request reset, not left to wait for the answer.
+tx0=$(xstat cluster.up.upstream_rq_tx_reset)
+raw "$HTTP_PORT" --timeout-ms 300 --reset < <(printf 'GET /delay/2000 HTTP/1.1\r\nHost: a\r\n\r\n')
+check "HTTP listener, client reset while its request waits: the upstream request is reset" \
+    wait_stat cluster.up.upstream_rq_tx_reset $((tx0 + 1)) 5
 
 # ---- max_connect_attempts ------------------------------------------------
 good=0
