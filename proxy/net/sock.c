@@ -16,7 +16,8 @@
  * as the write request for whatever the kernel did not take at once. */
 struct xp_sock_batch {
     uv_write_t req;
-    size_t len; /* bytes not yet written */
+    xp_sock_batch_t *spare_next; /* on the thread's list of spares */
+    size_t len;                  /* bytes not yet written */
     unsigned n;
     uv_buf_t bufs[16];
     xp_chunk_t *chunks[16];
@@ -162,12 +163,49 @@ void xp_sock_read_stop(xp_sock_t *s)
     s->reading = false;
 }
 
+/* Spare batches, per thread: a batch lives from a write until the kernel
+ * takes it, usually within one call, so a few spares spare a malloc and a
+ * free per write. */
+#define XP__SPARE_BATCHES 8
+static __thread xp_sock_batch_t *xp__spare;
+static __thread unsigned xp__nspare;
+
+static xp_sock_batch_t *xp__batch_new(void)
+{
+    xp_sock_batch_t *w = xp__spare;
+    if (w) {
+        xp__spare = w->spare_next;
+        xp__nspare--;
+    } else {
+        w = xp_malloc(sizeof(*w));
+    }
+    w->len = 0;
+    w->n = 0;
+    return w;
+}
+
 static void xp__batch_free(xp_sock_batch_t *w)
 {
     for (unsigned i = 0; i < w->n; i++)
         if (w->chunks[i])
             xp_chunk_unref(w->chunks[i]);
+    if (xp__nspare < XP__SPARE_BATCHES) {
+        w->spare_next = xp__spare;
+        xp__spare = w;
+        xp__nspare++;
+        return;
+    }
     free(w);
+}
+
+void xp_sock_thread_cleanup(void)
+{
+    while (xp__spare) {
+        xp_sock_batch_t *n = xp__spare->spare_next;
+        free(xp__spare);
+        xp__spare = n;
+    }
+    xp__nspare = 0;
 }
 
 static void xp__written(uv_write_t *req, int status)
@@ -241,11 +279,8 @@ static int xp__room(xp_sock_t *s, unsigned k)
         if (rc)
             return rc;
     }
-    if (s->batch == NULL) {
-        s->batch = xp_malloc(sizeof(*s->batch));
-        s->batch->len = 0;
-        s->batch->n = 0;
-    }
+    if (s->batch == NULL)
+        s->batch = xp__batch_new();
     return 0;
 }
 
@@ -290,7 +325,7 @@ static int xp__write1(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
     if (wr < 0 && wr != UV_EAGAIN && wr != UV_ENOSYS)
         return wr;
     size_t done = wr > 0 ? (size_t)wr : 0;
-    xp_sock_batch_t *w = xp_malloc(sizeof(*w));
+    xp_sock_batch_t *w = xp__batch_new();
     w->bufs[0] = uv_buf_init((char *)p + done, (unsigned)(len - done));
     w->chunks[0] = c ? xp_chunk_ref(c) : NULL;
     w->n = 1;

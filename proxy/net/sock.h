@@ -73,6 +73,8 @@ void xp_sock_shutdown(xp_sock_t *s);
 void xp_sock_close(xp_sock_t *s);
 /* Disables Nagle; call once connected or accepted. */
 void xp_sock_nodelay(xp_sock_t *s);
+/* Frees this thread's spare write batches (at worker exit). */
+void xp_sock_thread_cleanup(void);
 /* "ip:port" of the peer / local end into buf; "-" when unknown. */
 void xp_sock_peer_str(const xp_sock_t *s, char *buf, size_t len);
 void xp_sock_local_str(const xp_sock_t *s, char *buf, size_t len);

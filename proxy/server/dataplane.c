@@ -6,6 +6,7 @@
 #include "proxy/core/wctx.h"
 #include "proxy/http/hcm.h"
 #include "proxy/net/chunk.h"
+#include "proxy/net/sock.h"
 #include "proxy/router/route.h"
 #include "proxy/router/scope.h"
 #include "proxy/runtime/runtime.h"
@@ -979,6 +980,7 @@ static void xp__worker_stop(xp_worker_t *wk, void *arg)
 static void xp__worker_exit(xp_worker_t *wk)
 {
     (void)wk;
+    xp_sock_thread_cleanup();
     xp_chunk_thread_cleanup();
     xp_hcm_thread_cleanup();
     xp_router_thread_cleanup();

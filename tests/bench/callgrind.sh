@@ -12,7 +12,8 @@
 # workload 1's small body) and then for a 5 s `xpbench ws-echo` run (200
 # WebSockets, 32-byte messages). The requests are counted from xproxy's
 # own downstream_rq_total, the echoes by xpbench. Prints the totals and
-# the functions that cost the most.
+# the functions that cost the most. XPB_CG_OUT=DIR keeps the two dumps
+# (DIR/cg.w1, DIR/cg.w4) for callgrind_annotate, e.g. --tree=caller.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -80,3 +81,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "xproxy at $commit, -c opt, --concurrency 1, $(valgrind --version) --tool=callgrind"
 report w1 "$W1_N" request requests
 report w4 "$W4_N" echo echoes
+if [[ -n ${XPB_CG_OUT:-} ]]; then
+    mkdir -p "$XPB_CG_OUT"
+    cp "$WORK/cg.w1" "$WORK/cg.w4" "$XPB_CG_OUT/"
+fi
