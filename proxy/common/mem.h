@@ -5,7 +5,10 @@
 #ifndef XP_COMMON_MEM_H
 #define XP_COMMON_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define XP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* Pointer to the struct of `type` whose member `member` is at `ptr`. */
@@ -19,6 +22,46 @@ char *xp_strdup(const char *s);
 char *xp_strndup(const char *s, size_t n);
 /* printf into a new string owned by the caller. */
 char *xp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A thread's spare objects of one kind: freed objects kept for reuse (up to
+ * a cap the caller gives), so a hot path's allocation is a list pop. An
+ * object on the list is dead; its first pointer-sized bytes hold the link,
+ * so the kind needs no field for it. Not thread-safe: one per thread. */
+typedef struct {
+    void *head;
+    unsigned n;
+} xp_spares_t;
+
+/* A spare object (contents undefined), or NULL when there is none. */
+static inline void *xp_spares_take(xp_spares_t *l)
+{
+    void *o = l->head;
+    if (o) {
+        memcpy(&l->head, o, sizeof(void *));
+        l->n--;
+    }
+    return o;
+}
+
+/* Keeps o for reuse unless max are kept already; false: the caller frees
+ * it. */
+static inline bool xp_spares_keep(xp_spares_t *l, void *o, unsigned max)
+{
+    if (l->n >= max)
+        return false;
+    memcpy(o, &l->head, sizeof(void *));
+    l->head = o;
+    l->n++;
+    return true;
+}
+
+/* Frees every spare (at thread exit, so leak checkers stay quiet). */
+static inline void xp_spares_free_all(xp_spares_t *l)
+{
+    void *o;
+    while ((o = xp_spares_take(l)) != NULL)
+        free(o);
+}
 
 /* Called last in main, under LeakSanitizer (the --config=asan build): the
  * leak check runs as soon as main has returned, before the libraries'

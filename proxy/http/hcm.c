@@ -231,20 +231,14 @@ xp_header_t *xp_hcm_keep_headers(xp_http1_head_t *head)
  * 800 instructions (tests/bench/callgrind.sh); a few spares make it a
  * memset. */
 #define XP__SPARE_STREAMS 64
-static __thread xp_hstream_t *xp__spare;
-static __thread unsigned xp__nspare;
+static __thread xp_spares_t xp__spares;
 
 void xp_hcm_thread_cleanup(void)
 {
     free(xp__scratch);
     xp__scratch = NULL;
     xp__scratch_cap = 0;
-    while (xp__spare) {
-        xp_hstream_t *n = xp__spare->spare_next;
-        free(xp__spare);
-        xp__spare = n;
-    }
-    xp__nspare = 0;
+    xp_spares_free_all(&xp__spares);
 }
 
 /* ---- the connection ------------------------------------------------------- */
@@ -618,24 +612,17 @@ static const xp_sock_ops_t xp__hconn_ops = {
 
 static xp_hstream_t *xp__stream_alloc(void)
 {
-    xp_hstream_t *s = xp__spare;
+    xp_hstream_t *s = xp_spares_take(&xp__spares);
     if (s == NULL)
         return xp_calloc(1, sizeof(*s));
-    xp__spare = s->spare_next;
-    xp__nspare--;
     memset(s, 0, sizeof(*s));
     return s;
 }
 
 static void xp__stream_mem_free(xp_hstream_t *s)
 {
-    if (xp__nspare < XP__SPARE_STREAMS) {
-        s->spare_next = xp__spare;
-        xp__spare = s;
-        xp__nspare++;
-        return;
-    }
-    free(s);
+    if (!xp_spares_keep(&xp__spares, s, XP__SPARE_STREAMS))
+        free(s);
 }
 
 static void xp__stream_timer_closed(uv_handle_t *hd)

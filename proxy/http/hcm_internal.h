@@ -59,7 +59,6 @@ typedef struct {
 
 struct xp_hstream {
     xp_hconn_t *conn;
-    xp_hstream_t *spare_next; /* on the thread's list of spare streams */
     xp_hs_state_t state;
     uint64_t start_us; /* wall clock */
     uint64_t start_mono_ms;

@@ -2,8 +2,8 @@
  * reference, into the writes that forward it, so forwarded bytes are never
  * copied. Chunks belong to one worker thread (non-atomic refcount) and the
  * common size is recycled through a small thread-local free list, so the
- * steady state allocates nothing. An idle connection holds no chunk: libuv
- * asks for one only when the socket is readable. */
+ * steady state allocates nothing. An idle connection holds no chunk: a read
+ * takes one only when the socket is readable. */
 #ifndef XP_NET_CHUNK_H
 #define XP_NET_CHUNK_H
 
@@ -15,7 +15,6 @@
 typedef struct xp_chunk {
     uint32_t refs;
     uint32_t size; /* capacity of data */
-    struct xp_chunk *next_free;
     char data[];
 } xp_chunk_t;
 

@@ -16,8 +16,7 @@
  * as the write request for whatever the kernel did not take at once. */
 struct xp_sock_batch {
     uv_write_t req;
-    xp_sock_batch_t *spare_next; /* on the thread's list of spares */
-    size_t len;                  /* bytes not yet written */
+    size_t len; /* bytes not yet written */
     unsigned n;
     uv_buf_t bufs[16];
     xp_chunk_t *chunks[16];
@@ -167,18 +166,13 @@ void xp_sock_read_stop(xp_sock_t *s)
  * takes it, usually within one call, so a few spares spare a malloc and a
  * free per write. */
 #define XP__SPARE_BATCHES 8
-static __thread xp_sock_batch_t *xp__spare;
-static __thread unsigned xp__nspare;
+static __thread xp_spares_t xp__spares;
 
 static xp_sock_batch_t *xp__batch_new(void)
 {
-    xp_sock_batch_t *w = xp__spare;
-    if (w) {
-        xp__spare = w->spare_next;
-        xp__nspare--;
-    } else {
+    xp_sock_batch_t *w = xp_spares_take(&xp__spares);
+    if (w == NULL)
         w = xp_malloc(sizeof(*w));
-    }
     w->len = 0;
     w->n = 0;
     return w;
@@ -189,23 +183,13 @@ static void xp__batch_free(xp_sock_batch_t *w)
     for (unsigned i = 0; i < w->n; i++)
         if (w->chunks[i])
             xp_chunk_unref(w->chunks[i]);
-    if (xp__nspare < XP__SPARE_BATCHES) {
-        w->spare_next = xp__spare;
-        xp__spare = w;
-        xp__nspare++;
-        return;
-    }
-    free(w);
+    if (!xp_spares_keep(&xp__spares, w, XP__SPARE_BATCHES))
+        free(w);
 }
 
 void xp_sock_thread_cleanup(void)
 {
-    while (xp__spare) {
-        xp_sock_batch_t *n = xp__spare->spare_next;
-        free(xp__spare);
-        xp__spare = n;
-    }
-    xp__nspare = 0;
+    xp_spares_free_all(&xp__spares);
 }
 
 static void xp__written(uv_write_t *req, int status)
