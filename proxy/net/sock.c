@@ -60,21 +60,28 @@ static void xp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->data, c->size);
 }
 
+/* A read's outcome, to the owner: n bytes at the start of c, or the end
+ * (UV_EOF) or an error (another negative libuv code), after which reading
+ * has stopped. Both read paths below end here. */
+static void xp__deliver(xp_sock_t *s, xp_chunk_t *c, ssize_t n)
+{
+    if (n > 0) {
+        s->ops->on_data(s, c, c->data, (size_t)n);
+        return;
+    }
+    xp_sock_read_stop(s);
+    if (n == UV_EOF)
+        s->ops->on_eof(s);
+    else
+        s->ops->on_error(s, (int)n);
+}
+
+/* libuv's read callback: n 0 is "nothing to read after all". */
 static void xp__read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-    xp_sock_t *s = (xp_sock_t *)st;
     xp_chunk_t *c = buf->base ? XP_CONTAINER_OF(buf->base, xp_chunk_t, data) : NULL;
-    if (n > 0) {
-        s->ops->on_data(s, c, buf->base, (size_t)n);
-    } else if (n == UV_EOF) {
-        s->reading = false;
-        uv_read_stop(st);
-        s->ops->on_eof(s);
-    } else if (n < 0) {
-        s->reading = false;
-        uv_read_stop(st);
-        s->ops->on_error(s, (int)n);
-    }
+    if (n != 0)
+        xp__deliver((xp_sock_t *)st, c, n);
     if (c)
         xp_chunk_unref(c);
 }
@@ -101,22 +108,11 @@ static void xp__recv(xp_sock_t *s, int fd)
             n = recv(fd, c->data, cap, 0);
         } while (n < 0 && errno == EINTR);
         int err = n < 0 ? errno : 0;
-        if (n > 0)
-            s->ops->on_data(s, c, c->data, (size_t)n);
+        if (err != EAGAIN && err != EWOULDBLOCK)
+            xp__deliver(s, c, n > 0 ? n : n == 0 ? UV_EOF : -err);
         xp_chunk_unref(c);
-        if (n > 0) {
-            if ((size_t)n < cap)
-                return;
-            continue;
-        }
-        if (err == EAGAIN || err == EWOULDBLOCK)
+        if (n <= 0 || (size_t)n < cap)
             return;
-        xp_sock_read_stop(s);
-        if (n == 0)
-            s->ops->on_eof(s);
-        else
-            s->ops->on_error(s, -err);
-        return;
     }
 }
 
