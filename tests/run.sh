@@ -27,6 +27,19 @@ run() {
     fi
     passed=$((passed + p))
     failed=$((failed + f))
+    # What each failed target printed about its failure (the CI log keeps
+    # only this script's output): its failed checks, sanitizer reports and
+    # last lines (an early exit says why there).
+    local t log
+    for t in $(grep -oE '^//[^ ]+ +(FAILED|TIMEOUT|FLAKY|INCOMPLETE)' "$logdir/$name.log" | cut -d' ' -f1); do
+        log="bazel-testlogs/${t#//}"
+        log="${log/://}/test.log"
+        echo "-- $t ($name): $log"
+        [ -f "$log" ] || continue
+        grep -E -A4 '^FAIL - |^==[0-9]+==ERROR|runtime error:|^---- ' "$log" | head -60
+        echo "-- its last lines:"
+        tail -n 6 "$log"
+    done
 }
 
 run plain

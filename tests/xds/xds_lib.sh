@@ -98,15 +98,38 @@ XDS_ADMIN_PORT=0
 XDS_REST_PORT=0
 XDS_N=0
 
-# xds_start: xds-server on RES_DIR (first time on port 0; afterwards on the
-# same ports as before). Sets XDS_PID, XDS_PORT, XDS_REST_PORT, XDS_ADMIN,
-# XDS_LOG.
+# A restarted server must get its old ports back, so the first start takes
+# them from below the kernel's ephemeral range. Ports bound to 0, and the
+# source ports of outgoing connections (other tests run beside this one),
+# come from that range: during an outage one of them could take the dead
+# server's port, and the restart would fail to bind it. Where the range
+# starts too low to leave room, port 0 as before.
+XDS_EPH_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+[[ "$XDS_EPH_LOW" =~ ^[0-9]+$ ]] || XDS_EPH_LOW=32768
+
+# xds_pick_ports: three consecutive random ports below the ephemeral range.
+xds_pick_ports() {
+    [ "$XDS_EPH_LOW" -gt 12000 ] || return 1
+    local base=$((XDS_EPH_LOW - 10000 + RANDOM % 3300 * 3))
+    XDS_PORT=$base XDS_ADMIN_PORT=$((base + 1)) XDS_REST_PORT=$((base + 2))
+}
+
+# xds_start: xds-server on RES_DIR (first time on free ports below the
+# ephemeral range, or 0; afterwards on the same ports as before). Sets
+# XDS_PID, XDS_PORT, XDS_REST_PORT, XDS_ADMIN, XDS_LOG.
 xds_start() {
     XDS_N=$((XDS_N + 1))
     local pf="$XT_TMP/xds.ports.$XDS_N"
     XDS_LOG="$XT_TMP/xds.$XDS_N.log"
-    local i
-    for i in $(seq 1 50); do # a port just released may take a moment
+    local i first=0
+    [ "$XDS_N" = 1 ] && first=1
+    for i in $(seq 1 50); do
+        # First start: new ports on each try (another test may hold these).
+        # A restart: the same ports again (one just released may take a
+        # moment).
+        if [ "$first" = 1 ] && ! xds_pick_ports; then
+            XDS_PORT=0 XDS_ADMIN_PORT=0 XDS_REST_PORT=0
+        fi
         "$XDS_SERVER" --dir "$RES_DIR" --listen "127.0.0.1:$XDS_PORT" \
             --admin "127.0.0.1:$XDS_ADMIN_PORT" --rest "127.0.0.1:$XDS_REST_PORT" \
             --port-file "$pf" --log-level debug \
@@ -118,7 +141,8 @@ xds_start() {
         sleep 0.1
     done
     if [ ! -s "$pf" ]; then
-        echo "xds-server did not start:"; cat "$XDS_LOG"
+        echo "xds-server did not start (ports $XDS_PORT, $XDS_ADMIN_PORT, $XDS_REST_PORT):"
+        cat "$XDS_LOG"
         exit 1
     fi
     XDS_PORT=$(sed -n 's/^xds=//p' "$pf")
