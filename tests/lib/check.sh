@@ -93,6 +93,22 @@ matches() {
     return 1
 }
 
+# quiet_port [COUNT]: sets QUIET_PORT to the first of COUNT (1) consecutive
+# random ports below the kernel's ephemeral range, or fails where that range
+# starts too low to leave room. Ports bound to 0 and the source ports of
+# outgoing connections, this test's or those of tests running beside it,
+# come from the ephemeral range, so a port from below it stays free once
+# released (a server restarted on it binds again) or free of listeners (a
+# port nobody listens on stays so). Whether it is free now is the caller's
+# to find out.
+CHK_EPH_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+[[ "$CHK_EPH_LOW" =~ ^[0-9]+$ ]] || CHK_EPH_LOW=32768
+quiet_port() {
+    local n=${1:-1}
+    [ "$CHK_EPH_LOW" -gt 12000 ] || return 1
+    QUIET_PORT=$((CHK_EPH_LOW - 10000 + RANDOM % (9900 / n) * n))
+}
+
 # wait_file FILE PID [SECONDS]: waits (10 s by default) for FILE to be
 # non-empty; fails early when PID is gone.
 wait_file() {

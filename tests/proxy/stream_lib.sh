@@ -59,8 +59,19 @@ start_raw_server() {
     RAW_PORT=$(head -1 "$pf")
 }
 
-# dead_port: a port that was just free (a listener bound and closed).
+# dead_port: a port nobody listens on: below the ephemeral range
+# (quiet_port, check.sh), where no test's bind to port 0 can start listening
+# on it later; else one that was just free (a listener bound and closed).
 dead_port() {
+    local i
+    for i in $(seq 1 20); do
+        quiet_port || break
+        # Nothing answers there now.
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$QUIET_PORT") 2>/dev/null; then
+            DEAD_PORT=$QUIET_PORT
+            return 0
+        fi
+    done
     local pf="$SX_TMP/port.dead.$RANDOM"
     "$STREAM_RAW" server --port-file "$pf" >/dev/null 2>&1 &
     local pid=$!

@@ -98,20 +98,12 @@ XDS_ADMIN_PORT=0
 XDS_REST_PORT=0
 XDS_N=0
 
-# A restarted server must get its old ports back, so the first start takes
-# them from below the kernel's ephemeral range. Ports bound to 0, and the
-# source ports of outgoing connections (other tests run beside this one),
-# come from that range: during an outage one of them could take the dead
-# server's port, and the restart would fail to bind it. Where the range
-# starts too low to leave room, port 0 as before.
-XDS_EPH_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
-[[ "$XDS_EPH_LOW" =~ ^[0-9]+$ ]] || XDS_EPH_LOW=32768
-
-# xds_pick_ports: three consecutive random ports below the ephemeral range.
+# xds_pick_ports: the first start's ports, which a restart must get back:
+# three consecutive ports below the ephemeral range (quiet_port, check.sh),
+# where nothing else takes one during an outage.
 xds_pick_ports() {
-    [ "$XDS_EPH_LOW" -gt 12000 ] || return 1
-    local base=$((XDS_EPH_LOW - 10000 + RANDOM % 3300 * 3))
-    XDS_PORT=$base XDS_ADMIN_PORT=$((base + 1)) XDS_REST_PORT=$((base + 2))
+    quiet_port 3 || return 1
+    XDS_PORT=$QUIET_PORT XDS_ADMIN_PORT=$((QUIET_PORT + 1)) XDS_REST_PORT=$((QUIET_PORT + 2))
 }
 
 # xds_start: xds-server on RES_DIR (first time on free ports below the
