@@ -70,9 +70,10 @@ static inline void xp_spares_free_all(xp_spares_t *l)
 /* Called last in main, under LeakSanitizer (the --config=asan build): the
  * leak check runs as soon as main has returned, before the libraries'
  * exit-time destructors, and ends the process on a leak as LSan's own
- * exit-time check would (which then does nothing). That later check
- * sometimes crashed ("Tracer caught signal 11") with main the only thread
- * left. Nothing otherwise. */
+ * exit-time check would (which then does nothing). Nothing otherwise. The
+ * tracer crash this was meant to avoid ("Tracer caught signal 11") had
+ * another cause, dynamic TLS, which .bazelrc's intercept_tls_get_addr=0
+ * avoids (tests/common/lsan_tls_test.c). */
 void xp_leak_check_first_at_exit(void);
 
 #endif
