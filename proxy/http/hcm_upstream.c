@@ -915,8 +915,13 @@ static bool xp__hl_has(const xp__hlist_t *l, xp_str_t name)
 
 static void xp__hl_remove(xp__hlist_t *l, xp_str_t name)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < l->n; i++)
+    size_t i = 0;
+    while (i < l->n && !xp_str_eq_nocase(l->v[i].name, name))
+        i++;
+    if (i == l->n)
+        return; /* the usual case: nothing moves */
+    size_t k = i;
+    for (i++; i < l->n; i++)
         if (!xp_str_eq_nocase(l->v[i].name, name))
             l->v[k++] = l->v[i];
     l->n = k;
