@@ -7,15 +7,7 @@
 #include "proxy/common/error.h"
 #include "proxy/common/log.h"
 #include "proxy/common/mem.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/lib/check.h"
 
 int main(void)
 {
@@ -73,6 +65,5 @@ int main(void)
     CHECK(strcmp(s, "a-42") == 0);
     free(s);
 
-    printf("%s\n", failures ? "FAILED" : "diag_test: all checks passed");
-    return failures != 0;
+    return check_result("diag_test");
 }

@@ -24,18 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/lib/check.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
 #endif
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 #define THREADS 64
 
@@ -131,9 +124,5 @@ int main(int argc, char **argv)
     pthread_barrier_destroy(&touched);
     pthread_barrier_destroy(&release);
     dlclose(lib);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    else
-        printf("lsan_tls_test: ok\n");
-    return failures ? 1 : 0;
+    return check_result("lsan_tls_test");
 }

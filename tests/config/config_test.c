@@ -8,15 +8,7 @@
 #include "proxy/common/error.h"
 #include "proxy/common/mem.h"
 #include "proxy/config/config.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/lib/check.h"
 
 int main(void)
 {
@@ -70,6 +62,5 @@ int main(void)
     CHECK(strcmp(h->server_name, "envoy") == 0);
     xp_hcm_cfg_free(h);
 
-    printf("%s\n", failures ? "FAILED" : "config_test: all checks passed");
-    return failures != 0;
+    return check_result("config_test");
 }

@@ -15,15 +15,7 @@
 #include "proxy/router/route.h"
 #include "xds/codec/codec.h"
 #include "xds/translate/route.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/lib/check.h"
 
 /* n workspace routes; route `changed` gets another rewrite. */
 static Envoy__Config__Route__V3__RouteConfiguration *config(int n, int changed)
@@ -222,6 +214,5 @@ int main(void)
         bytes_path(a, b, N);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     protobuf_c_message_free_unpacked(&b->base, NULL);
-    printf("%s\n", failures ? "FAILED" : "reuse_test: all checks passed");
-    return failures != 0;
+    return check_result("reuse_test");
 }

@@ -8,15 +8,7 @@
 #include <uv.h>
 
 #include "proxy/server/worker.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/lib/check.h"
 
 typedef struct {
     pthread_t thread;
@@ -91,6 +83,5 @@ int main(void)
     uv_run(&leaky.loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&leaky.loop) == 0);
 
-    printf("%s\n", failures ? "FAILED" : "worker_test: all checks passed");
-    return failures != 0;
+    return check_result("worker_test");
 }

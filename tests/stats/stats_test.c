@@ -6,15 +6,7 @@
 #include <string.h>
 
 #include "proxy/stats/stats.h"
-
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "tests/lib/check.h"
 
 static void *bump(void *arg)
 {
@@ -90,6 +82,5 @@ int main(void)
 
     xp_stats_free(r);
     xp_stats_free(s);
-    printf("%s\n", failures ? "FAILED" : "stats_test: all checks passed");
-    return failures != 0;
+    return check_result("stats_test");
 }
