@@ -1,5 +1,6 @@
 #include "proxy/net/sock.h"
 #include "proxy/common/mem.h"
+#include "proxy/net/uring.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -233,6 +234,8 @@ static void xp__written(uv_write_t *req, int status)
     s->ops->on_written(s);
 }
 
+static int xp__flushed(xp_sock_t *s, xp_sock_batch_t *w, int wr);
+
 /* Sends the batch: the kernel first, what it does not take is queued with
  * libuv (which keeps the order behind earlier queued writes). */
 static int xp__flush(xp_sock_t *s)
@@ -246,11 +249,15 @@ static int xp__flush(xp_sock_t *s)
         xp__batch_free(w);
         return UV_ECANCELED;
     }
-    uv_buf_t local[XP__BATCH_MAX];
+    return xp__flushed(s, w, xp__try_send(s, w->bufs, w->n));
+}
+
+/* What follows the kernel's answer wr to batch w: done, an error, or the
+ * rest queued with libuv. w is s's no longer. */
+static int xp__flushed(xp_sock_t *s, xp_sock_batch_t *w, int wr)
+{
     unsigned n = w->n;
-    memcpy(local, w->bufs, n * sizeof(*local));
-    uv_buf_t *v = local;
-    int wr = xp__try_send(s, v, n);
+    uv_buf_t *v = w->bufs; /* uv_write copies what it keeps */
     if (wr == (int)w->len) {
         s->wpending -= w->len;
         xp__batch_free(w);
@@ -304,10 +311,192 @@ static void xp__put(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
     s->wpending += len;
 }
 
-/* The batch goes now, or at the outermost uncork. */
+/* ---- sends at the end of the loop iteration (xp_sock_thread_batch) ---- */
+
+typedef struct {
+    uv_loop_t *loop;
+    uv_prepare_t prepare; /* before the loop blocks */
+    uv_check_t check;     /* after the I/O callbacks */
+    xp_uring_t ring;
+    xp_sock_t **v; /* sockets whose batch waits; NULL: closed since */
+    unsigned n, cap;
+    xp_sock_t **spare; /* the list being sent, swapped with v */
+    unsigned spare_cap;
+    xp_sock_batch_stats_t stats;
+    int open_handles;
+} xp__later_t;
+
+static __thread xp__later_t *xp__later;
+
+static bool xp__batching(const xp_sock_t *s)
+{
+    return xp__later != NULL && s->tcp.loop == xp__later->loop;
+}
+
+/* Puts s on the list (once). */
+static void xp__later_add(xp_sock_t *s)
+{
+    xp__later_t *L = xp__later;
+    if (s->later)
+        return;
+    if (L->n == L->cap) {
+        L->cap = L->cap ? 2 * L->cap : 64;
+        L->v = xp_realloc(L->v, L->cap * sizeof(*L->v));
+    }
+    L->v[L->n++] = s;
+    s->later = L->n;
+}
+
+/* The kernel's answer for a batch sent from the list, to the owner as a
+ * queued write's would come: an error, or written. */
+static void xp__later_done(xp_sock_t *s, xp_sock_batch_t *w, int wr)
+{
+    if (s->closing) { /* closed by an owner's callback in this round */
+        s->wpending -= w->len;
+        xp__batch_free(w);
+        return;
+    }
+    if (wr == -EAGAIN || wr == -EWOULDBLOCK || wr == -ENOBUFS || wr == -EINTR)
+        wr = UV_EAGAIN; /* as xp__try_send says it */
+    bool all = wr == (int)w->len;
+    int rc = xp__flushed(s, w, wr);
+    if (rc)
+        s->ops->on_error(s, rc);
+    else if (all)
+        s->ops->on_written(s);
+}
+
+/* Sends every batch on the list, XP_URING_MAX to a system call, until the
+ * owners' callbacks add no more. */
+static void xp__later_run(xp__later_t *L)
+{
+    while (L->n) {
+        /* Callbacks below may add to the list: they get the other array. */
+        xp_sock_t **cur = L->v;
+        unsigned ncur = L->n, cap = L->cap;
+        L->v = L->spare;
+        L->cap = L->spare_cap;
+        L->n = 0;
+        L->spare = cur;
+        L->spare_cap = cap;
+        for (unsigned i = 0; i < ncur; i++)
+            if (cur[i])
+                cur[i]->later = 0;
+        unsigned i = 0;
+        while (i < ncur) {
+            xp_sock_t *ss[XP_URING_MAX];
+            xp_sock_batch_t *ws[XP_URING_MAX];
+            xp_uring_send_t sv[XP_URING_MAX];
+            int res[XP_URING_MAX];
+            unsigned k = 0;
+            for (; i < ncur && k < XP_URING_MAX; i++) {
+                xp_sock_t *s = cur[i];
+                if (s == NULL || s->batch == NULL)
+                    continue;
+                if (s->closing || s->tcp.write_queue_size != 0 || s->tcp.connect_req != NULL ||
+                    s->tcp.io_watcher.fd < 0 || uv_is_closing((uv_handle_t *)&s->tcp)) {
+                    /* behind libuv's queue, or not sendable: the usual way */
+                    int rc = xp__flush(s);
+                    if (rc && rc != UV_ECANCELED)
+                        s->ops->on_error(s, rc);
+                    continue;
+                }
+                xp_sock_batch_t *w = s->batch;
+                s->batch = NULL;
+                ss[k] = s;
+                ws[k] = w;
+                sv[k] =
+                    (xp_uring_send_t){s->tcp.io_watcher.fd, (const struct iovec *)w->bufs, w->n};
+                k++;
+            }
+            if (k == 0)
+                continue;
+            unsigned made = xp_uring_send_all(&L->ring, sv, k, res);
+            L->stats.calls++;
+            L->stats.sends += made;
+            for (unsigned j = 0; j < k; j++) {
+                /* not made, or refused by a ring that lacks the call */
+                if (j >= made || res[j] == -EINVAL || res[j] == -EOPNOTSUPP)
+                    res[j] = xp__try_send(ss[j], ws[j]->bufs, ws[j]->n);
+                xp__later_done(ss[j], ws[j], res[j]);
+            }
+        }
+    }
+}
+
+static void xp__later_prepare(uv_prepare_t *h)
+{
+    xp__later_run(h->data);
+}
+
+static void xp__later_check(uv_check_t *h)
+{
+    xp__later_run(h->data);
+}
+
+int xp_sock_thread_batch(uv_loop_t *loop)
+{
+    if (xp__later)
+        return -EALREADY;
+    xp__later_t *L = xp_calloc(1, sizeof(*L));
+    int rc = xp_uring_init(&L->ring);
+    if (rc) {
+        free(L);
+        return rc;
+    }
+    L->loop = loop;
+    uv_prepare_init(loop, &L->prepare);
+    uv_check_init(loop, &L->check);
+    L->prepare.data = L;
+    L->check.data = L;
+    uv_prepare_start(&L->prepare, xp__later_prepare);
+    uv_check_start(&L->check, xp__later_check);
+    /* neither keeps the loop running */
+    uv_unref((uv_handle_t *)&L->prepare);
+    uv_unref((uv_handle_t *)&L->check);
+    xp__later = L;
+    return 0;
+}
+
+static void xp__later_closed(uv_handle_t *h)
+{
+    xp__later_t *L = h->data;
+    if (--L->open_handles == 0)
+        free(L);
+}
+
+void xp_sock_thread_unbatch(void)
+{
+    xp__later_t *L = xp__later;
+    if (L == NULL)
+        return;
+    xp__later_run(L);
+    xp__later = NULL;
+    xp_uring_close(&L->ring);
+    free(L->v);
+    free(L->spare);
+    L->open_handles = 2;
+    uv_close((uv_handle_t *)&L->prepare, xp__later_closed);
+    uv_close((uv_handle_t *)&L->check, xp__later_closed);
+}
+
+xp_sock_batch_stats_t xp_sock_thread_batch_stats(void)
+{
+    static const xp_sock_batch_stats_t none;
+    return xp__later ? xp__later->stats : none;
+}
+
+/* The batch goes now, at the outermost uncork, or at the end of the loop
+ * iteration. */
 static int xp__submit(xp_sock_t *s)
 {
-    return s->corked ? 0 : xp__flush(s);
+    if (s->corked)
+        return 0;
+    if (xp__batching(s)) {
+        xp__later_add(s);
+        return 0;
+    }
+    return xp__flush(s);
 }
 
 void xp_sock_cork(xp_sock_t *s)
@@ -355,7 +544,7 @@ int xp_sock_write(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
         return UV_ECANCELED;
     if (len == 0)
         return 0;
-    if (!s->corked && s->batch == NULL)
+    if (!s->corked && s->batch == NULL && !xp__batching(s))
         return xp__write1(s, c, p, len);
     int rc = xp__room(s, 1);
     if (rc)
@@ -383,7 +572,7 @@ int xp_sock_write_copy(xp_sock_t *s, const char *p, size_t len)
 {
     if (s->closing)
         return UV_ECANCELED;
-    if (s->batch == NULL && !s->corked && len) {
+    if (s->batch == NULL && !s->corked && len && !xp__batching(s)) {
         /* Skip the copy when the kernel takes it all. */
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
         int n = xp__try_send(s, &b, 1);
@@ -436,6 +625,10 @@ void xp_sock_close(xp_sock_t *s)
         return;
     /* What was gathered gets the chance a direct write would have had. */
     xp__flush(s);
+    if (s->later) { /* the list must not outlive the socket's memory */
+        xp__later->v[s->later - 1] = NULL;
+        s->later = 0;
+    }
     s->closing = true;
     s->reading = false;
     uv_close((uv_handle_t *)&s->tcp, xp__closed);

@@ -42,9 +42,12 @@ struct xp_sock {
     bool closing;
     bool shut; /* our FIN queued */
     int corked;
-    /* Writes gathered while corked (NULL while none: an idle socket holds
-     * no write state). */
+    /* Writes gathered while corked or until the loop iteration ends (NULL
+     * while none: an idle socket holds no write state). */
     xp_sock_batch_t *batch;
+    /* 1 + this socket's place in its thread's list of batches to send when
+     * the loop iteration ends; 0 while it has none there. */
+    unsigned later;
 };
 
 /* Initialises s on loop (handle only; no socket yet). */
@@ -75,6 +78,25 @@ void xp_sock_close(xp_sock_t *s);
 void xp_sock_nodelay(xp_sock_t *s);
 /* Frees this thread's spare write batches (at worker exit). */
 void xp_sock_thread_cleanup(void);
+
+/* From now on, writes to this thread's sockets on loop wait for the end of
+ * the loop iteration (after the I/O callbacks, and before the loop blocks),
+ * and then go to the kernel together: one io_uring system call for all of
+ * them instead of a send each. On a shared core this also wakes each peer
+ * once per iteration, not once per write. Returns 0, or a negative errno
+ * when io_uring is unavailable here; writes then go at once, as without the
+ * call. Call on the loop's thread, once. */
+int xp_sock_thread_batch(uv_loop_t *loop);
+/* Sends what waits, and writes go at once again; releases the ring and
+ * closes the two loop handles (the loop then runs to let them close). */
+void xp_sock_thread_unbatch(void);
+/* What batching did on this thread so far: system calls made, and the
+ * sends they carried. */
+typedef struct {
+    unsigned long long calls;
+    unsigned long long sends;
+} xp_sock_batch_stats_t;
+xp_sock_batch_stats_t xp_sock_thread_batch_stats(void);
 /* "ip:port" of the peer / local end into buf; "-" when unknown. */
 void xp_sock_peer_str(const xp_sock_t *s, char *buf, size_t len);
 void xp_sock_local_str(const xp_sock_t *s, char *buf, size_t len);

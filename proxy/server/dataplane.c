@@ -99,6 +99,20 @@ static uint64_t xp__open_conns_hook(void *arg)
     return xp_open_connections();
 }
 
+/* On the worker's thread: its sockets' writes go together at the end of
+ * each loop iteration (xp_sock_thread_batch). */
+static void xp__worker_batch(xp_worker_t *wk, void *arg)
+{
+    (void)arg;
+    int rc = xp_sock_thread_batch(&wk->loop);
+    if (rc)
+        XP_INFO("worker %d: io_uring unavailable (%s); a send call per write", wk->index,
+                strerror(-rc));
+    else
+        XP_DEBUG("worker %d: the writes of each loop iteration go in one io_uring call",
+                 wk->index);
+}
+
 xp_dataplane_t *xp_dataplane_new(xp_server_t *s)
 {
     xp_dataplane_t *dp = xp_calloc(1, sizeof(*dp));
@@ -118,6 +132,9 @@ xp_dataplane_t *xp_dataplane_new(xp_server_t *s)
     s->drain.open_connections = xp__open_conns_hook;
     s->drain.arg = dp;
     s->worker_on_stop = xp__worker_stop;
+    if (s->opts.io_uring)
+        for (int i = 0; i < s->nworkers; i++)
+            xp_worker_post(&s->workers[i], xp__worker_batch, NULL);
     return dp;
 }
 
@@ -970,6 +987,7 @@ static void xp__worker_stop(xp_worker_t *wk, void *arg)
     }
     xp_cm_shutdown(w->cm);
     w->cm = NULL;
+    xp_sock_thread_unbatch();
     if (w->snap)
         xp_snapshot_unref(w->snap);
     w->snap = NULL;

@@ -19,6 +19,7 @@ enum {
     OPT_PARENT_SHUTDOWN,
     OPT_VERSION,
     OPT_ADMIN_ADDRESS_PATH,
+    OPT_IO_URING,
     OPT_IGNORED_ARG,
     OPT_IGNORED_FLAG,
 };
@@ -36,6 +37,7 @@ static const struct option xp__long_opts[] = {
     {"parent-shutdown-time-s", required_argument, NULL, OPT_PARENT_SHUTDOWN},
     {"version", no_argument, NULL, OPT_VERSION},
     {"admin-address-path", required_argument, NULL, OPT_ADMIN_ADDRESS_PATH},
+    {"io-uring", required_argument, NULL, OPT_IO_URING},
     {"help", no_argument, NULL, 'h'},
     /* Envoy flags that change nothing for a single process without hot
      * restart; accepted so existing command lines keep working. */
@@ -61,6 +63,9 @@ void xp_options_usage(FILE *out)
           "  -l, --log-level LEVEL      trace|debug|info|warning|error|critical|off\n"
           "      --admin-address-path P write the admin server's bound address to P\n"
           "      --drain-time-s N       seconds tunnels get to finish on shutdown (default 600)\n"
+          "      --io-uring on|off      on (default): each worker sends the writes of one loop\n"
+          "                             iteration with one io_uring call where the kernel\n"
+          "                             allows it; off: a send call per write\n"
           "      --version              print the version and exit\n"
           "  -h, --help                 this text\n",
           out);
@@ -85,6 +90,7 @@ int xp_options_parse(int argc, char **argv, xp_options_t *o, FILE *err)
     o->concurrency = ncpu > 0 ? (int)ncpu : 1;
     o->log_level = XP_LOG_INFO;
     o->drain_time_s = 600;
+    o->io_uring = true;
     o->parent_shutdown_time_s = 900;
     o->argc = argc;
     o->argv = argv;
@@ -154,6 +160,16 @@ int xp_options_parse(int argc, char **argv, xp_options_t *o, FILE *err)
             break;
         case OPT_ADMIN_ADDRESS_PATH:
             o->admin_address_path = optarg;
+            break;
+        case OPT_IO_URING:
+            if (strcmp(optarg, "on") == 0)
+                o->io_uring = true;
+            else if (strcmp(optarg, "off") == 0)
+                o->io_uring = false;
+            else {
+                fprintf(err, "error: --io-uring: expected on or off, got '%s'\n", optarg);
+                bad++;
+            }
             break;
         case OPT_VERSION:
             o->show_version = true;

@@ -24,6 +24,7 @@ typedef struct {
     const char *admin_address_path; /* --admin-address-path: write the bound admin address */
     int drain_time_s;               /* --drain-time-s, default 600 as Envoy */
     int parent_shutdown_time_s;     /* accepted for compatibility; no hot restart */
+    bool io_uring;                  /* --io-uring on|off: workers batch their sends */
     bool show_help;
     bool show_version;
     int argc;    /* the original command line, for /server_info */

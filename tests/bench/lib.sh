@@ -448,10 +448,12 @@ start_proxy() {
         # Started with SIGPIPE ignored (inherited across exec) unless
         # XPB_XPROXY_SIGPIPE=default: xproxy ignores it itself since 8e99a08,
         # and run.sh's probe checks that with the default disposition.
+        # XPB_XPROXY_ARGS: more flags, e.g. "--io-uring off" for a comparison.
         (
             [[ ${XPB_XPROXY_SIGPIPE:-ignore} == ignore ]] && trap '' PIPE
+            # shellcheck disable=SC2086 # words on purpose
             exec "${PINNED[@]}" "$BIN/xproxy" -c "$WORK/xproxy-$mode.yaml" --concurrency "$conc" \
-                --log-level warning >>"$WORK/xproxy.log" 2>&1
+                --log-level warning ${XPB_XPROXY_ARGS:-} >>"$WORK/xproxy.log" 2>&1
         ) &
         PROXY_PID=$!
         PROXY_PORT=$XP_PORT

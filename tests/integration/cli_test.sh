@@ -27,8 +27,9 @@ expect_fail "concurrency 0" "--concurrency" -c "$good" --concurrency 0
 expect_fail "bad log level" "--log-level" -c "$good" --log-level loud
 expect_fail "bad drain time" "--drain-time-s" -c "$good" --drain-time-s -5
 expect_fail "missing value" "needs a value" -c "$good" --concurrency
+expect_fail "bad --io-uring" "--io-uring: expected on or off, got 'maybe'" -c "$good" --io-uring maybe
 
-out=$("$XPROXY" -c "$good" --mode validate --log-level warning --concurrency 3 --service-node n --service-cluster c --drain-time-s 5 --disable-hot-restart 2>&1)
+out=$("$XPROXY" -c "$good" --mode validate --log-level warning --concurrency 3 --service-node n --service-cluster c --drain-time-s 5 --disable-hot-restart --io-uring off 2>&1)
 check "Envoy flags accepted together" contains "$out" "OK"
 
 finish

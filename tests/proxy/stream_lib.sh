@@ -3,7 +3,7 @@
 # everything started is stopped on exit.
 #
 # Arguments of every test: XPROXY XP_UPSTREAM XP_WSCLIENT STREAM_RAW TEMPLATE
-# CONCURRENCY.
+# CONCURRENCY [EXTRA_FLAG] (one more xproxy flag: "--io-uring=off").
 #
 # Known failures: a test lists the descriptions of checks that expose an
 # xproxy bug not fixed yet in KNOWN_FAILURES (before sourcing nothing
@@ -19,6 +19,7 @@ XP_WSCLIENT=$3
 STREAM_RAW=$4
 TEMPLATE=$5
 CONC=$6
+XP_EXTRA=${7:-}
 SX_PIDS=()
 SX_TMP=$(mktemp -d "${TEST_TMPDIR:-/tmp}/sx.XXXXXX")
 SX_LOGS=()
@@ -95,7 +96,7 @@ start_xproxy() {
     SX_LOGS+=("$XP_LOG")
     sed -e "s/@UP_PORT@/$UP_PORT/g" -e "s/@RAW_PORT@/${RAW_PORT:-1}/g" \
         -e "s/@DEAD_PORT@/${DEAD_PORT:-1}/g" "$TEMPLATE" >"$boot"
-    xproxy_launch SX_PIDS "$XP_LOG" "$af" -c "$boot" --concurrency "$CONC"
+    xproxy_launch SX_PIDS "$XP_LOG" "$af" -c "$boot" --concurrency "$CONC" ${XP_EXTRA:+"$XP_EXTRA"}
     XP_PID=$XL_PID
     XP_ADMIN=$XL_ADMIN
     HTTP_PORT=$(listener_port http)
@@ -165,7 +166,7 @@ vmhwm() {
 
 # stop_xproxy: SIGTERM; checks a clean exit and a log without sanitizer
 # reports (check.sh).
-stop_xproxy() { stop_checked "$XP_PID" "$XP_LOG" "xproxy (--concurrency $CONC)"; }
+stop_xproxy() { stop_checked "$XP_PID" "$XP_LOG" "xproxy (--concurrency $CONC${XP_EXTRA:+ $XP_EXTRA})"; }
 
 finish() {
     check_summary
