@@ -328,6 +328,13 @@ typedef struct {
 
 static __thread xp__later_t *xp__later;
 
+/* At most this many sockets wait (one system call's worth); the writes of
+ * more go at once. Each waiting socket holds a write batch and the chunks
+ * it references (a read's 32 KiB chunk, forwarded by reference): the cap
+ * bounds what a burst of connections pins, and so the heap it leaves
+ * behind (docs/bench_history.md, workload 3). */
+#define XP__LATER_MAX XP_URING_MAX
+
 static bool xp__batching(const xp_sock_t *s)
 {
     return xp__later != NULL && s->tcp.loop == xp__later->loop;
@@ -492,7 +499,7 @@ static int xp__submit(xp_sock_t *s)
 {
     if (s->corked)
         return 0;
-    if (xp__batching(s)) {
+    if (xp__batching(s) && (s->later || xp__later->n < XP__LATER_MAX)) {
         xp__later_add(s);
         return 0;
     }

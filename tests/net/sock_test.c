@@ -212,6 +212,24 @@ static void write_chain(void)
     CHECK(xp_sock_write(&t[2].s, NULL, "first", 5) == 0);
 }
 
+/* ---- more sockets than one system call takes ---- */
+
+#define MANY      130
+#define LATER_MAX 128 /* XP_URING_MAX */
+static tsock_t *many;
+
+static void write_many(void)
+{
+    for (int i = 0; i < MANY; i++)
+        CHECK(xp_sock_write(&many[i].s, NULL, "m", 1) == 0);
+    char b[4];
+    int at_once = 0;
+    for (int i = 0; i < MANY; i++)
+        at_once += peer_read(&many[i], b, sizeof(b)) == 1;
+    /* the first LATER_MAX wait, the rest go at once */
+    CHECK(at_once == (batched ? MANY - LATER_MAX : MANY));
+}
+
 static bool ring_offered(void)
 {
     struct io_uring_params p;
@@ -299,6 +317,22 @@ int main(void)
         CHECK(t[1].last_err == UV_ECONNRESET || t[1].last_err == UV_EPIPE);
     }
 
+    /* A burst over the cap: the writes past it are not held. */
+    many = calloc(MANY, sizeof(*many));
+    for (int i = 0; i < MANY; i++)
+        make_pair(&many[i]);
+    st0 = xp_sock_thread_batch_stats();
+    run_step(write_many);
+    st1 = xp_sock_thread_batch_stats();
+    CHECK(st1.calls - st0.calls == (batched ? 1 : 0));
+    CHECK(st1.sends - st0.sends == (batched ? LATER_MAX : 0));
+    int arrived = 0;
+    for (int i = 0; i < MANY; i++) {
+        arrived += peer_read(&many[i], buf, sizeof(buf)) == 1;
+        CHECK(many[i].s.wpending == 0);
+    }
+    CHECK(arrived == (batched ? LATER_MAX : 0)); /* the rest were read above */
+
     /* Unbatched: a write leaves at once. */
     xp_sock_thread_unbatch();
     xp_sock_batch_stats_t st2 = xp_sock_thread_batch_stats();
@@ -312,9 +346,14 @@ int main(void)
         if (t[i].peer >= 0)
             close(t[i].peer);
     }
+    for (int i = 0; i < MANY; i++) {
+        xp_sock_close(&many[i].s);
+        close(many[i].peer);
+    }
     uv_close((uv_handle_t *)&step_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(uv_loop_close(&loop) == 0); /* the batching handles closed too */
+    free(many);
     close(lfd);
     xp_sock_thread_cleanup();
     xp_chunk_thread_cleanup();
