@@ -24,6 +24,8 @@ struct xp_sock_batch {
     uv_buf_t bufs[16];
     xp_chunk_t *chunks[16];
     char hdrs[16][20];
+    unsigned inl_len;
+    char inl[512]; /* small bytes copied while batching (xp__put) */
 };
 
 #define XP__BATCH_MAX 16
@@ -190,9 +192,13 @@ void xp_sock_read_stop(xp_sock_t *s)
 }
 
 /* Spare batches, per thread: a batch lives from a write until the kernel
- * takes it, usually within one call, so a few spares spare a malloc and a
- * free per write. */
-#define XP__SPARE_BATCHES 8
+ * takes it: within one call, or until the end of the loop iteration when
+ * the thread batches its sends, when up to XP_SOCK_LATER_MAX sockets hold one
+ * (XP__LATER_MAX below). Spares for all of them spare a malloc and a free
+ * per write (with 8, malloc and free were 40% of the instructions per
+ * WebSocket echo); at about 1.4 KiB each, a full list holds some 730 KiB,
+ * kept only after a burst that needed them. */
+#define XP__SPARE_BATCHES (XP_SOCK_LATER_MAX + 8)
 static __thread xp_spares_t xp__spares;
 
 static xp_sock_batch_t *xp__batch_new(void)
@@ -202,6 +208,7 @@ static xp_sock_batch_t *xp__batch_new(void)
         w = xp_malloc(sizeof(*w));
     w->len = 0;
     w->n = 0;
+    w->inl_len = 0;
     return w;
 }
 
@@ -301,9 +308,22 @@ static int xp__room(xp_sock_t *s, unsigned k)
     return 0;
 }
 
+static bool xp__batching(const xp_sock_t *s);
+
 static void xp__put(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
 {
     xp_sock_batch_t *w = s->batch;
+    if (c && len <= sizeof(w->inl) - w->inl_len && xp__batching(s)) {
+        /* Until the loop iteration ends, a reference would keep the whole
+         * chunk (32 KiB) from serving the next read, and an iteration's
+         * worth of pinned chunks outgrew the thread's spares (a malloc and
+         * a free of 32 KiB per WebSocket echo). Small bytes are copied. */
+        char *d = w->inl + w->inl_len;
+        memcpy(d, p, len);
+        w->inl_len += (unsigned)len;
+        p = d;
+        c = NULL;
+    }
     w->bufs[w->n] = uv_buf_init((char *)p, (unsigned)len);
     w->chunks[w->n] = c ? xp_chunk_ref(c) : NULL;
     w->n++;
@@ -328,12 +348,13 @@ typedef struct {
 
 static __thread xp__later_t *xp__later;
 
-/* At most this many sockets wait (one system call's worth); the writes of
- * more go at once. Each waiting socket holds a write batch and the chunks
- * it references (a read's 32 KiB chunk, forwarded by reference): the cap
- * bounds what a burst of connections pins, and so the heap it leaves
- * behind (docs/bench_history.md, workload 3). */
-#define XP__LATER_MAX XP_URING_MAX
+/* At most XP_SOCK_LATER_MAX sockets wait (four system calls' worth); the
+ * writes of more go at once. A waiting socket holds a write batch (small
+ * bytes copied into it) and the chunks its larger writes reference: the cap
+ * bounds what a burst pins, and so the heap it leaves behind
+ * (docs/bench_history.md, workload 3). 128 sent a third of workload 4's
+ * writes (200 WebSockets) one by one. */
+#define XP__LATER_MAX XP_SOCK_LATER_MAX
 
 static bool xp__batching(const xp_sock_t *s)
 {

@@ -87,6 +87,8 @@ void xp_sock_thread_cleanup(void);
  * when io_uring is unavailable here; writes then go at once, as without the
  * call. Call on the loop's thread, once. */
 int xp_sock_thread_batch(uv_loop_t *loop);
+/* The most sockets whose writes wait; the writes of more go at once. */
+#define XP_SOCK_LATER_MAX 512
 /* Sends what waits, and writes go at once again; releases the ring and
  * closes the two loop handles (the loop then runs to let them close). */
 void xp_sock_thread_unbatch(void);
