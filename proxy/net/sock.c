@@ -62,13 +62,31 @@ static inline ssize_t xp__sys_sendmsg(int fd, const struct msghdr *m, int flags)
  * the file layer's checks, about 75 ns a call here (a loopback write-read
  * loop: 3.96 against 4.13 us per pair). EAGAIN when libuv still queues
  * bytes, so the order holds. uv_buf_t is laid out as struct iovec. */
-static int xp__try_send(xp_sock_t *s, const uv_buf_t *v, unsigned n)
+/* 0 when the kernel may take bytes for s now; else why not: UV_EAGAIN
+ * while libuv still queues bytes or connects (the order holds), UV_EBADF
+ * once the socket is gone or closing. */
+static int xp__unsendable(const xp_sock_t *s)
 {
     if (s->tcp.write_queue_size != 0 || s->tcp.connect_req != NULL)
         return UV_EAGAIN;
-    int fd = s->tcp.io_watcher.fd; /* as uv_fileno, without its call */
-    if (fd < 0 || uv_is_closing((const uv_handle_t *)&s->tcp))
+    if (s->tcp.io_watcher.fd < 0 || uv_is_closing((const uv_handle_t *)&s->tcp))
         return UV_EBADF;
+    return 0;
+}
+
+/* A failed send's errno as xp__try_send returns it: UV_EAGAIN when the
+ * kernel had no room (the rest then queues with libuv). */
+static int xp__send_err(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == EINTR ? UV_EAGAIN : -e;
+}
+
+static int xp__try_send(xp_sock_t *s, const uv_buf_t *v, unsigned n)
+{
+    int no = xp__unsendable(s);
+    if (no)
+        return no;
+    int fd = s->tcp.io_watcher.fd; /* as uv_fileno, without its call */
     ssize_t r;
     do {
         if (n == 1) {
@@ -78,11 +96,7 @@ static int xp__try_send(xp_sock_t *s, const uv_buf_t *v, unsigned n)
             r = xp__sys_sendmsg(fd, &m, MSG_NOSIGNAL);
         }
     } while (r < 0 && errno == EINTR);
-    if (r >= 0)
-        return (int)r;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-        return UV_EAGAIN;
-    return -errno;
+    return r >= 0 ? (int)r : xp__send_err(errno);
 }
 
 static void xp__alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -194,7 +208,7 @@ void xp_sock_read_stop(xp_sock_t *s)
 /* Spare batches, per thread: a batch lives from a write until the kernel
  * takes it: within one call, or until the end of the loop iteration when
  * the thread batches its sends, when up to XP_SOCK_LATER_MAX sockets hold one
- * (XP__LATER_MAX below). Spares for all of them spare a malloc and a free
+ * (see xp__submit). Spares for all of them spare a malloc and a free
  * per write (with 8, malloc and free were 40% of the instructions per
  * WebSocket echo); at about 1.4 KiB each, a full list holds some 730 KiB,
  * kept only after a burst that needed them. */
@@ -348,17 +362,16 @@ typedef struct {
 
 static __thread xp__later_t *xp__later;
 
-/* At most XP_SOCK_LATER_MAX sockets wait (four system calls' worth); the
- * writes of more go at once. A waiting socket holds a write batch (small
- * bytes copied into it) and the chunks its larger writes reference: the cap
- * bounds what a burst pins, and so the heap it leaves behind
- * (docs/bench_history.md, workload 3). 128 sent a third of workload 4's
- * writes (200 WebSockets) one by one. */
-#define XP__LATER_MAX XP_SOCK_LATER_MAX
-
 static bool xp__batching(const xp_sock_t *s)
 {
     return xp__later != NULL && s->tcp.loop == xp__later->loop;
+}
+
+/* Nothing gathered, not corked, not batched: a write may offer its bytes
+ * to the kernel directly. */
+static bool xp__at_once(const xp_sock_t *s)
+{
+    return s->batch == NULL && !s->corked && !xp__batching(s);
 }
 
 /* Puts s on the list (once). */
@@ -384,8 +397,8 @@ static void xp__later_done(xp_sock_t *s, xp_sock_batch_t *w, int wr)
         xp__batch_free(w);
         return;
     }
-    if (wr == -EAGAIN || wr == -EWOULDBLOCK || wr == -ENOBUFS || wr == -EINTR)
-        wr = UV_EAGAIN; /* as xp__try_send says it */
+    if (wr < 0)
+        wr = xp__send_err(-wr);
     bool all = wr == (int)w->len;
     int rc = xp__flushed(s, w, wr);
     if (rc)
@@ -421,8 +434,7 @@ static void xp__later_run(xp__later_t *L)
                 xp_sock_t *s = cur[i];
                 if (s == NULL || s->batch == NULL)
                     continue;
-                if (s->closing || s->tcp.write_queue_size != 0 || s->tcp.connect_req != NULL ||
-                    s->tcp.io_watcher.fd < 0 || uv_is_closing((uv_handle_t *)&s->tcp)) {
+                if (s->closing || xp__unsendable(s)) {
                     /* behind libuv's queue, or not sendable: the usual way */
                     int rc = xp__flush(s);
                     if (rc && rc != UV_ECANCELED)
@@ -515,12 +527,17 @@ xp_sock_batch_stats_t xp_sock_thread_batch_stats(void)
 }
 
 /* The batch goes now, at the outermost uncork, or at the end of the loop
- * iteration. */
+ * iteration. At most XP_SOCK_LATER_MAX sockets wait (four system calls'
+ * worth); the writes of more go at once. A waiting socket holds a write
+ * batch (small bytes copied into it) and the chunks its larger writes
+ * reference: the cap bounds what a burst pins, and so the heap it leaves
+ * behind (docs/bench_history.md, workload 3). 128 sent a third of workload
+ * 4's writes (200 WebSockets) one by one. */
 static int xp__submit(xp_sock_t *s)
 {
     if (s->corked)
         return 0;
-    if (xp__batching(s) && (s->later || xp__later->n < XP__LATER_MAX)) {
+    if (xp__batching(s) && (s->later || xp__later->n < XP_SOCK_LATER_MAX)) {
         xp__later_add(s);
         return 0;
     }
@@ -572,7 +589,7 @@ int xp_sock_write(xp_sock_t *s, xp_chunk_t *c, const char *p, size_t len)
         return UV_ECANCELED;
     if (len == 0)
         return 0;
-    if (!s->corked && s->batch == NULL && !xp__batching(s))
+    if (xp__at_once(s))
         return xp__write1(s, c, p, len);
     int rc = xp__room(s, 1);
     if (rc)
@@ -600,7 +617,7 @@ int xp_sock_write_copy(xp_sock_t *s, const char *p, size_t len)
 {
     if (s->closing)
         return UV_ECANCELED;
-    if (s->batch == NULL && !s->corked && len && !xp__batching(s)) {
+    if (len && xp__at_once(s)) {
         /* Skip the copy when the kernel takes it all. */
         uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
         int n = xp__try_send(s, &b, 1);
