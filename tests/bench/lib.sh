@@ -485,6 +485,16 @@ start_proxy() {
         wait_port "$HA_PORT" 30
         MEASURE_PIDS=$PROXY_PID
         ;;
+    relay)
+        # tests/bench/relay.c, built into $BIN/relay by run.sh: the
+        # reference point (a bare byte relay), not a proxy.
+        PROXY_PORT=$((UP_PORT + 7))
+        port_free "$PROXY_PORT"
+        "${PINNED[@]}" "$BIN/relay" --listen "$PROXY_PORT" --upstream "$UP_PORT" >>"$WORK/relay.log" 2>&1 &
+        PROXY_PID=$!
+        wait_port "$PROXY_PORT" 30
+        MEASURE_PIDS=$PROXY_PID
+        ;;
     *) echo "start_proxy: unknown proxy $name" >&2; return 1 ;;
     esac
     BG_PIDS+=("$PROXY_PID")

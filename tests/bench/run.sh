@@ -5,7 +5,7 @@
 #
 # Installs nginx, haproxy, wrk, curl and gcc from Debian if missing, builds
 # xproxy and the test upstream with `bazel build -c opt` (and
-# tests/bench/xpbench.c with gcc), then runs every workload against each
+# tests/bench/xpbench.c and relay.c with gcc), then runs every workload against each
 # proxy in turn, in front of the same upstream, with equivalent configs and
 # one worker each. Every proxy is started fresh for every measurement, from
 # a temp dir with its own config, in the foreground, on high loopback ports,
@@ -136,6 +136,7 @@ BB=$(bazel info -c opt bazel-bin 2>/dev/null)
 # Copies: other builds in this workspace must not swap binaries mid-run.
 cp "$BB/proxy/xproxy" "$BB/tests/tools/xp_upstream" "$BB/xds/server/xds-server" "$BIN/"
 gcc -O2 -Wall -Wextra -o "$XPBENCH" "$ROOT/tests/bench/xpbench.c"
+gcc -O2 -Wall -Wextra -o "$BIN/relay" "$ROOT/tests/bench/relay.c"
 XP_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain -- proxy xds 2>/dev/null) ]]; then XP_COMMIT+=" + uncommitted changes"; fi
 echo "$XP_COMMIT" >"$WORK/commit"
@@ -289,10 +290,10 @@ SOLO=0
 if todo w1; then
 for rep in $(seq "$REPS"); do
     log "workload 1, repetition $rep/$REPS"
-    for p in direct "${PROXIES[@]}"; do
+    for p in direct "${PROXIES[@]}" relay; do
         begin "$p" plain
         run_wrk "w1.$p" "$SMALL_PATH"
-        if ((SOLO)) && [[ $p != direct ]]; then
+        if ((SOLO)) && [[ $p != direct && $p != relay ]]; then
             taskset -a -p -c "$CPU_LG" "$UPSTREAM_PID" >/dev/null
             run_wrk "w1solo.$p" "$SMALL_PATH"
             taskset -a -p -c "$CPU_UP" "$UPSTREAM_PID" >/dev/null
@@ -359,7 +360,7 @@ fi
 if todo w4; then
 for rep in $(seq "$REPS"); do
     log "workload 4, repetition $rep/$REPS"
-    for p in direct "${PROXIES[@]}"; do
+    for p in direct "${PROXIES[@]}" relay; do
         begin "$p" plain
         cmdlog "taskset -c $CPU_LG $XPBENCH ws-echo --port $PROXY_PORT --path /ws --n $WS_ECHO_N --size $WS_ECHO_SIZE --seconds $DUR --warmup 1"
         t0=$(cpu_ticks $MEASURE_PIDS)
@@ -605,6 +606,8 @@ for W1CPU in w1 w1solo; do
     row 1 "$what" "-" "$x" "$(med $W1CPU.nginx.us_req)" "$(med $W1CPU.haproxy.us_req)" "$(ratio "$x" "$b")" "" ""
 done
 row 1 "proxy CPU (% of one core)" "$(med w1.direct.cpu) (upstream)" "$(med w1.xproxy.cpu)" "$(med w1.nginx.cpu)" "$(med w1.haproxy.cpu)" "" "" ""
+x=$(med w1.xproxy.rps) b=$(best HIGHER "$(med w1.nginx.rps)" "$(med w1.haproxy.rps)") f=$(med w1.relay.rps)
+row 1 "reference, not a proxy: a bare byte relay (see setup): req/s $(fmt0 "$f")" "-" "-" "-" "-" "relay / best other $(ratio "$f" "$b"); xproxy / relay $(ratio "$x" "$f")" "" ""
 # Workload 2
 x1=$(med w1.xproxy.rps)
 for mode in prefix regex; do
@@ -621,6 +624,8 @@ x=$(med w4.xproxy.mps) b=$(best HIGHER "$(med w4.nginx.mps)" "$(med w4.haproxy.m
 r=$(ratio "$x" "$b")
 row 4 "$WS_ECHO_N WebSockets echoing $WS_ECHO_SIZE-byte messages: messages/s" "$(fmt0 "$(med w4.direct.mps)")" "$(fmt0 "$x")" "$(fmt0 "$(med w4.nginx.mps)")" "$(fmt0 "$(med w4.haproxy.mps)")" "$r" "≥ 1.15" "$(verdict "$r" ">=" 1.15)"
 row 4 "proxy CPU (% of one core)" "$(med w4.direct.cpu) (upstream)" "$(med w4.xproxy.cpu)" "$(med w4.nginx.cpu)" "$(med w4.haproxy.cpu)" "" "" ""
+x=$(med w4.xproxy.mps) b=$(best HIGHER "$(med w4.nginx.mps)" "$(med w4.haproxy.mps)") f=$(med w4.relay.mps)
+row 4 "reference, not a proxy: a bare byte relay (see setup): messages/s $(fmt0 "$f")" "-" "-" "-" "-" "relay / best other $(ratio "$f" "$b"); xproxy / relay $(ratio "$x" "$f")" "" ""
 # Workload 5
 for dir in down up; do
     x=$(med "w5.xproxy.$dir") b=$(best HIGHER "$(med "w5.nginx.$dir")" "$(med "w5.haproxy.$dir")")
@@ -719,6 +724,14 @@ EOF
   capped by cpu $CPU_LG (wrk + upstream), so the proxy is not saturated
   there (smaller batches per loop iteration, noisier figures); its rate is
   not shown").
+- The reference rows of workloads 1 and 4: \`tests/bench/relay.c\`, a
+  bare TCP byte relay on cpu $CPU_PROXY in the proxies' place. It parses,
+  adds and logs nothing; it makes one edge-triggered \`epoll_wait\` per
+  batch of ready sockets and one \`recv\` and one \`send\` per message, the
+  fewest system calls a proxy on epoll can make. Both workloads pass
+  through it unchanged, so its rate is about the most any proxy could reach
+  on this machine and kernel: the ceiling for the ratios above. It is run
+  in the same rounds as the proxies.
 - Workload 2: 10,000 routes in one virtual host, the request hits the last
   (\`$W2_PATH\`). Prefix routes are \`/webapp-01/ide-<i>/\` with
   \`prefix_rewrite: /\` (nginx: \`location /webapp-01/ide-<i>/ { proxy_pass http://up/; }\`);
