@@ -215,6 +215,7 @@ run_wrk() {
         return 0
     fi
     record "$key.rps" "$rps"
+    [[ -n ${REP_NOW:-} ]] && record "$key.rps@$REP_NOW" "$rps"
     record "$key.p50" "$p50"
     record "$key.p99" "$p99"
     record "$key.errors" "$errs"
@@ -290,6 +291,7 @@ SOLO=0
 if todo w1; then
 for rep in $(seq "$REPS"); do
     log "workload 1, repetition $rep/$REPS"
+    REP_NOW=$rep # run_wrk also records this repetition's rate, for per_rep
     for p in direct "${PROXIES[@]}" relay; do
         begin "$p" plain
         run_wrk "w1.$p" "$SMALL_PATH"
@@ -301,6 +303,7 @@ for rep in $(seq "$REPS"); do
         stop_proxy
     done
 done
+REP_NOW=
 fi
 
 # ---- workload 2: 10,000 routes, the request hits the last ------------------------
@@ -369,6 +372,7 @@ for rep in $(seq "$REPS"); do
         t1=$(cpu_ticks $MEASURE_PIDS)
         rate=$(awk '{print $2}' <<<"$out")
         record "w4.$p.mps" "$rate"
+        record "w4.$p.mps@$rep" "$rate"
         record "w4.$p.cpu" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v s=$((DUR + 1)) 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
         log "  $p: $out"
         stop_proxy
@@ -583,6 +587,19 @@ verdict() { # verdict VALUE OP LIMIT
 fmt0() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }'; }
 fmt2() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }'; }
 
+# per_rep W METRIC: xproxy / best other within each repetition, in run order
+# (the proxies of one repetition run back to back, so drift of the machine
+# between repetitions cancels), e.g. "1.12, 0.98, 1.20"
+per_rep() {
+    local i x b out=()
+    for i in $(seq "$REPS"); do
+        x=$(med "$1.xproxy.$2@$i") b=$(best HIGHER "$(med "$1.nginx.$2@$i")" "$(med "$1.haproxy.$2@$i")")
+        out+=("$(ratio "$x" "$b")")
+    done
+    local IFS=,
+    sed 's/,/, /g' <<<"${out[*]}"
+}
+
 TABLE=$WORK/table.md
 row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 | $9 |" >>"$TABLE"; }
 cat >"$TABLE" <<'EOF'
@@ -593,6 +610,7 @@ EOF
 x=$(med w1.xproxy.rps) b=$(best HIGHER "$(med w1.nginx.rps)" "$(med w1.haproxy.rps)")
 r=$(ratio "$x" "$b")
 row 1 "keep-alive GET, 64 conns: req/s" "$(fmt0 "$(med w1.direct.rps)")" "$(fmt0 "$x")" "$(fmt0 "$(med w1.nginx.rps)")" "$(fmt0 "$(med w1.haproxy.rps)")" "$r" "≥ 1.15" "$(verdict "$r" ">=" 1.15)"
+row 1 "… xproxy / best other within each repetition" "-" "-" "-" "-" "$(per_rep w1 rps)" "" ""
 x=$(med w1.xproxy.p50) b=$(best LOWER "$(med w1.nginx.p50)" "$(med w1.haproxy.p50)")
 row 1 "p50 latency (ms)" "$(med w1.direct.p50)" "$x" "$(med w1.nginx.p50)" "$(med w1.haproxy.p50)" "$(ratio "$x" "$b")" "" ""
 x=$(med w1.xproxy.p99) b=$(best LOWER "$(med w1.nginx.p99)" "$(med w1.haproxy.p99)")
@@ -623,6 +641,7 @@ row 3 "$WS_IDLE idle WebSockets: proxy RSS added per connection (KiB)" "-" "$x" 
 x=$(med w4.xproxy.mps) b=$(best HIGHER "$(med w4.nginx.mps)" "$(med w4.haproxy.mps)")
 r=$(ratio "$x" "$b")
 row 4 "$WS_ECHO_N WebSockets echoing $WS_ECHO_SIZE-byte messages: messages/s" "$(fmt0 "$(med w4.direct.mps)")" "$(fmt0 "$x")" "$(fmt0 "$(med w4.nginx.mps)")" "$(fmt0 "$(med w4.haproxy.mps)")" "$r" "≥ 1.15" "$(verdict "$r" ">=" 1.15)"
+row 4 "… xproxy / best other within each repetition" "-" "-" "-" "-" "$(per_rep w4 mps)" "" ""
 row 4 "proxy CPU (% of one core)" "$(med w4.direct.cpu) (upstream)" "$(med w4.xproxy.cpu)" "$(med w4.nginx.cpu)" "$(med w4.haproxy.cpu)" "" "" ""
 x=$(med w4.xproxy.mps) b=$(best HIGHER "$(med w4.nginx.mps)" "$(med w4.haproxy.mps)") f=$(med w4.relay.mps)
 row 4 "reference, not a proxy: a bare byte relay (see setup): messages/s $(fmt0 "$f")" "-" "-" "-" "-" "relay / best other $(ratio "$f" "$b"); xproxy / relay $(ratio "$x" "$f")" "" ""
@@ -681,7 +700,11 @@ $( ((QUICK)) && echo "**Quick smoke run: one repetition, short durations. Not a 
 "xproxy / best other" divides xproxy's median by the best median of nginx
 and HAProxy: above 1 is better for rates, below 1 is better for latency,
 memory and CPU. "direct" is wrk or the client talking to the upstream
-itself: it shows the upstream is not the bottleneck.
+itself: it shows the upstream is not the bottleneck. The "within each
+repetition" rows give the same ratio per repetition, in run order (the
+proxies of one repetition run back to back): on a shared virtual machine
+the rates move by tens of percent between runs a minute apart, and these
+rows show how far the medians can be trusted.
 
 EOF
     cat "$TABLE"
