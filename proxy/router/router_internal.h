@@ -42,8 +42,9 @@ struct xp__route_index {
     xp__rnode_t *cs; /* case-sensitive keys (and every regex) */
     xp__rnode_t *ci; /* lower-cased keys of case-insensitive routes */
     size_t nnodes;
-    /* Nodes and labels are carved from blocks freed with the index (one
-     * allocation per block, not two per node). */
+    /* Nodes, labels, kid arrays and longer route lists are carved from
+     * blocks freed with the index (one allocation per block, none per
+     * node). */
     struct xp__arena_block *arena;
 };
 
