@@ -750,11 +750,13 @@ EOF
 - The reference rows of workloads 1 and 4: \`tests/bench/relay.c\`, a
   bare TCP byte relay on cpu $CPU_PROXY in the proxies' place. It parses,
   adds and logs nothing; it makes one edge-triggered \`epoll_wait\` per
-  batch of ready sockets and one \`recv\` and one \`send\` per message, the
-  fewest system calls a proxy on epoll can make. Both workloads pass
-  through it unchanged, so its rate is about the most any proxy could reach
-  on this machine and kernel: the ceiling for the ratios above. It is run
-  in the same rounds as the proxies.
+  batch of ready sockets and one \`recv\` and one \`send\` per message.
+  Both workloads pass through it unchanged, so it shows what the kernel's
+  side of the work allows when a proxy's own work costs nothing and each
+  message is sent at once, as nginx and HAProxy send it. It is not a hard
+  ceiling for xproxy: xproxy sends the messages of a loop iteration in one
+  \`io_uring_enter\`, which it does not. It runs in the same repetitions
+  as the proxies.
 - Workload 2: 10,000 routes in one virtual host, the request hits the last
   (\`$W2_PATH\`). Prefix routes are \`/webapp-01/ide-<i>/\` with
   \`prefix_rewrite: /\` (nginx: \`location /webapp-01/ide-<i>/ { proxy_pass http://up/; }\`);
