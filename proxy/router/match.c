@@ -458,15 +458,8 @@ static void xp__walk(const xp__rnode_t *n, xp_str_t path, size_t qlen, bool fold
         unsigned char c = (unsigned char)path.p[pos];
         if (fold)
             c = (unsigned char)tolower(c);
-        uint32_t lo = 0, hi = n->nkids;
-        while (lo < hi) {
-            uint32_t mid = (lo + hi) / 2;
-            if ((unsigned char)n->kids[mid]->label[0] < c)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo == n->nkids || (unsigned char)n->kids[lo]->label[0] != c)
+        uint32_t lo = xp__kid_pos(n, c);
+        if (lo == n->nkids || n->kfirst[lo] != c)
             return;
         const xp__rnode_t *k = n->kids[lo];
         if (k->label_len > path.len - pos)

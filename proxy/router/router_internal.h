@@ -35,8 +35,24 @@ typedef struct xp__rnode {
     uint32_t label_len;
     uint32_t nkids, capkids;
     struct xp__rnode **kids;
+    unsigned char *kfirst; /* kfirst[i] == kids[i]->label[0]: searched
+                            * without touching the kids */
     xp__idxlist_t any, sep, exact;
 } xp__rnode_t;
+
+/* Index of the first child of n whose label starts with a byte >= c. */
+static inline uint32_t xp__kid_pos(const xp__rnode_t *n, unsigned char c)
+{
+    uint32_t lo = 0, hi = n->nkids;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (n->kfirst[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 struct xp__route_index {
     xp__rnode_t *cs; /* case-sensitive keys (and every regex) */
