@@ -58,10 +58,6 @@ static inline ssize_t xp__sys_sendmsg(int fd, const struct msghdr *m, int flags)
 }
 #endif
 
-/* uv_try_write with send/sendmsg for write/writev: the socket calls skip
- * the file layer's checks, about 75 ns a call here (a loopback write-read
- * loop: 3.96 against 4.13 us per pair). EAGAIN when libuv still queues
- * bytes, so the order holds. uv_buf_t is laid out as struct iovec. */
 /* 0 when the kernel may take bytes for s now; else why not: UV_EAGAIN
  * while libuv still queues bytes or connects (the order holds), UV_EBADF
  * once the socket is gone or closing. */
@@ -81,6 +77,10 @@ static int xp__send_err(int e)
     return e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == EINTR ? UV_EAGAIN : -e;
 }
 
+/* uv_try_write with send/sendmsg for write/writev: the socket calls skip
+ * the file layer's checks, about 75 ns a call here (a loopback write-read
+ * loop: 3.96 against 4.13 us per pair). EAGAIN when libuv still queues
+ * bytes, so the order holds. uv_buf_t is laid out as struct iovec. */
 static int xp__try_send(xp_sock_t *s, const uv_buf_t *v, unsigned n)
 {
     int no = xp__unsendable(s);

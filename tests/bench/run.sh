@@ -192,11 +192,12 @@ to_ms() { # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
         printf "%.3f", v }'
 }
 
-# run_wrk KEY PATH: a 1 s warm-up, then DUR seconds of 64 keep-alive
+# run_wrk KEY PATH [REP]: a 1 s warm-up, then DUR seconds of 64 keep-alive
 # connections; records KEY.rps, .p50, .p99 (ms), .cpu (% of one core),
-# .us_req (proxy CPU µs per request), .errors
+# .us_req (proxy CPU µs per request), .errors, and with REP also
+# KEY.rps@REP (for per_rep)
 run_wrk() {
-    local key=$1 path=$2 url out t0 t1 reqs rps p50 p99 errs
+    local key=$1 path=$2 rep=${3:-} url out t0 t1 reqs rps p50 p99 errs
     url="http://127.0.0.1:$PROXY_PORT$path"
     pin "$CPU_LG" wrk -t1 -c64 -d1s "$url" >/dev/null
     cmdlog "taskset -c $CPU_LG wrk -t1 -c64 -d${DUR}s --latency $url"
@@ -215,7 +216,7 @@ run_wrk() {
         return 0
     fi
     record "$key.rps" "$rps"
-    [[ -n ${REP_NOW:-} ]] && record "$key.rps@$REP_NOW" "$rps"
+    [[ -n $rep ]] && record "$key.rps@$rep" "$rps"
     record "$key.p50" "$p50"
     record "$key.p99" "$p99"
     record "$key.errors" "$errs"
@@ -291,10 +292,9 @@ SOLO=0
 if todo w1; then
 for rep in $(seq "$REPS"); do
     log "workload 1, repetition $rep/$REPS"
-    REP_NOW=$rep # run_wrk also records this repetition's rate, for per_rep
     for p in direct "${PROXIES[@]}" relay; do
         begin "$p" plain
-        run_wrk "w1.$p" "$SMALL_PATH"
+        run_wrk "w1.$p" "$SMALL_PATH" "$rep"
         if ((SOLO)) && [[ $p != direct && $p != relay ]]; then
             taskset -a -p -c "$CPU_LG" "$UPSTREAM_PID" >/dev/null
             run_wrk "w1solo.$p" "$SMALL_PATH"
@@ -303,7 +303,6 @@ for rep in $(seq "$REPS"); do
         stop_proxy
     done
 done
-REP_NOW=
 fi
 
 # ---- workload 2: 10,000 routes, the request hits the last ------------------------
@@ -600,6 +599,14 @@ per_rep() {
     sed 's/,/, /g' <<<"${out[*]}"
 }
 
+# relay_row W METRIC UNIT: workload W's reference row, the relay's median
+# against the best other and xproxy's against the relay
+relay_row() {
+    local x b f
+    x=$(med "$1.xproxy.$2") b=$(best HIGHER "$(med "$1.nginx.$2")" "$(med "$1.haproxy.$2")") f=$(med "$1.relay.$2")
+    row "${1#w}" "reference, not a proxy: a bare byte relay (see setup): $3 $(fmt0 "$f")" "-" "-" "-" "-" "relay / best other $(ratio "$f" "$b"); xproxy / relay $(ratio "$x" "$f")" "" ""
+}
+
 TABLE=$WORK/table.md
 row() { echo "| $1 | $2 | $3 | $4 | $5 | $6 | $7 | $8 | $9 |" >>"$TABLE"; }
 cat >"$TABLE" <<'EOF'
@@ -624,8 +631,7 @@ for W1CPU in w1 w1solo; do
     row 1 "$what" "-" "$x" "$(med $W1CPU.nginx.us_req)" "$(med $W1CPU.haproxy.us_req)" "$(ratio "$x" "$b")" "" ""
 done
 row 1 "proxy CPU (% of one core)" "$(med w1.direct.cpu) (upstream)" "$(med w1.xproxy.cpu)" "$(med w1.nginx.cpu)" "$(med w1.haproxy.cpu)" "" "" ""
-x=$(med w1.xproxy.rps) b=$(best HIGHER "$(med w1.nginx.rps)" "$(med w1.haproxy.rps)") f=$(med w1.relay.rps)
-row 1 "reference, not a proxy: a bare byte relay (see setup): req/s $(fmt0 "$f")" "-" "-" "-" "-" "relay / best other $(ratio "$f" "$b"); xproxy / relay $(ratio "$x" "$f")" "" ""
+relay_row w1 rps req/s
 # Workload 2
 x1=$(med w1.xproxy.rps)
 for mode in prefix regex; do
@@ -643,8 +649,7 @@ r=$(ratio "$x" "$b")
 row 4 "$WS_ECHO_N WebSockets echoing $WS_ECHO_SIZE-byte messages: messages/s" "$(fmt0 "$(med w4.direct.mps)")" "$(fmt0 "$x")" "$(fmt0 "$(med w4.nginx.mps)")" "$(fmt0 "$(med w4.haproxy.mps)")" "$r" "≥ 1.15" "$(verdict "$r" ">=" 1.15)"
 row 4 "… xproxy / best other within each repetition" "-" "-" "-" "-" "$(per_rep w4 mps)" "" ""
 row 4 "proxy CPU (% of one core)" "$(med w4.direct.cpu) (upstream)" "$(med w4.xproxy.cpu)" "$(med w4.nginx.cpu)" "$(med w4.haproxy.cpu)" "" "" ""
-x=$(med w4.xproxy.mps) b=$(best HIGHER "$(med w4.nginx.mps)" "$(med w4.haproxy.mps)") f=$(med w4.relay.mps)
-row 4 "reference, not a proxy: a bare byte relay (see setup): messages/s $(fmt0 "$f")" "-" "-" "-" "-" "relay / best other $(ratio "$f" "$b"); xproxy / relay $(ratio "$x" "$f")" "" ""
+relay_row w4 mps messages/s
 # Workload 5
 for dir in down up; do
     x=$(med "w5.xproxy.$dir") b=$(best HIGHER "$(med "w5.nginx.$dir")" "$(med "w5.haproxy.$dir")")

@@ -229,9 +229,10 @@ static void write_many(void)
     for (int i = 0; i < MANY; i++)
         at_once += peer_read(&many[i], b, sizeof(b)) == 1;
     /* the first LATER_MAX wait, the rest go at once */
-    CHECK(at_once == (batched ? MANY - LATER_MAX : MANY));
-    if (at_once != (batched ? MANY - LATER_MAX : MANY))
-        fprintf(stderr, "at once: %d of %d\n", at_once, MANY);
+    int want = batched ? MANY - LATER_MAX : MANY;
+    CHECK(at_once == want);
+    if (at_once != want)
+        fprintf(stderr, "at once: %d of %d, want %d\n", at_once, MANY, want);
 }
 
 static bool ring_offered(void)
