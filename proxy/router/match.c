@@ -419,7 +419,7 @@ typedef struct {
     xp__span_t inline_v[32];
 } xp__spans_t;
 
-static void xp__spans_push(xp__spans_t *s, const xp__idxlist_t *l)
+static void xp__spans_push(xp__spans_t *s, const xp__route_index_t *ix, const xp__idxlist_t *l)
 {
     if (l->n == 0)
         return;
@@ -433,42 +433,46 @@ static void xp__spans_push(xp__spans_t *s, const xp__idxlist_t *l)
         }
         s->cap = cap;
     }
-    s->v[s->n++] = (xp__span_t){l->v, l->n};
+    s->v[s->n++] = (xp__span_t){xp__idx_v(ix, l), l->n};
 }
 
-static void xp__node_lists(const xp__rnode_t *n, xp_str_t path, size_t qlen, size_t pos,
-                           xp__spans_t *s)
+static void xp__node_lists(const xp__route_index_t *ix, const xp__rnode_t *n, xp_str_t path,
+                           size_t qlen, size_t pos, xp__spans_t *s)
 {
-    xp__spans_push(s, &n->any);
-    if (n->sep.n && (pos == qlen || (pos < qlen && path.p[pos] == '/')))
-        xp__spans_push(s, &n->sep);
-    if (n->exact.n && pos == qlen)
-        xp__spans_push(s, &n->exact);
+    xp__spans_push(s, ix, &n->lists[XP__LIST_ANY]);
+    if (n->lists[XP__LIST_SEP].n && (pos == qlen || (pos < qlen && path.p[pos] == '/')))
+        xp__spans_push(s, ix, &n->lists[XP__LIST_SEP]);
+    if (n->lists[XP__LIST_EXACT].n && pos == qlen)
+        xp__spans_push(s, ix, &n->lists[XP__LIST_EXACT]);
 }
 
-/* Walks `path` down the tree, collecting the route lists of every node whose
- * key is a prefix of the path. fold: compare lower-cased (ci tree). */
-static void xp__walk(const xp__rnode_t *n, xp_str_t path, size_t qlen, bool fold, xp__spans_t *s)
+/* Walks `path` down the tree from root, collecting the route lists of every
+ * node whose key is a prefix of the path. fold: compare lower-cased (ci
+ * tree). */
+static void xp__walk(const xp__route_index_t *ix, uint32_t root, xp_str_t path, size_t qlen,
+                     bool fold, xp__spans_t *s)
 {
+    const xp__rnode_t *n = &ix->nodes[root];
     size_t pos = 0;
     for (;;) {
-        xp__node_lists(n, path, qlen, pos, s);
+        xp__node_lists(ix, n, path, qlen, pos, s);
         if (pos == path.len || n->nkids == 0)
             return;
         unsigned char c = (unsigned char)path.p[pos];
         if (fold)
             c = (unsigned char)tolower(c);
-        uint32_t lo = xp__kid_pos(n, c);
-        if (lo == n->nkids || n->kfirst[lo] != c)
+        uint32_t lo = xp__kid_pos(ix, n, c);
+        if (lo == n->nkids || (unsigned char)ix->data[n->kfirst + lo] != c)
             return;
-        const xp__rnode_t *k = n->kids[lo];
+        const xp__rnode_t *k = &ix->nodes[xp__kids(ix, n)[lo]];
         if (k->label_len > path.len - pos)
             return;
+        const char *label = ix->data + k->label;
         if (fold) {
             for (uint32_t i = 1; i < k->label_len; i++)
-                if ((char)tolower((unsigned char)path.p[pos + i]) != k->label[i])
+                if ((char)tolower((unsigned char)path.p[pos + i]) != label[i])
                     return;
-        } else if (memcmp(path.p + pos, k->label, k->label_len) != 0) {
+        } else if (memcmp(path.p + pos, label, k->label_len) != 0) {
             return;
         }
         pos += k->label_len;
@@ -488,8 +492,8 @@ const xp_route_t *xp_vhost_match_ex(const xp_vhost_t *vh, const xp_route_request
     s.v = s.inline_v;
     s.n = 0;
     s.cap = XP_ARRAY_SIZE(s.inline_v);
-    xp__walk(vh->index->cs, req->path, noq.len, false, &s);
-    xp__walk(vh->index->ci, req->path, noq.len, true, &s);
+    xp__walk(vh->index, 0, req->path, noq.len, false, &s);
+    xp__walk(vh->index, 1, req->path, noq.len, true, &s);
 
     /* Merge by route index: configuration order decides. */
     const xp_route_t *found = NULL;

@@ -466,9 +466,14 @@ void xp_vhost_unref(xp_vhost_t *vh)
     for (size_t i = 0; i < vh->ndomains; i++)
         xp_str_free(&vh->domains[i]);
     free(vh->domains);
-    for (size_t i = 0; i < vh->nroutes; i++)
+    for (size_t i = 0; i < vh->nroutes; i++) {
+        /* Each is a cache miss of its own: ask for the next early. */
+        if (i + 8 < vh->nroutes)
+            __builtin_prefetch(vh->routes[i + 8], 1);
         xp_route_unref(vh->routes[i]);
+    }
     free(vh->routes);
+    free(vh->route_hashes);
     xp_header_edits_free(&vh->request_headers);
     xp_header_edits_free(&vh->response_headers);
     xp__retry_policy_free(&vh->retry);
@@ -665,7 +670,26 @@ static int xp__domain_index_build(xp_route_table_t *t, const char *path, xp_diag
     return rc;
 }
 
-int xp_route_table_build(xp_route_table_t *t, const char *path, xp_diag_t *diag)
+const xp_vhost_t *xp_route_table_prev_vhost(const xp_route_table_t *prev, size_t i, xp_str_t name)
+{
+    if (prev == NULL || i >= prev->nvhosts || !xp_str_eq(prev->vhosts[i]->name, name))
+        return NULL;
+    return prev->vhosts[i];
+}
+
+void xp_vhost_common_ends(const xp_vhost_t *vh, const xp_vhost_t *prev, size_t *head, size_t *tail)
+{
+    size_t n = vh->nroutes, m = prev ? prev->nroutes : 0, lim = n < m ? n : m, h = 0, t = 0;
+    while (h < lim && vh->routes[h] == prev->routes[h])
+        h++;
+    while (t < lim - h && vh->routes[n - 1 - t] == prev->routes[m - 1 - t])
+        t++;
+    *head = h;
+    *tail = t;
+}
+
+int xp_route_table_build_next(xp_route_table_t *t, const xp_route_table_t *prev, const char *path,
+                              xp_diag_t *diag)
 {
     if (t->built)
         return XP_EINVAL;
@@ -674,12 +698,23 @@ int xp_route_table_build(xp_route_table_t *t, const char *path, xp_diag_t *diag)
         return rc;
     for (size_t i = 0; i < t->nvhosts; i++)
         if (t->vhosts[i]->index == NULL)
-            t->vhosts[i]->index = xp__route_index_build(t->vhosts[i]);
+            t->vhosts[i]->index = xp__route_index_next(
+                t->vhosts[i], xp_route_table_prev_vhost(prev, i, t->vhosts[i]->name));
     t->built = true;
     return XP_OK;
 }
 
+int xp_route_table_build(xp_route_table_t *t, const char *path, xp_diag_t *diag)
+{
+    return xp_route_table_build_next(t, NULL, path, diag);
+}
+
 int xp_vhost_build(xp_vhost_t *vh, const char *path, xp_diag_t *diag)
+{
+    return xp_vhost_build_next(vh, NULL, path, diag);
+}
+
+int xp_vhost_build_next(xp_vhost_t *vh, const xp_vhost_t *prev, const char *path, xp_diag_t *diag)
 {
     int rc = XP_OK;
     xp_path_t p;
@@ -706,7 +741,7 @@ int xp_vhost_build(xp_vhost_t *vh, const char *path, xp_diag_t *diag)
     }
     xp_path_pop(&p, m);
     if (rc == XP_OK && vh->index == NULL)
-        vh->index = xp__route_index_build(vh);
+        vh->index = xp__route_index_next(vh, prev);
     return rc;
 }
 

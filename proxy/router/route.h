@@ -377,13 +377,17 @@ typedef struct {
     size_t ndomains;
     xp_route_t **routes; /* one reference each */
     size_t nroutes, caproutes;
+    /* routes[i]->source_hash for every i, side by side (NULL when the
+     * routes were not translated from bytes): what the next generation
+     * compares its routes with, without touching each route object. */
+    uint64_t *route_hashes;
     xp_header_edits_t request_headers, response_headers;
     bool has_retry_policy;
     xp_retry_policy_t retry;
     xp_require_tls_t require_tls;
     bool include_request_attempt_count;
     bool include_attempt_count_in_response;
-    xp__route_index_t *index; /* built by xp_vhost_build / xp_route_table_build */
+    xp__route_index_t *index; /* made by xp_vhost_build(_next) / xp_route_table_build(_next) */
 } xp_vhost_t;
 
 /* RouteConfiguration.vhds: more virtual hosts delivered by VHDS (Delta xDS)
@@ -441,6 +445,17 @@ void xp_vhost_unref(xp_vhost_t *vh);
  * route index. After success vh must not be modified. Returns 0 or
  * XP_EINVAL. Tables build their virtual hosts that are not built yet. */
 int xp_vhost_build(xp_vhost_t *vh, const char *path, xp_diag_t *diag);
+/* The same, where prev (NULL: none) is vh's previous generation: vh's
+ * index is then made from prev's when most routes are the same objects. */
+int xp_vhost_build_next(xp_vhost_t *vh, const xp_vhost_t *prev, const char *path, xp_diag_t *diag);
+/* How many routes at the start (*head) and at the end (*tail) of vh's list
+ * are the same objects, in the same order, as at the start and end of
+ * prev's (NULL: none); head + tail is at most either list's length. Only
+ * the two pointer arrays are read. */
+void xp_vhost_common_ends(const xp_vhost_t *vh, const xp_vhost_t *prev, size_t *head, size_t *tail);
+/* How many generations in a row vh's route index was made by patching the
+ * previous generation's (0: built in full). */
+unsigned xp_vhost_index_patches(const xp_vhost_t *vh);
 void xp_vhost_add_domain(xp_vhost_t *vh, const char *domain);
 /* Takes over the caller's reference to r. */
 void xp_vhost_add_route(xp_vhost_t *vh, xp_route_t *r);
@@ -449,6 +464,15 @@ void xp_vhost_add_route(xp_vhost_t *vh, xp_route_t *r);
  * under `path` (e.g. "route_config"): "<path>.virtual_hosts[1].domains[0]".
  * Returns 0 or XP_EINVAL. After success the table must not be modified. */
 int xp_route_table_build(xp_route_table_t *t, const char *path, xp_diag_t *diag);
+/* The same, where prev (NULL: none) is t's previous generation: the index
+ * of each virtual host with a previous generation in prev
+ * (xp_route_table_prev_vhost) is made from that one's. */
+int xp_route_table_build_next(xp_route_table_t *t, const xp_route_table_t *prev, const char *path,
+                              xp_diag_t *diag);
+/* The previous generation in prev (NULL: none) of the virtual host named
+ * `name` at position i of a new table: prev's virtual host at the same
+ * position with the same name, or NULL. */
+const xp_vhost_t *xp_route_table_prev_vhost(const xp_route_table_t *prev, size_t i, xp_str_t name);
 xp_route_table_t *xp_route_table_ref(xp_route_table_t *t);
 void xp_route_table_unref(xp_route_table_t *t);
 /* A new built table (refcount 1, owned by the caller) with base's name and

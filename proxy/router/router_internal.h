@@ -16,11 +16,11 @@ struct xp_regex {
 pcre2_match_data *xp__regex_md(void);
 
 /* A growable array of route indexes, ascending. Most hold one entry, which
- * lives in `one` (v points there) so it costs no allocation. */
+ * is kept in `at` itself so it costs no allocation; a longer one lives in
+ * the index's data arena at offset `at`. */
 typedef struct {
-    uint32_t *v;
     uint32_t n, cap;
-    uint32_t one;
+    uint32_t at;
 } xp__idxlist_t;
 
 /* A radix-tree node. `label` is the edge from the parent; children are
@@ -29,40 +29,58 @@ typedef struct {
  *   any   - anything may follow (prefix, regexes with no boundary hint);
  *   sep   - end of path (before '?') or '/' must follow
  *           (path_separated_prefix, regexes like "^/x(/|$)...");
- *   exact - the path (before '?') must end here (match.path). */
+ *   exact - the path (before '?') must end here (match.path).
+ * Nodes refer to each other by their number in the index's node array and
+ * to their bytes by offsets into its data arena, never by pointer: copying
+ * the two arrays copies the tree (see xp__route_index_next). */
 typedef struct xp__rnode {
-    const char *label; /* in the index's arena, not NUL-terminated */
-    uint32_t label_len;
+    uint32_t label, label_len; /* data offset; not NUL-terminated */
     uint32_t nkids, capkids;
-    struct xp__rnode **kids;
-    unsigned char *kfirst; /* kfirst[i] == kids[i]->label[0]: searched
-                            * without touching the kids */
-    xp__idxlist_t any, sep, exact;
+    uint32_t kids;          /* data offset of capkids node numbers */
+    uint32_t kfirst;        /* data offset of capkids bytes: each kid's first label
+                             * byte, searched without touching the kids */
+    xp__idxlist_t lists[3]; /* XP__LIST_ANY, _SEP, _EXACT */
 } xp__rnode_t;
 
-/* Index of the first child of n whose label starts with a byte >= c. */
-static inline uint32_t xp__kid_pos(const xp__rnode_t *n, unsigned char c)
+enum { XP__LIST_ANY, XP__LIST_SEP, XP__LIST_EXACT };
+
+struct xp__route_index {
+    xp__rnode_t *nodes; /* [0] case-sensitive keys (and every regex),
+                         * [1] lower-cased keys of case-insensitive routes */
+    uint32_t nnodes, capnodes;
+    char *data; /* labels, kid arrays and longer route lists */
+    uint32_t used, cap;
+    /* How many generations were patched from a full build (bounded, so
+     * what removals leave behind cannot pile up), and the sizes that build
+     * had. */
+    uint32_t patches, built_nodes, built_used;
+};
+
+static inline const uint32_t *xp__idx_v(const xp__route_index_t *ix, const xp__idxlist_t *l)
 {
+    return l->cap <= 1 ? &l->at : (const uint32_t *)(const void *)(ix->data + l->at);
+}
+
+static inline const uint32_t *xp__kids(const xp__route_index_t *ix, const xp__rnode_t *n)
+{
+    return (const uint32_t *)(const void *)(ix->data + n->kids);
+}
+
+/* Index of the first child of n whose label starts with a byte >= c. */
+static inline uint32_t xp__kid_pos(const xp__route_index_t *ix, const xp__rnode_t *n,
+                                   unsigned char c)
+{
+    const unsigned char *kf = (const unsigned char *)ix->data + n->kfirst;
     uint32_t lo = 0, hi = n->nkids;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
-        if (n->kfirst[mid] < c)
+        if (kf[mid] < c)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
 }
-
-struct xp__route_index {
-    xp__rnode_t *cs; /* case-sensitive keys (and every regex) */
-    xp__rnode_t *ci; /* lower-cased keys of case-insensitive routes */
-    size_t nnodes;
-    /* Nodes, labels, kid arrays and longer route lists are carved from
-     * blocks freed with the index (one allocation per block, none per
-     * node). */
-    struct xp__arena_block *arena;
-};
 
 typedef enum {
     XP__DOM_EXACT,
@@ -102,6 +120,12 @@ size_t xp__regex_literal_prefix(const char *re, size_t len, char *out, size_t ou
 
 void xp__route_index_free(xp__route_index_t *ix);
 xp__route_index_t *xp__route_index_build(const xp_vhost_t *vh);
+/* vh's index made from prev's (the same virtual host's previous
+ * generation, whose index is built) when the two share all but a few routes
+ * at the start and end of their lists (the same route objects): a copy of
+ * prev's index with the routes in between taken out and put in. Otherwise,
+ * or past a bound on patches since the last full build, a full build. */
+xp__route_index_t *xp__route_index_next(const xp_vhost_t *vh, const xp_vhost_t *prev);
 void xp__domain_index_free(xp__domain_index_t *d);
 
 #endif

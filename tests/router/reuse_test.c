@@ -17,18 +17,26 @@
 #include "xds/translate/route.h"
 #include "tests/lib/check.h"
 
-/* n workspace routes; route `changed` gets another rewrite. */
-static Envoy__Config__Route__V3__RouteConfiguration *config(int n, int changed)
+/* n workspace routes; route `changed` gets another rewrite, route `skip` is
+ * left out, and before route `ins` goes one for workspace "x". */
+static Envoy__Config__Route__V3__RouteConfiguration *config_ex(int n, int changed, int skip,
+                                                               int ins)
 {
     xp_strbuf_t b;
     xp_strbuf_init(&b);
     xp_strbuf_printf(&b, "name: ws\nvirtual_hosts:\n- name: ide\n  domains: ['*']\n  routes:\n");
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        if (i == ins)
+            xp_strbuf_printf(&b, "  - match: { prefix: '/webapp-01/ide-x/' }\n"
+                                 "    route: { cluster: c, prefix_rewrite: '/new/' }\n");
+        if (i == skip)
+            continue;
         xp_strbuf_printf(&b,
                          "  - match: { safe_regex: { regex: '/webapp-01/ide-%d(/|$)(.*)' } }\n"
                          "    route: { cluster: c, regex_rewrite: { pattern: { regex: "
                          "'^/webapp-01/ide-%d(/|$)(.*)' }, substitution: '/%s\\2' } }\n",
                          i, i, i == changed ? "v2" : "");
+    }
     xp_diag_t d;
     xp_diag_init(&d);
     void *m = xp_codec_parse(b.p, b.len, &envoy__config__route__v3__route_configuration__descriptor,
@@ -37,6 +45,11 @@ static Envoy__Config__Route__V3__RouteConfiguration *config(int n, int changed)
     xp_diag_free(&d);
     free(b.p);
     return m;
+}
+
+static Envoy__Config__Route__V3__RouteConfiguration *config(int n, int changed)
+{
+    return config_ex(n, changed, -1, -1);
 }
 
 static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
@@ -138,6 +151,76 @@ static void bytes_path(const Envoy__Config__Route__V3__RouteConfiguration *a,
     free(bu);
 }
 
+static const char *rewrite(const xp_route_table_t *t, const char *path, const xp_route_t **r)
+{
+    static char buf[128];
+    xp_route_request_t rq = {0};
+    rq.method = XP_STR_LIT("GET");
+    rq.path = xp_str_c(path);
+    rq.host = XP_STR_LIT("a");
+    *r = xp_route_table_match(t, &rq, false, 0, NULL);
+    char *out = NULL;
+    size_t len = 0;
+    if (*r == NULL || xp_route_rewrite_path(*r, &rq, &out, &len) != 0 || out == NULL)
+        return "(none)";
+    snprintf(buf, sizeof(buf), "%s", out);
+    free(out);
+    return buf;
+}
+
+/* From bytes, a route put in and then one taken out (as a workspace comes and
+ * goes): the routes before and after are the very objects of the previous
+ * generation, at their new places, and the index is patched, not built
+ * again, yet matches as a new one would. */
+static void shifted(int n)
+{
+    Envoy__Config__Route__V3__RouteConfiguration *c[3] = {config(n, -1), config_ex(n, -1, -1, 5),
+                                                          config_ex(n, -1, 10, 5)};
+    size_t len[3];
+    uint8_t *b[3];
+    for (int k = 0; k < 3; k++)
+        b[k] = pack(&c[k]->base, &len[k]);
+    xp_diag_t d;
+    xp_diag_init(&d);
+    size_t reused = 99;
+    xp_route_table_t *t[3];
+    t[0] = xp_translate_route_config_bytes(b[0], len[0], "rc", &d, NULL, &reused);
+    t[1] = xp_translate_route_config_bytes(b[1], len[1], "rc", &d, t[0], &reused);
+    CHECK(t[1] && reused == (size_t)n && d.nerrors == 0);
+    t[2] = xp_translate_route_config_bytes(b[2], len[2], "rc", &d, t[1], &reused);
+    CHECK(t[2] && reused == (size_t)n && d.nerrors == 0);
+    if (t[0] && t[1] && t[2]) {
+        const xp_vhost_t *v0 = t[0]->vhosts[0], *v1 = t[1]->vhosts[0], *v2 = t[2]->vhosts[0];
+        CHECK(v1->nroutes == (size_t)n + 1 && v2->nroutes == (size_t)n);
+        CHECK(xp_vhost_index_patches(v0) == 0 && xp_vhost_index_patches(v1) == 1 &&
+              xp_vhost_index_patches(v2) == 2);
+        bool same = true;
+        for (int i = 0; i < n; i++) {
+            same = same && v1->routes[i < 5 ? i : i + 1] == v0->routes[i];
+            if (i != 10)
+                same = same && v2->routes[i < 5 ? i : i < 10 ? i + 1 : i] == v0->routes[i];
+        }
+        CHECK(same); /* the routes around the change are the previous objects */
+        CHECK(v2->routes[5] == v1->routes[5] && v1->routes[5] != v0->routes[5]);
+        const xp_route_t *r;
+        CHECK(strcmp(rewrite(t[1], "/webapp-01/ide-x/a", &r), "/new/a") == 0 && r == v1->routes[5]);
+        CHECK(strcmp(rewrite(t[0], "/webapp-01/ide-x/a", &r), "(none)") == 0);
+        CHECK(strcmp(rewrite(t[1], "/webapp-01/ide-10/a", &r), "/a") == 0 && r == v0->routes[10]);
+        CHECK(strcmp(rewrite(t[2], "/webapp-01/ide-10/a", &r), "(none)") == 0);
+        CHECK(strcmp(rewrite(t[2], "/webapp-01/ide-11/a", &r), "/a") == 0 && r == v0->routes[11] &&
+              r == v2->routes[11]);
+        char path[64];
+        snprintf(path, sizeof(path), "/webapp-01/ide-%d/z", n - 1);
+        CHECK(strcmp(rewrite(t[2], path, &r), "/z") == 0 && r == v0->routes[n - 1]);
+    }
+    for (int k = 0; k < 3; k++) {
+        xp_route_table_unref(t[k]);
+        protobuf_c_message_free_unpacked(&c[k]->base, NULL);
+        free(b[k]);
+    }
+    xp_diag_free(&d);
+}
+
 /* The wire reader the bytes path stands on. */
 static void wire(void)
 {
@@ -212,6 +295,7 @@ int main(void)
     xp_diag_free(&d);
     if (a && b)
         bytes_path(a, b, N);
+    shifted(N);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     protobuf_c_message_free_unpacked(&b->base, NULL);
     return check_result("reuse_test");

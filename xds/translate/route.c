@@ -29,9 +29,18 @@ typedef struct {
     xp_diag_t *diag;
     size_t errors;
     uint32_t max_body; /* max_direct_response_body_size_bytes */
-    /* The previous generation of this table's routes by source_hash:
-     * unchanged routes are shared with it instead of translated again. */
+    /* The previous generation of this table's virtual hosts (prev_vhs):
+     * unchanged routes are shared with it instead of translated again. The
+     * one paired with the virtual host being translated (prev_vh, see
+     * xp_route_table_prev_vhost) is compared with it route by route; the
+     * routes of them all are looked up by source_hash in `prev`, made on
+     * first need (prev_ready). */
+    xp_vhost_t *const *prev_vhs;
+    size_t prev_nvhs;
+    const xp_vhost_t *prev_vh;
+    const xp_route_table_t *prev_tab;
     xp_u64map_t prev;
+    bool prev_ready;
     size_t reused;
     /* From bytes (see xp__split): the Route messages of every virtual host
      * (their decoded messages have none) and of the one being translated. */
@@ -937,10 +946,17 @@ static xp_route_t *xp__route(xp__tr_t *t, const Envoy__Config__Route__V3__Route 
     return r;
 }
 
-/* The previous generation's route with these bytes, or NULL. */
-static xp_route_t *xp__prev_route(xp__tr_t *t, uint64_t h, size_t len)
+static void xp__prev_collect(xp__tr_t *t);
+
+/* The previous generation's route with these bytes in map (NULL: every
+ * route of the previous generation), or NULL. */
+static xp_route_t *xp__prev_route(xp__tr_t *t, const xp_u64map_t *map, uint64_t h, size_t len)
 {
-    xp_route_t *r = xp_u64map_get(&t->prev, h);
+    if (map == NULL) {
+        xp__prev_collect(t);
+        map = &t->prev;
+    }
+    xp_route_t *r = xp_u64map_get(map, h);
     if (r == NULL || r->source_len != len)
         return NULL;
     t->reused++;
@@ -958,7 +974,7 @@ static xp_route_t *xp__route_reuse(xp__tr_t *t, const Envoy__Config__Route__V3__
     uint64_t h = xp_xxh64(buf, len, XP__ROUTE_SEED);
     if (buf != stack)
         free(buf);
-    xp_route_t *r = xp__prev_route(t, h, len);
+    xp_route_t *r = xp__prev_route(t, NULL, h, len);
     if (r)
         return r;
     r = xp__route(t, pr);
@@ -967,14 +983,14 @@ static xp_route_t *xp__route_reuse(xp__tr_t *t, const Envoy__Config__Route__V3__
     return r;
 }
 
-/* The same for a serialized Route: its bytes are hashed as received, and
- * only a route that is not in the previous generation is decoded (and
+/* The same for a serialized Route whose bytes hash to h, looked up in map
+ * (see xp__prev_route): only a route that is not there is decoded (and
  * checked for fields xproxy does not know). NULL (an error added) when the
  * bytes do not decode. */
-static xp_route_t *xp__route_bytes(xp__tr_t *t, size_t index, const uint8_t *p, size_t len)
+static xp_route_t *xp__route_bytes(xp__tr_t *t, const xp_u64map_t *map, size_t index,
+                                   const uint8_t *p, size_t len, uint64_t h)
 {
-    uint64_t h = xp_xxh64(p, len, XP__ROUTE_SEED);
-    xp_route_t *r = xp__prev_route(t, h, len);
+    xp_route_t *r = xp__prev_route(t, map, h, len);
     if (r)
         return r;
     size_t m = xp_path_push_field(&t->path, "routes");
@@ -995,6 +1011,58 @@ static xp_route_t *xp__route_bytes(xp__tr_t *t, size_t index, const uint8_t *p, 
     return r;
 }
 
+/* The routes of vh from their bytes w. Each is hashed; the run of routes
+ * at the start and the run at the end whose hashes match those of the
+ * previous generation of vh, in order, are its very objects (compared side
+ * by side in route_hashes, without touching the objects but to reference
+ * them). Only the routes in between are looked up by hash (among the
+ * previous generation's routes in between, or, with no previous generation
+ * of vh, among every route of the previous table) and, if new, decoded
+ * (their path is built only then). A route that moves to another virtual
+ * host while both keep their names and places is decoded again. */
+static void xp__vhost_routes(xp__tr_t *t, const xp__wire_routes_t *w, xp_vhost_t *vh)
+{
+    size_t n = w->n;
+    uint64_t *h = xp_malloc((n ? n : 1) * sizeof(*h));
+    for (size_t i = 0; i < n; i++)
+        h[i] = xp_xxh64(w->v[i].val, w->v[i].len, XP__ROUTE_SEED);
+    const xp_vhost_t *ov = t->prev_vh && t->prev_vh->route_hashes ? t->prev_vh : NULL;
+    size_t m = ov ? ov->nroutes : 0, lim = n < m ? n : m, head = 0, tail = 0;
+    while (head < lim && h[head] == ov->route_hashes[head])
+        head++;
+    while (tail < lim - head && h[n - 1 - tail] == ov->route_hashes[m - 1 - tail])
+        tail++;
+    xp_u64map_t mid = {0};
+    if (ov) {
+        xp_u64map_init(&mid, m - head - tail);
+        for (size_t j = head; j < m - tail; j++)
+            xp_u64map_put(&mid, ov->route_hashes[j], ov->routes[j]);
+    }
+    vh->caproutes = n ? n : 1;
+    vh->routes = xp_realloc(vh->routes, vh->caproutes * sizeof(*vh->routes));
+    for (size_t i = 0; i < n; i++) {
+        xp_route_t *r;
+        if (i < head || i >= n - tail) {
+            /* Each is a cache miss of its own: ask for the next early. */
+            size_t j = i < head ? i : i - n + m;
+            if (j + 8 < m)
+                __builtin_prefetch(ov->routes[j + 8], 1);
+            r = xp_route_ref(ov->routes[j]);
+            t->reused++;
+        } else {
+            r = xp__route_bytes(t, ov ? &mid : NULL, i, w->v[i].val, w->v[i].len, h[i]);
+        }
+        if (r)
+            xp_vhost_add_route(vh, r);
+    }
+    xp_u64map_free(&mid);
+    if (vh->nroutes == n) {
+        vh->route_hashes = h;
+    } else {
+        free(h); /* an error was added: the table fails */
+    }
+}
+
 static void xp__vhost(xp__tr_t *t, const Envoy__Config__Route__V3__VirtualHost *pv, xp_vhost_t *vh)
 {
     xp__unknown(t, &pv->base);
@@ -1002,17 +1070,9 @@ static void xp__vhost(xp__tr_t *t, const Envoy__Config__Route__V3__VirtualHost *
         xp__err(t, "name", "a virtual host name is required");
     for (size_t i = 0; i < pv->n_domains; i++)
         xp_vhost_add_domain(vh, pv->domains[i] ? pv->domains[i] : "");
-    const xp__wire_routes_t *w = t->wire_cur;
-    if (w) {
-        /* Only routes that are not shared with the previous table cost more
-         * than a hash and a lookup (their path is built only then). */
-        for (size_t i = 0; i < w->n; i++) {
-            xp_route_t *r = xp__route_bytes(t, i, w->v[i].val, w->v[i].len);
-            if (r)
-                xp_vhost_add_route(vh, r);
-        }
-    }
-    for (size_t i = 0; !w && i < pv->n_routes; i++) {
+    if (t->wire_cur)
+        xp__vhost_routes(t, t->wire_cur, vh);
+    for (size_t i = 0; !t->wire_cur && i < pv->n_routes; i++) {
         size_t m = xp_path_push_field(&t->path, "routes");
         xp_path_push_index(&t->path, i);
         xp_vhost_add_route(vh, xp__route_reuse(t, pv->routes[i]));
@@ -1065,9 +1125,14 @@ static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
                                              const Envoy__Config__Route__V3__RouteConfiguration *rc,
                                              const char *path);
 
-/* The routes of a previous generation that can be shared, by digest. */
-static void xp__prev_collect(xp__tr_t *t, xp_vhost_t *const *vhs, size_t n)
+/* The routes of the previous generation, by digest, in t->prev (once). */
+static void xp__prev_collect(xp__tr_t *t)
 {
+    if (t->prev_ready)
+        return;
+    t->prev_ready = true;
+    xp_vhost_t *const *vhs = t->prev_vhs;
+    size_t n = t->prev_nvhs;
     size_t total = 0;
     for (size_t v = 0; v < n; v++)
         total += vhs[v]->nroutes;
@@ -1077,19 +1142,32 @@ static void xp__prev_collect(xp__tr_t *t, xp_vhost_t *const *vhs, size_t n)
             xp_u64map_put(&t->prev, vhs[v]->routes[i]->source_hash, vhs[v]->routes[i]);
 }
 
+/* prev (NULL: none) is the previous generation of the table translated
+ * with t. */
+static void xp__prev_table(xp__tr_t *t, const xp_route_table_t *prev)
+{
+    t->prev_tab = prev;
+    if (prev) {
+        t->prev_vhs = prev->vhosts;
+        t->prev_nvhs = prev->nvhosts;
+    }
+}
+
 xp_vhost_t *xp_translate_vhost(const Envoy__Config__Route__V3__VirtualHost *pv, const char *path,
                                xp_diag_t *diag, xp_vhost_t *prev, size_t *reused)
 {
-    xp__tr_t t = {.diag = diag, .max_body = 4096};
-    if (prev)
-        xp__prev_collect(&t, &prev, 1);
+    xp__tr_t t = {.diag = diag, .max_body = 4096, .prev_vh = prev};
+    if (prev) {
+        t.prev_vhs = &prev;
+        t.prev_nvhs = 1;
+    }
     xp_path_init(&t.path, path);
     xp_vhost_t *vh = xp_vhost_new(pv->name);
     xp__vhost(&t, pv, vh);
     xp_u64map_free(&t.prev);
     if (reused)
         *reused = t.reused;
-    if (t.errors || xp_vhost_build(vh, path, diag) != XP_OK) {
+    if (t.errors || xp_vhost_build_next(vh, prev, path, diag) != XP_OK) {
         xp_vhost_unref(vh);
         return NULL;
     }
@@ -1159,8 +1237,7 @@ xp_translate_route_config_reuse(const Envoy__Config__Route__V3__RouteConfigurati
                                 size_t *reused)
 {
     xp__tr_t t = {.diag = diag, .max_body = 4096};
-    if (prev)
-        xp__prev_collect(&t, prev->vhosts, prev->nvhosts);
+    xp__prev_table(&t, prev);
     xp_route_table_t *tab = xp__translate_table(&t, rc, path);
     xp_u64map_free(&t.prev);
     if (reused)
@@ -1262,8 +1339,7 @@ xp_route_table_t *xp_translate_route_config_bytes(const uint8_t *data, size_t le
     xp_route_table_t *tab = NULL;
     if (xp_codec_check_unknown_fields(&rc->base, path, diag) == 0) {
         xp__tr_t t = {.diag = diag, .max_body = 4096, .wire_vhs = vhs};
-        if (prev)
-            xp__prev_collect(&t, prev->vhosts, prev->nvhosts);
+        xp__prev_table(&t, prev);
         tab = xp__translate_table(&t, rc, path);
         xp_u64map_free(&t.prev);
         if (reused)
@@ -1294,6 +1370,7 @@ static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
         const Envoy__Config__Route__V3__VirtualHost *pv = rc->virtual_hosts[i];
         if (t.wire_vhs)
             t.wire_cur = &t.wire_vhs[i];
+        t.prev_vh = xp_route_table_prev_vhost(t.prev_tab, i, xp_str_c(pv->name ? pv->name : ""));
         xp__vhost(&t, pv, xp_route_table_add_vhost(tab, pv->name));
         xp_path_pop(&t.path, m);
     }
@@ -1330,7 +1407,9 @@ static xp_route_table_t *xp__translate_table(xp__tr_t *tp,
      * duplicate domains are reported in the same pass) */
     xp_path_init(&t.path, path);
     tp->reused = t.reused;
-    if (xp_route_table_build(tab, path, t.diag) != XP_OK || t.errors) {
+    tp->prev = t.prev; /* the caller frees it */
+    tp->prev_ready = t.prev_ready;
+    if (xp_route_table_build_next(tab, t.prev_tab, path, t.diag) != XP_OK || t.errors) {
         xp_route_table_unref(tab);
         return NULL;
     }
