@@ -161,7 +161,8 @@ check "warming: lw binds once its route arrives" poll 5 has_port a lw
 check "warming: lw serves" serves "http://127.0.0.1:$(px_port a lw)/w" 200 up3 /w
 
 # A route to a new cluster, the cluster (EDS) and its assignment in one
-# snapshot (one file replacing route-r1.json): /warm never answers 503.
+# snapshot (one file replacing route-r1.json): /warm never answers 503. The
+# new route comes last, where the check of new routes' clusters ends.
 CODES=$XT_TMP/warm.codes
 : >"$CODES"
 (
@@ -173,7 +174,7 @@ POLLER=$!
 XT_PIDS+=("$POLLER")
 has_404() { grep -q 404 "$CODES"; }
 poll 5 has_404
-R1=$(route_cfg r1 "$(rt /warm cw),$(rt /a c1),$(rt /b c2 /b2)")
+R1=$(route_cfg r1 "$(rt /a c1),$(rt /b c2 /b2),$(rt /warm cw)")
 write_file route-r1.json "{\"version_info\":\"ignored\",\"resources\":[$R1,$(cluster_eds cw),$(cla cw "$UP_PORT_up2")]}"
 has_200() { grep -q 200 "$CODES"; }
 check "warming: /warm answers 200 once route, cluster and endpoints are in" poll 5 has_200

@@ -268,48 +268,73 @@ static int xp__cluster_state(xp_xds_manager_t *m, xp_str_t name)
     return 2;
 }
 
+#define XP__UNKNOWN_CLUSTER_GRACE_MS 1000
+
+/* Whether route r of a new table was in prev too (the same object): every
+ * route of prev is put in *kept, on first need. */
+static bool xp__route_kept(xp_u64map_t *kept, bool *made, const xp_route_table_t *prev,
+                           const xp_route_t *r)
+{
+    if (!*made) {
+        *made = true;
+        size_t n = 0;
+        for (size_t v = 0; prev && v < prev->nvhosts; v++)
+            n += prev->vhosts[v]->nroutes;
+        xp_u64map_init(kept, n);
+        for (size_t v = 0; prev && v < prev->nvhosts; v++)
+            for (size_t i = 0; i < prev->vhosts[v]->nroutes; i++)
+                xp_u64map_put(kept, (uintptr_t)prev->vhosts[v]->routes[i],
+                              prev->vhosts[v]->routes[i]);
+    }
+    return xp_u64map_get(kept, (uintptr_t)r) != NULL;
+}
+
 /* Make-before-break at the route level: a route configuration waits while a
  * new or changed route in it points at a cluster that is still warming (up
- * to initial_fetch_timeout), or at one not known yet (a short grace: with
- * per-type streams the route can arrive just before its cluster). Routes
- * carried over from the previous version never hold it back, and after the
- * grace a route to a missing cluster answers 503 NC, as in Envoy. Sets
- * *grace_wait when only the grace keeps it back. */
-#define XP__UNKNOWN_CLUSTER_GRACE_MS 1000
+ * to initial_fetch_timeout), or at one not known yet (a short grace,
+ * XP__UNKNOWN_CLUSTER_GRACE_MS: with per-type streams the route can arrive
+ * just before its cluster). Routes carried over from the previous version
+ * (the same objects) never hold it back, and after the grace a route to a
+ * missing cluster answers 503 NC, as in Envoy. Sets *grace_wait when only
+ * the grace keeps it back.
+ *
+ * Each virtual host is compared with its previous generation
+ * (xp_route_table_prev_vhost) by its routes' pointers, so the routes at its
+ * start and end that both share are not touched; of the others, only one
+ * whose cluster is not usable is looked up among all the routes carried
+ * over. */
 static bool xp__routes_ready(xp_xds_manager_t *m, const xp__res_t *res, uint64_t now,
                              bool *grace_wait)
 {
     const xp_route_table_t *t = res->obj, *prev = res->applied;
     *grace_wait = false;
-    bool ready = true;
-    /* The routes carried over (shared objects), found in O(1) each. */
-    size_t nprev = 0;
-    for (size_t v = 0; prev && v < prev->nvhosts; v++)
-        nprev += prev->vhosts[v]->nroutes;
-    xp_u64map_t kept;
-    xp_u64map_init(&kept, nprev);
-    for (size_t v = 0; prev && v < prev->nvhosts; v++)
-        for (size_t i = 0; i < prev->vhosts[v]->nroutes; i++)
-            xp_u64map_put(&kept, (uintptr_t)prev->vhosts[v]->routes[i], prev->vhosts[v]->routes[i]);
+    bool ready = true, made = false;
+    xp_u64map_t kept = {0};
     for (size_t v = 0; v < t->nvhosts; v++) {
         const xp_vhost_t *vh = t->vhosts[v];
-        for (size_t i = 0; i < vh->nroutes; i++) {
+        size_t head, tail;
+        xp_vhost_common_ends(vh, xp_route_table_prev_vhost(prev, v, vh->name), &head, &tail);
+        for (size_t i = head; i < vh->nroutes - tail; i++) {
             const xp_route_t *r = vh->routes[i];
-            if (r->kind != XP_ROUTE_FORWARD || xp_u64map_get(&kept, (uintptr_t)r))
+            if (r->kind != XP_ROUTE_FORWARD)
                 continue;
-            for (size_t k = 0; k < (r->action.cluster_kind == XP_CLUSTER_WEIGHTED
-                                        ? r->action.nweighted
-                                        : (r->action.cluster_kind == XP_CLUSTER_NAME ? 1 : 0));
-                 k++) {
+            size_t nc = r->action.cluster_kind == XP_CLUSTER_WEIGHTED ? r->action.nweighted
+                        : r->action.cluster_kind == XP_CLUSTER_NAME   ? 1
+                                                                      : 0;
+            for (size_t k = 0; k < nc; k++) {
                 xp_str_t name = r->action.cluster_kind == XP_CLUSTER_WEIGHTED
                                     ? r->action.weighted[k].name
                                     : r->action.cluster;
                 int st = xp__cluster_state(m, name);
+                if (st == 0)
+                    continue;
+                if (xp__route_kept(&kept, &made, prev, r))
+                    break;
                 if (st == 1) {
                     xp_u64map_free(&kept);
                     return false;
                 }
-                if (st == 2 && now < res->since_ms + XP__UNKNOWN_CLUSTER_GRACE_MS) {
+                if (now < res->since_ms + XP__UNKNOWN_CLUSTER_GRACE_MS) {
                     *grace_wait = true;
                     ready = false;
                 }
