@@ -31,9 +31,9 @@ static void *xp__at(xp__route_index_t *ix, uint32_t off)
     return ix->data + off;
 }
 
-/* n bytes from ix's data arena, 4-byte aligned, zeroed unless the caller
- * fills them (zero false): their offset. Moves the arena when it grows. */
-static uint32_t xp__data_get(xp__route_index_t *ix, size_t n, bool zero)
+/* n bytes from ix's data arena, 4-byte aligned, for the caller to fill:
+ * their offset. Moves the arena when it grows. */
+static uint32_t xp__data_get(xp__route_index_t *ix, size_t n)
 {
     n = (n + 3) & ~(size_t)3;
     if (ix->cap - ix->used < n) {
@@ -47,8 +47,6 @@ static uint32_t xp__data_get(xp__route_index_t *ix, size_t n, bool zero)
     }
     uint32_t off = ix->used;
     ix->used += (uint32_t)n;
-    if (zero)
-        memset(ix->data + off, 0, n);
     return off;
 }
 
@@ -74,7 +72,7 @@ static void xp__data_grow(xp__route_index_t *ix, uint32_t *off, uint32_t n, uint
                           uint32_t min, size_t sz)
 {
     uint32_t c = *cap ? 2 * *cap : min;
-    uint32_t v = xp__data_get(ix, c * sz, false);
+    uint32_t v = xp__data_get(ix, c * sz);
     if (n)
         memcpy(ix->data + v, ix->data + *off, n * sz);
     *off = v;
@@ -96,7 +94,7 @@ static void xp__idx_add(xp__route_index_t *ix, uint32_t node, int which, uint32_
         uint32_t one = l->at, off = l->at, cap = l->cap;
         uint32_t n = l->n;
         if (cap == 1) { /* the one entry leaves the node for the arena */
-            off = xp__data_get(ix, 2 * sizeof(uint32_t), false);
+            off = xp__data_get(ix, 2 * sizeof(uint32_t));
             memcpy(ix->data + off, &one, sizeof(one));
             cap = 2;
         } else {
@@ -185,7 +183,7 @@ static uint32_t xp__rnode_insert(xp__route_index_t *ix, uint32_t root, const cha
         const xp__rnode_t *n = xp__node(ix, node);
         uint32_t k = xp__kid_pos(ix, n, c);
         if (k == n->nkids || ((const unsigned char *)xp__at(ix, n->kfirst))[k] != c) {
-            uint32_t label = xp__data_get(ix, len - pos, false);
+            uint32_t label = xp__data_get(ix, len - pos);
             memcpy(ix->data + label, key + pos, len - pos);
             uint32_t kid = xp__node_new(ix, label, (uint32_t)(len - pos));
             xp__kid_insert(ix, node, k, kid);
