@@ -71,6 +71,31 @@ static bool has_error(const xp_diag_t *d, const char *path_part, const char *msg
     return false;
 }
 
+/* What t does with a GET of path for host: the path rewritten by the
+ * route it matches (*r), or "(none)". */
+static const char *rewrite_at(const xp_route_table_t *t, const char *host, const char *path,
+                              const xp_route_t **r)
+{
+    static char buf[128];
+    xp_route_request_t rq = {0};
+    rq.method = XP_STR_LIT("GET");
+    rq.path = xp_str_c(path);
+    rq.host = xp_str_c(host);
+    *r = xp_route_table_match(t, &rq, false, 0, NULL);
+    char *out = NULL;
+    size_t len = 0;
+    if (*r == NULL || xp_route_rewrite_path(*r, &rq, &out, &len) != 0 || out == NULL)
+        return "(none)";
+    snprintf(buf, sizeof(buf), "%s", out);
+    free(out);
+    return buf;
+}
+
+static const char *rewrite(const xp_route_table_t *t, const char *path, const xp_route_t **r)
+{
+    return rewrite_at(t, "a", path, r);
+}
+
 /* From bytes: the same sharing, the rest of the message translated as from
  * the decoded message, errors in new routes found with their paths. */
 static void bytes_path(const Envoy__Config__Route__V3__RouteConfiguration *a,
@@ -101,16 +126,8 @@ static void bytes_path(const Envoy__Config__Route__V3__RouteConfiguration *a,
             CHECK(xp_str_eq(v2->routes[i]->match.path, vm->routes[i]->match.path) &&
                   xp_str_eq(v2->routes[i]->action.regex_substitution,
                             vm->routes[i]->action.regex_substitution));
-        xp_route_request_t rq = {0};
-        rq.method = XP_STR_LIT("GET");
-        rq.path = XP_STR_LIT("/webapp-01/ide-7/x");
-        rq.host = XP_STR_LIT("a");
-        const xp_route_t *r = xp_route_table_match(t2, &rq, false, 0, NULL);
-        char *out = NULL;
-        size_t len = 0;
-        CHECK(r == v2->routes[7] && xp_route_rewrite_path(r, &rq, &out, &len) == 0 && out &&
-              strcmp(out, "/v2x") == 0);
-        free(out);
+        const xp_route_t *r;
+        CHECK(strcmp(rewrite(t2, "/webapp-01/ide-7/x", &r), "/v2x") == 0 && r == v2->routes[7]);
     }
     xp_route_table_unref(m2);
 
@@ -149,23 +166,6 @@ static void bytes_path(const Envoy__Config__Route__V3__RouteConfiguration *a,
     free(ba);
     free(bb);
     free(bu);
-}
-
-static const char *rewrite(const xp_route_table_t *t, const char *path, const xp_route_t **r)
-{
-    static char buf[128];
-    xp_route_request_t rq = {0};
-    rq.method = XP_STR_LIT("GET");
-    rq.path = xp_str_c(path);
-    rq.host = XP_STR_LIT("a");
-    *r = xp_route_table_match(t, &rq, false, 0, NULL);
-    char *out = NULL;
-    size_t len = 0;
-    if (*r == NULL || xp_route_rewrite_path(*r, &rq, &out, &len) != 0 || out == NULL)
-        return "(none)";
-    snprintf(buf, sizeof(buf), "%s", out);
-    free(out);
-    return buf;
 }
 
 /* From bytes, a route put in and then one taken out (as a workspace comes and
@@ -219,6 +219,69 @@ static void shifted(int n)
         free(b[k]);
     }
     xp_diag_free(&d);
+}
+
+/* Two virtual hosts of n routes each, in the order given. */
+static uint8_t *two_vhosts(int n, bool swapped, size_t *len)
+{
+    xp_strbuf_t b;
+    xp_strbuf_init(&b);
+    xp_strbuf_printf(&b, "name: ws\nvirtual_hosts:\n");
+    for (int v = 0; v < 2; v++) {
+        int which = swapped ? 1 - v : v;
+        xp_strbuf_printf(&b, "- name: h%d\n  domains: ['h%d']\n  routes:\n", which, which);
+        for (int i = 0; i < n; i++)
+            xp_strbuf_printf(&b,
+                             "  - match: { prefix: '/w-%d/' }\n"
+                             "    route: { cluster: c, prefix_rewrite: '/h%d/' }\n",
+                             i, which);
+    }
+    xp_diag_t d;
+    xp_diag_init(&d);
+    ProtobufCMessage *m = xp_codec_parse(
+        b.p, b.len, &envoy__config__route__v3__route_configuration__descriptor, "", &d);
+    xp_diag_print(&d, stderr, "");
+    xp_diag_free(&d);
+    free(b.p);
+    uint8_t *out = m ? pack(m, len) : NULL;
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return out;
+}
+
+/* Virtual hosts that change places have no previous generation to be
+ * compared with side by side: their routes are still shared, found by hash
+ * among all the previous table's, and their indexes are built in full. */
+static void moved_vhosts(int n)
+{
+    size_t la, lb;
+    uint8_t *a = two_vhosts(n, false, &la), *b = two_vhosts(n, true, &lb);
+    CHECK(a && b);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return;
+    }
+    xp_diag_t d;
+    xp_diag_init(&d);
+    size_t reused = 99;
+    xp_route_table_t *t1 = xp_translate_route_config_bytes(a, la, "rc", &d, NULL, &reused);
+    xp_route_table_t *t2 = xp_translate_route_config_bytes(b, lb, "rc", &d, t1, &reused);
+    CHECK(t1 && t2 && reused == 2 * (size_t)n && d.nerrors == 0);
+    if (t1 && t2) {
+        CHECK(xp_str_eq(t2->vhosts[0]->name, t1->vhosts[1]->name));
+        CHECK(t2->vhosts[0]->routes[3] == t1->vhosts[1]->routes[3]);
+        CHECK(xp_vhost_index_patches(t2->vhosts[0]) == 0 &&
+              xp_vhost_index_patches(t2->vhosts[1]) == 0);
+        const xp_route_t *r;
+        CHECK(strcmp(rewrite_at(t2, "h1", "/w-3/x", &r), "/h1/x") == 0 &&
+              r == t1->vhosts[1]->routes[3]);
+    }
+    xp_route_table_unref(t1);
+    xp_route_table_unref(t2);
+    xp_diag_free(&d);
+    free(a);
+    free(b);
 }
 
 /* The wire reader the bytes path stands on. */
@@ -296,6 +359,7 @@ int main(void)
     if (a && b)
         bytes_path(a, b, N);
     shifted(N);
+    moved_vhosts(50);
     protobuf_c_message_free_unpacked(&a->base, NULL);
     protobuf_c_message_free_unpacked(&b->base, NULL);
     return check_result("reuse_test");
