@@ -91,14 +91,13 @@ static void xp__idx_add(xp__route_index_t *ix, uint32_t node, int which, uint32_
         return;
     }
     if (l->n == l->cap) {
-        uint32_t one = l->at, off = l->at, cap = l->cap;
-        uint32_t n = l->n;
+        uint32_t off = l->at, cap = l->cap;
         if (cap == 1) { /* the one entry leaves the node for the arena */
             off = xp__data_get(ix, 2 * sizeof(uint32_t));
-            memcpy(ix->data + off, &one, sizeof(one));
+            memcpy(ix->data + off, &l->at, sizeof(l->at)); /* nodes did not move */
             cap = 2;
         } else {
-            xp__data_grow(ix, &off, n, &cap, 2, sizeof(uint32_t));
+            xp__data_grow(ix, &off, l->n, &cap, 2, sizeof(uint32_t));
         }
         l = &xp__node(ix, node)->lists[which];
         l->at = off;
@@ -182,7 +181,7 @@ static uint32_t xp__rnode_insert(xp__route_index_t *ix, uint32_t root, const cha
         unsigned char c = (unsigned char)key[pos];
         const xp__rnode_t *n = xp__node(ix, node);
         uint32_t k = xp__kid_pos(ix, n, c);
-        if (k == n->nkids || ((const unsigned char *)xp__at(ix, n->kfirst))[k] != c) {
+        if (k == n->nkids || xp__kfirst(ix, n)[k] != c) {
             uint32_t label = xp__data_get(ix, len - pos);
             memcpy(ix->data + label, key + pos, len - pos);
             uint32_t kid = xp__node_new(ix, label, (uint32_t)(len - pos));
@@ -219,7 +218,7 @@ static uint32_t xp__rnode_find(xp__route_index_t *ix, uint32_t root, const char 
         const xp__rnode_t *n = xp__node(ix, node);
         unsigned char c = (unsigned char)key[pos];
         uint32_t k = xp__kid_pos(ix, n, c);
-        if (k == n->nkids || ((const unsigned char *)xp__at(ix, n->kfirst))[k] != c)
+        if (k == n->nkids || xp__kfirst(ix, n)[k] != c)
             return UINT32_MAX;
         node = xp__kids(ix, n)[k];
         n = xp__node(ix, node);
@@ -371,9 +370,9 @@ static void xp__route_key(xp_route_t *r)
     }
     r->index_key = key;
     r->index_key_len = (uint32_t)klen;
-    r->index_list = m->kind == XP_PATH_EXACT                     ? 2
-                    : m->kind == XP_PATH_SEPARATED_PREFIX || sep ? 1
-                                                                 : 0;
+    r->index_list = m->kind == XP_PATH_EXACT                     ? XP__LIST_EXACT
+                    : m->kind == XP_PATH_SEPARATED_PREFIX || sep ? XP__LIST_SEP
+                                                                 : XP__LIST_ANY;
     r->index_key_done = true;
 }
 
@@ -390,8 +389,8 @@ static void xp__index_add(xp__route_index_t *ix, const xp_vhost_t *vh, size_t fr
         xp_route_t *r = vh->routes[i];
         if (!r->index_key_done)
             xp__route_key(r);
-        uint32_t node =
-            xp__rnode_insert(ix, r->index_key_folded ? 1 : 0, r->index_key, r->index_key_len);
+        uint32_t node = xp__rnode_insert(ix, r->index_key_folded ? XP__ROOT_CI : XP__ROOT_CS,
+                                         r->index_key, r->index_key_len);
         xp__idx_add(ix, node, r->index_list, (uint32_t)i);
     }
 }
@@ -401,7 +400,7 @@ xp__route_index_t *xp__route_index_build(const xp_vhost_t *vh)
     xp__route_index_t *ix = xp_calloc(1, sizeof(*ix));
     ix->cap = 16384;
     ix->data = xp_malloc(ix->cap);
-    xp__node_new(ix, 0, 0); /* the two roots: empty labels */
+    xp__node_new(ix, 0, 0); /* XP__ROOT_CS and XP__ROOT_CI: empty labels */
     xp__node_new(ix, 0, 0);
     xp__index_add(ix, vh, 0, vh->nroutes);
     ix->built_nodes = ix->nnodes;
@@ -439,8 +438,8 @@ xp__route_index_t *xp__route_index_next(const xp_vhost_t *vh, const xp_vhost_t *
     ix->patches = old->patches + 1;
     for (size_t i = head; i < m - tail; i++) {
         const xp_route_t *r = prev->routes[i];
-        uint32_t node =
-            xp__rnode_find(ix, r->index_key_folded ? 1 : 0, r->index_key, r->index_key_len);
+        uint32_t node = xp__rnode_find(ix, r->index_key_folded ? XP__ROOT_CI : XP__ROOT_CS,
+                                       r->index_key, r->index_key_len);
         if (node == UINT32_MAX || !xp__idx_remove(ix, node, r->index_list, (uint32_t)i)) {
             xp__route_index_free(ix); /* cannot happen: prev's index has it */
             return xp__route_index_build(vh);

@@ -462,7 +462,7 @@ static void xp__walk(const xp__route_index_t *ix, uint32_t root, xp_str_t path, 
         if (fold)
             c = (unsigned char)tolower(c);
         uint32_t lo = xp__kid_pos(ix, n, c);
-        if (lo == n->nkids || (unsigned char)ix->data[n->kfirst + lo] != c)
+        if (lo == n->nkids || xp__kfirst(ix, n)[lo] != c)
             return;
         const xp__rnode_t *k = &ix->nodes[xp__kids(ix, n)[lo]];
         if (k->label_len > path.len - pos)
@@ -492,8 +492,8 @@ const xp_route_t *xp_vhost_match_ex(const xp_vhost_t *vh, const xp_route_request
     s.v = s.inline_v;
     s.n = 0;
     s.cap = XP_ARRAY_SIZE(s.inline_v);
-    xp__walk(vh->index, 0, req->path, noq.len, false, &s);
-    xp__walk(vh->index, 1, req->path, noq.len, true, &s);
+    xp__walk(vh->index, XP__ROOT_CS, req->path, noq.len, false, &s);
+    xp__walk(vh->index, XP__ROOT_CI, req->path, noq.len, true, &s);
 
     /* Merge by route index: configuration order decides. */
     const xp_route_t *found = NULL;

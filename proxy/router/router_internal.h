@@ -42,11 +42,15 @@ typedef struct xp__rnode {
     xp__idxlist_t lists[3]; /* XP__LIST_ANY, _SEP, _EXACT */
 } xp__rnode_t;
 
+/* The lists of a node, by xp_route_t.index_list. */
 enum { XP__LIST_ANY, XP__LIST_SEP, XP__LIST_EXACT };
+/* The two roots, by node number. */
+enum { XP__ROOT_CS, XP__ROOT_CI };
 
 struct xp__route_index {
-    xp__rnode_t *nodes; /* [0] case-sensitive keys (and every regex),
-                         * [1] lower-cased keys of case-insensitive routes */
+    xp__rnode_t *nodes; /* [XP__ROOT_CS] case-sensitive keys (and every
+                         * regex), [XP__ROOT_CI] lower-cased keys of
+                         * case-insensitive routes */
     uint32_t nnodes, capnodes;
     char *data; /* labels, kid arrays and longer route lists */
     uint32_t used, cap;
@@ -66,11 +70,16 @@ static inline const uint32_t *xp__kids(const xp__route_index_t *ix, const xp__rn
     return (const uint32_t *)(const void *)(ix->data + n->kids);
 }
 
+static inline const unsigned char *xp__kfirst(const xp__route_index_t *ix, const xp__rnode_t *n)
+{
+    return (const unsigned char *)ix->data + n->kfirst;
+}
+
 /* Index of the first child of n whose label starts with a byte >= c. */
 static inline uint32_t xp__kid_pos(const xp__route_index_t *ix, const xp__rnode_t *n,
                                    unsigned char c)
 {
-    const unsigned char *kf = (const unsigned char *)ix->data + n->kfirst;
+    const unsigned char *kf = xp__kfirst(ix, n);
     uint32_t lo = 0, hi = n->nkids;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;

@@ -169,7 +169,7 @@ int main(void)
     CHECK(after_max >= 1, "a full build follows 64 patches in a row");
     CHECK(full > after_max, "generations with many changes are built in full");
 
-    /* No previous generation, or one with no index: a full build. */
+    /* No previous generation: a full build. */
     xp_vhost_t *nv = next_gen(vh, true);
     CHECK(xp_vhost_build_next(nv, NULL, "v", &d) == 0 && xp_vhost_index_patches(nv) == 0,
           "no previous generation");
