@@ -20,6 +20,8 @@ xpu_stats_t xpu_stats;
 bool xpu_verbose;
 
 #define MAX_LISTEN 16
+/* A string literal as the (pointer, length) pair xpu_buf_add takes. */
+#define XPU_LIT(s) (s), sizeof(s) - 1
 
 static uv_loop_t *loop;
 static const char *server_name = "xp_upstream";
@@ -409,23 +411,34 @@ static void respond_bytes(xpu_conn_t *c)
     /* Chunked needs HTTP/1.1 on the receiving side (RFC 9112 §7). */
     if (r->minor_version == 0)
         r->chunked_resp = false;
-    xpu_buf_t out = {0};
-    xpu_buf_addf(&out,
-                 "HTTP/1.1 200 OK\r\nx-xp-upstream: %s\r\ncontent-type: "
-                 "application/octet-stream\r\n",
-                 server_name);
-    if (r->chunked_resp)
-        xpu_buf_addf(&out, "transfer-encoding: chunked\r\n");
-    else
-        xpu_buf_addf(&out, "content-length: %" PRIu64 "\r\n", r->arg);
-    if (!r->keep_alive)
-        xpu_buf_addf(&out, "connection: close\r\n");
-    else if (r->minor_version == 0)
-        xpu_buf_addf(&out, "connection: keep-alive\r\n");
-    xpu_buf_add(&out, "\r\n", 2);
     /* A small whole body goes out with the head in one write, so one
-     * segment carries the response, as a real server's would. */
+     * segment carries the response, as a real server's would. This is the
+     * benchmarks' workload 1 response: it is put together with copies
+     * only, in one allocation, since the upstream shares the proxy's core. */
     bool whole = !r->head_method && !r->chunked_resp && r->arg <= XPU_SMALL_BODY;
+    xpu_buf_t out = {.cap = 256 + strlen(server_name) + (whole ? (size_t)r->arg : 0)};
+    out.p = xp_malloc(out.cap);
+    xpu_buf_add(&out, XPU_LIT("HTTP/1.1 200 OK\r\nx-xp-upstream: "));
+    xpu_buf_add(&out, server_name, strlen(server_name));
+    xpu_buf_add(&out, XPU_LIT("\r\ncontent-type: application/octet-stream\r\n"));
+    if (r->chunked_resp) {
+        xpu_buf_add(&out, XPU_LIT("transfer-encoding: chunked\r\n"));
+    } else {
+        char num[24];
+        size_t n = sizeof(num);
+        uint64_t v = r->arg;
+        do
+            num[--n] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        xpu_buf_add(&out, XPU_LIT("content-length: "));
+        xpu_buf_add(&out, num + n, sizeof(num) - n);
+        xpu_buf_add(&out, XPU_LIT("\r\n"));
+    }
+    if (!r->keep_alive)
+        xpu_buf_add(&out, XPU_LIT("connection: close\r\n"));
+    else if (r->minor_version == 0)
+        xpu_buf_add(&out, XPU_LIT("connection: keep-alive\r\n"));
+    xpu_buf_add(&out, "\r\n", 2);
     if (whole)
         xpu_buf_add(&out, pattern, (size_t)r->arg);
     xpu_write_take(c, &out);
@@ -465,14 +478,18 @@ static void dispatch(xpu_conn_t *c)
         respond_bytes(c);
         return;
     case XPU_R_UPLOAD: {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int mdlen = 0;
-        EVP_DigestFinal_ex(r->sha, md, &mdlen);
         xpu_buf_t body = {0};
-        xpu_buf_addf(&body, "{\"body_bytes\":%" PRIu64 ",\"sha256\":\"", r->body_bytes);
-        for (unsigned i = 0; i < mdlen; i++)
-            xpu_buf_addf(&body, "%02x", md[i]);
-        xpu_buf_addf(&body, "\"}\n");
+        xpu_buf_addf(&body, "{\"body_bytes\":%" PRIu64, r->body_bytes);
+        if (r->sha) {
+            unsigned char md[EVP_MAX_MD_SIZE];
+            unsigned int mdlen = 0;
+            EVP_DigestFinal_ex(r->sha, md, &mdlen);
+            xpu_buf_addf(&body, ",\"sha256\":\"");
+            for (unsigned i = 0; i < mdlen; i++)
+                xpu_buf_addf(&body, "%02x", md[i]);
+            xpu_buf_addf(&body, "\"");
+        }
+        xpu_buf_addf(&body, "}\n");
         respond(c, 200, "application/json", body.p, body.len, !r->keep_alive);
         xpu_buf_free(&body);
         break;
@@ -545,30 +562,13 @@ static bool ws_handshake(xpu_conn_t *c, const xp_http1_head_t *h, xp_str_t query
     return true;
 }
 
-/* Copies what the response needs out of the head and picks the route.
- * Returns false after answering an error. */
-static bool on_head(xpu_conn_t *c, const xp_http1_head_t *h)
+/* The request as JSON, the start of the echo routes' body (respond_echo
+ * ends it). Built only for the routes that answer with it: the benchmarks'
+ * /bytes and /ws traffic shares a core with the proxy under test, so every
+ * instruction here dilutes the difference between proxies. */
+static void echo_head(xpu_req_t *r, const xp_http1_head_t *h)
 {
-    xpu_req_t *r = &c->req;
-    r->keep_alive = h->keep_alive;
-    r->minor_version = h->minor_version;
-    r->head_method = h->method_id == XP_HTTP1_HEAD;
-
-    /* Path and query of origin-form, or of absolute-form after the
-     * authority (RFC 9112 §3.2.1, §3.2.2). */
-    xp_str_t t = h->target, path = t, query = xp_str("", 0);
-    if (t.len && t.p[0] != '/') {
-        const char *s = memmem(t.p, t.len, "://", 3);
-        const char *end = t.p + t.len;
-        const char *p = s ? memchr(s + 3, '/', (size_t)(end - s - 3)) : NULL;
-        path = p ? xp_str(p, (size_t)(end - p)) : XP_STR_LIT("/");
-    }
-    const char *qm = memchr(path.p, '?', path.len);
-    if (qm) {
-        query = xp_str(qm + 1, (size_t)(path.p + path.len - qm - 1));
-        path.len = (size_t)(qm - path.p);
-    }
-
+    xp_str_t t = h->target;
     xpu_buf_addf(&r->echo, "{\"server\":\"");
     xpu_buf_json(&r->echo, server_name, strlen(server_name), false);
     xpu_buf_addf(&r->echo, "\",\"method\":\"");
@@ -593,6 +593,31 @@ static bool on_head(xpu_conn_t *c, const xp_http1_head_t *h)
         xpu_buf_add(&r->echo, "\"", 1);
     }
     xpu_buf_add(&r->echo, "}", 1);
+}
+
+/* Copies what the response needs out of the head and picks the route.
+ * Returns false after answering an error. */
+static bool on_head(xpu_conn_t *c, const xp_http1_head_t *h)
+{
+    xpu_req_t *r = &c->req;
+    r->keep_alive = h->keep_alive;
+    r->minor_version = h->minor_version;
+    r->head_method = h->method_id == XP_HTTP1_HEAD;
+
+    /* Path and query of origin-form, or of absolute-form after the
+     * authority (RFC 9112 §3.2.1, §3.2.2). */
+    xp_str_t t = h->target, path = t, query = xp_str("", 0);
+    if (t.len && t.p[0] != '/') {
+        const char *s = memmem(t.p, t.len, "://", 3);
+        const char *end = t.p + t.len;
+        const char *p = s ? memchr(s + 3, '/', (size_t)(end - s - 3)) : NULL;
+        path = p ? xp_str(p, (size_t)(end - p)) : XP_STR_LIT("/");
+    }
+    const char *qm = memchr(path.p, '?', path.len);
+    if (qm) {
+        query = xp_str(qm + 1, (size_t)(path.p + path.len - qm - 1));
+        path.len = (size_t)(qm - path.p);
+    }
 
     r->route = XPU_R_ECHO;
     xp_str_t v;
@@ -622,8 +647,13 @@ static bool on_head(xpu_conn_t *c, const xp_http1_head_t *h)
         }
     } else if (xp_str_eq(path, XP_STR_LIT("/upload"))) {
         r->route = XPU_R_UPLOAD;
-        r->sha = EVP_MD_CTX_new();
-        EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL);
+        /* ?digest=none: count only. The benchmarks' upload shares a core
+         * with the proxy, where hashing a GiB would take more of it than
+         * the proxy does. */
+        if (!(xpu_query_get(query, "digest", 0, &v) && xp_str_eq(v, XP_STR_LIT("none")))) {
+            r->sha = EVP_MD_CTX_new();
+            EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL);
+        }
     } else if (xp_str_eq(path, XP_STR_LIT("/close"))) {
         r->route = XPU_R_CLOSE;
     } else if (xp_str_eq(path, XP_STR_LIT("/reset"))) {
@@ -654,6 +684,9 @@ static bool on_head(xpu_conn_t *c, const xp_http1_head_t *h)
     }
     if (r->route == XPU_R_WS)
         return ws_handshake(c, h, query);
+    if (r->route == XPU_R_ECHO || r->route == XPU_R_HEADERS || r->route == XPU_R_CLOSE ||
+        r->route == XPU_R_DELAY)
+        echo_head(r, h);
     return true;
 }
 
@@ -801,7 +834,8 @@ static void usage(FILE *f)
                "                   [--port-file FILE] [-v]\n"
                "Port 0 picks a free port; --port-file gets the bound ports, one per line,\n"
                "once every listener is up. SIGTERM/SIGINT stop it cleanly.\n"
-               "Endpoints: /status/<code> /bytes/<n>[?chunked=1] /upload /delay/<ms> /close\n"
+               "Endpoints: /status/<code> /bytes/<n>[?chunked=1] /upload[?digest=none] /delay/<ms> "
+               "/close\n"
                "/reset /headers?set=Name:Value /stats /ws[?close_after=N&hello=1];\n"
                "anything else echoes the request as JSON.\n");
 }

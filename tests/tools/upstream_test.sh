@@ -56,6 +56,8 @@ check "chunked upload: sha256 matches sha256sum" contains "$out" "\"body_bytes\"
 out=$(c -v -H 'Expect: 100-continue' --data-binary @"$T_TMP/up.bin" "$B/upload" 2>"$T_TMP/curl.err")
 check "Content-Length upload: sha256 matches" contains "$out" "\"sha256\":\"$want\""
 check "Expect: 100-continue gets 100 Continue" contains "$(cat "$T_TMP/curl.err")" "HTTP/1.1 100 Continue"
+out=$(c --data-binary @"$T_TMP/up.bin" "$B/upload?digest=none")
+check "upload?digest=none: counted, not hashed" [ "$out" = '{"body_bytes":3000001}' ]
 out=$(c --data-binary @"$T_TMP/up.bin" "$B/echo/post")
 check "echo counts the request body" contains "$out" '"method":"POST","path":"/echo/post"'
 check "echo body_bytes" contains "$out" '"body_bytes":3000001'
@@ -71,6 +73,12 @@ check "/bytes pattern" [ "$(c "$B/bytes/70")" = "0123456789abcdefghijklmnopqrstu
 012345" ]
 hdrs=$(c -I "$B/bytes/1000")
 check "HEAD /bytes: Content-Length, no body" contains "$hdrs" "content-length: 1000"
+for n in 0 7 128 1048576; do
+    hdrs=$(c -D - -o "$T_TMP/b.out" -H 'Connection: close' "$B/bytes/$n")
+    lines=$(echo "$hdrs" | tr -d '\r' | grep -c -x -e "content-length: $n" -e "connection: close")
+    check "GET /bytes/$n: content-length: $n, connection: close, $n bytes" \
+        [ "$lines:$(wc -c <"$T_TMP/b.out")" = "2:$n" ]
+done
 
 # Status codes.
 check "/status/503 status" [ "$(c -o /dev/null -w '%{http_code}' "$B/status/503")" = 503 ]
