@@ -106,6 +106,11 @@ static int xp__rewrite(const xp_route_match_t *m, bool has_prefix, xp_str_t pref
         char *np = xp_regex_replace_all(re, xp_str(path.p, noq), sub, &len);
         if (np == NULL)
             return XP_ENOMEM;
+        if (noq == path.len) { /* no query to put back */
+            *out = np;
+            *out_len = len;
+            return XP_OK;
+        }
         *out = xp__concat(xp_str(np, len), xp_str(path.p + noq, path.len - noq), out_len);
         free(np);
         return *out ? XP_OK : XP_ENOMEM;

@@ -10,6 +10,7 @@ struct xp_regex {
     pcre2_code *code;
     xp_str_t pattern;
     uint32_t ncaptures;
+    bool jit; /* compiled for PCRE2's JIT: matched through pcre2_jit_match */
 };
 
 /* The calling thread's cached match data (at least 16 ovector pairs). */
