@@ -12,7 +12,8 @@
 # and must answer a GET and a WebSocket echo correctly before it is
 # measured. Each measurement runs REPS times (5; 1 with --quick); the table
 # shows medians. The proxies take turns in a different order in each
-# repetition, so none is always the one measured first or last. It prints the table and writes docs/benchmarks.md.
+# repetition, so none is always the one measured first or last. It prints
+# the table and writes docs/benchmarks.md.
 #
 # Not a pass/fail test and not run by CI: the targets in the table are
 # reported, not enforced. Environment overrides: XPB_REPS, XPB_DURATION
@@ -29,7 +30,7 @@ for arg in "$@"; do
     case $arg in
     --quick) QUICK=1 ;;
     -h | --help)
-        sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+        awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
         exit 0
         ;;
     *)

@@ -424,14 +424,9 @@ static void respond_bytes(xpu_conn_t *c)
     if (r->chunked_resp) {
         xpu_buf_add(&out, XPU_LIT("transfer-encoding: chunked\r\n"));
     } else {
-        char num[24];
-        size_t n = sizeof(num);
-        uint64_t v = r->arg;
-        do
-            num[--n] = (char)('0' + v % 10);
-        while ((v /= 10) != 0);
+        char num[20];
         xpu_buf_add(&out, XPU_LIT("content-length: "));
-        xpu_buf_add(&out, num + n, sizeof(num) - n);
+        xpu_buf_add(&out, num, xp_u64_dec(num, r->arg));
         xpu_buf_add(&out, XPU_LIT("\r\n"));
     }
     if (!r->keep_alive)
