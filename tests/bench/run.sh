@@ -7,17 +7,20 @@
 # xproxy and the test upstream with `bazel build -c opt` (and
 # tests/bench/xpbench.c and relay.c with gcc), then runs every workload against each
 # proxy in turn, in front of the same upstream, with equivalent configs and
-# one worker each. Every proxy is started fresh for every measurement, from
-# a temp dir with its own config, in the foreground, on high loopback ports,
-# and must answer a GET and a WebSocket echo correctly before it is
-# measured. Each measurement runs REPS times (5; 1 with --quick); the table
-# shows medians. The proxies take turns in a different order in each
-# repetition, so none is always the one measured first or last. It prints
-# the table and writes docs/benchmarks.md.
+# one worker each. Every proxy is started fresh for every measurement (in
+# workloads 1 and 4, for every repetition), from a temp dir with its own
+# config, in the foreground, on high loopback ports, and must answer a GET
+# and a WebSocket echo correctly before it is measured. Each measurement
+# runs REPS times (5; 1 with --quick); the table shows medians. The proxies
+# take turns in a different order in each repetition, so none is always the
+# one measured first or last; in workloads 1 and 4 the load alternates
+# between them in slices of a few seconds (see below). It prints the table
+# and writes docs/benchmarks.md.
 #
 # Not a pass/fail test and not run by CI: the targets in the table are
 # reported, not enforced. Environment overrides: XPB_REPS, XPB_DURATION
-# (seconds per wrk/echo run), XPB_BIG_MIB (workload 5 size), XPB_WS_IDLE
+# (seconds per wrk/echo run), XPB_SLICES (workloads 1 and 4: the slices
+# XPB_DURATION is cut into, 5; 1 with --quick), XPB_BIG_MIB (workload 5 size), XPB_WS_IDLE
 # (workload 3 connections), XPB_RELOADS (workload 6 updates), XPB_PORT_BASE,
 # XPB_UPSTREAM_CPU, XPB_OUT (the markdown file), XPB_ONLY (a comma-separated
 # list of workload numbers, e.g. XPB_ONLY=6 or XPB_ONLY=3,6: run only those;
@@ -52,6 +55,13 @@ fi
 # upstream side); the default is what fits under the hard limit.
 WS_ECHO_N=200
 WS_ECHO_SIZE=32
+# Workloads 1 and 4 cut each DUR into SLICES slices (see "in slices" below).
+SLICES=${XPB_SLICES:-$((DUR >= 10 ? 5 : 1))}
+if [[ ! $SLICES =~ ^[1-9][0-9]*$ || ! $DUR =~ ^[1-9][0-9]*$ ]] || ((DUR / SLICES < 1)); then
+    echo "XPB_SLICES=$SLICES, XPB_DURATION=$DUR: want whole numbers, slices of at least 1 s" >&2
+    exit 2
+fi
+SLICE_S=$((DUR / SLICES))
 ONLY=${XPB_ONLY:-}
 if [[ -n $ONLY && ! $ONLY =~ ^[1-8](,[1-8])*$ ]]; then
     echo "XPB_ONLY: a comma-separated list of workload numbers 1..8, not '$ONLY'" >&2
@@ -261,6 +271,108 @@ in_turn() {
     done
 }
 
+# ---- workloads 1 and 4: all of a repetition's proxies, load in slices ----------
+# The host's speed drifts by up to a third within seconds (setup notes), more
+# than the targets' margins. So in each repetition of workloads 1 and 4 every
+# proxy is started fresh and self-checked, and then the load alternates
+# between them in SLICES slices of SLICE_S seconds each, their order rotated
+# from slice to slice: each proxy's figure for the repetition sums its
+# slices, spread over the same minute as the others'. The idle ones wait on
+# their own ports (an idle proxy takes no CPU).
+declare -A S_PID=() S_PORT=() S_MEAS=()
+
+start_set() { # start_set MODE NAME...: begin each, keeping its pids and port
+    local mode=$1 p
+    shift
+    for p; do
+        begin "$p" "$mode"
+        S_PID[$p]=$PROXY_PID S_PORT[$p]=$PROXY_PORT S_MEAS[$p]=$MEASURE_PIDS
+        PROXY_PID= # stopped by stop_set, not by the next begin's caller
+    done
+}
+
+stop_set() {
+    local p
+    for p in "${!S_PID[@]}"; do
+        PROXY_PID=${S_PID[$p]}
+        stop_proxy
+    done
+    S_PID=() S_PORT=() S_MEAS=()
+}
+
+# sliced KEY-PREFIX REP WHAT NAME...: SLICES rounds of SLICE_S s of load on
+# each NAME of the running set, in rotated order; WHAT is "wrk PATH" or "ws".
+# Records, per NAME, what run_wrk or workload 4 recorded for one long run:
+# the rate over all slices (also as @REP), the median of the slices' p50
+# and p99, CPU % and µs per request.
+sliced() {
+    local pre=$1 rep=$2 what=$3
+    shift 3
+    local -A n=() secs=() ticks=() p50s=() p99s=()
+    local s p out t0 t1 c d
+    for p; do # a warm-up, not measured
+        if [[ $what == ws ]]; then
+            pin "$CPU_LG" "$XPBENCH" ws-echo --port "${S_PORT[$p]}" --path /ws --n "$WS_ECHO_N" \
+                --size "$WS_ECHO_SIZE" --seconds 1 --warmup 0 >/dev/null
+        else
+            pin "$CPU_LG" wrk -t1 -c64 -d1s "http://127.0.0.1:${S_PORT[$p]}${what#wrk }" >/dev/null
+        fi
+    done
+    if [[ $what == ws ]]; then
+        cmdlog "taskset -c $CPU_LG $XPBENCH ws-echo --port PORT --path /ws --n $WS_ECHO_N --size $WS_ECHO_SIZE --seconds $SLICE_S --warmup 0   # per slice"
+    else
+        cmdlog "taskset -c $CPU_LG wrk -t1 -c64 -d${SLICE_S}s --latency http://127.0.0.1:PORT${what#wrk }   # per slice"
+    fi
+    for s in $(seq "$SLICES"); do
+        for p in $(in_turn $((rep + s - 1)) "$@"); do
+            ensure_upstream "$pre $p"
+            t0=$(cpu_ticks ${S_MEAS[$p]})
+            if [[ $what == ws ]]; then
+                out=$(pin "$CPU_LG" "$XPBENCH" ws-echo --port "${S_PORT[$p]}" --path /ws --n "$WS_ECHO_N" \
+                    --size "$WS_ECHO_SIZE" --seconds "$SLICE_S" --warmup 0) ||
+                    { echo "ws-echo failed on $p: $out" >&2; exit 1; }
+                t1=$(cpu_ticks ${S_MEAS[$p]})
+                read -r c d <<<"$(awk '{printf "%d %.4f", $4, ($2 > 0 ? $4 / $2 : 0)}' <<<"$out")"
+            else
+                out=$(pin "$CPU_LG" wrk -t1 -c64 -d"${SLICE_S}s" --latency "http://127.0.0.1:${S_PORT[$p]}${what#wrk }")
+                t1=$(cpu_ticks ${S_MEAS[$p]})
+                echo "$out" >>"$WORK/wrk.log"
+                if awk '/Non-2xx|Socket errors/ {bad = 1} END {exit !bad}' <<<"$out"; then
+                    echo "$pre.$p: wrk saw errors (non-2xx or socket errors) in a slice of repetition $rep; the slice is left out, see wrk.log." >>"$WORK/incidents"
+                    log "  $pre.$p: ERRORS, slice dropped"
+                    continue
+                fi
+                read -r c d <<<"$(awk '/requests in/ {sub(/s,?$/, "", $4); print $1, $4}' <<<"$out")"
+                p50s[$p]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+                p99s[$p]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+            fi
+            n[$p]=$((${n[$p]:-0} + c)) ticks[$p]=$((${ticks[$p]:-0} + t1 - t0))
+            secs[$p]=$(awk -v a="${secs[$p]:-0}" -v b="$d" 'BEGIN {print a + b}')
+        done
+    done
+    local unit=rps mid
+    [[ $what == ws ]] && unit=mps
+    for p; do
+        [[ -n ${n[$p]:-} ]] || continue
+        local rate
+        rate=$(awk -v n="${n[$p]}" -v s="${secs[$p]}" 'BEGIN {printf "%.2f", n / s}')
+        record "$pre.$p.$unit" "$rate"
+        record "$pre.$p.$unit@$rep" "$rate"
+        record "$pre.$p.cpu" "$(awk -v d="${ticks[$p]}" -v hz="$HZ" -v s="${secs[$p]}" 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
+        record "$pre.$p.us_req" "$(awk -v d="${ticks[$p]}" -v hz="$HZ" -v n="${n[$p]}" 'BEGIN {printf "%.2f", 1e6 * d / hz / n}')"
+        mid="$rate $unit"
+        if [[ $what != ws ]]; then
+            record "$pre.$p.p50" "$(median_of ${p50s[$p]})"
+            record "$pre.$p.p99" "$(median_of ${p99s[$p]})"
+            record "$pre.$p.errors" 0
+            mid+=", p50 $(median_of ${p50s[$p]}) ms, p99 $(median_of ${p99s[$p]}) ms"
+        fi
+        log "  $pre.$p: $mid"
+    done
+}
+
+median_of() { printf '%s\n' "$@" | sort -g | awk '{v[n++] = $1} END {print n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2}'; }
+
 PROXIES=(xproxy nginx haproxy)
 start_upstream
 save_check_want
@@ -306,17 +418,16 @@ SOLO=0
 [[ -n $CPU_UP && $CPU_UP == "$CPU_PROXY" ]] && SOLO=1
 if todo w1; then
 for rep in $(seq "$REPS"); do
-    log "workload 1, repetition $rep/$REPS"
-    for p in direct $(in_turn "$rep" "${PROXIES[@]}" relay); do
-        begin "$p" plain
-        run_wrk "w1.$p" "$SMALL_PATH" "$rep"
-        if ((SOLO)) && [[ $p != direct && $p != relay ]]; then
-            taskset -a -p -c "$CPU_LG" "$UPSTREAM_PID" >/dev/null
-            run_wrk "w1solo.$p" "$SMALL_PATH"
-            taskset -a -p -c "$CPU_UP" "$UPSTREAM_PID" >/dev/null
-        fi
-        stop_proxy
-    done
+    log "workload 1, repetition $rep/$REPS: $SLICES × $SLICE_S s slices"
+    set_order=(direct $(in_turn "$rep" "${PROXIES[@]}" relay))
+    start_set plain "${set_order[@]}"
+    sliced w1 "$rep" "wrk $SMALL_PATH" "${set_order[@]}"
+    if ((SOLO)); then
+        taskset -a -p -c "$CPU_LG" "$UPSTREAM_PID" >/dev/null
+        sliced w1solo "$rep" "wrk $SMALL_PATH" $(in_turn "$rep" "${PROXIES[@]}")
+        taskset -a -p -c "$CPU_UP" "$UPSTREAM_PID" >/dev/null
+    fi
+    stop_set
 done
 fi
 
@@ -376,21 +487,11 @@ fi
 
 if todo w4; then
 for rep in $(seq "$REPS"); do
-    log "workload 4, repetition $rep/$REPS"
-    for p in direct $(in_turn "$rep" "${PROXIES[@]}" relay); do
-        begin "$p" plain
-        cmdlog "taskset -c $CPU_LG $XPBENCH ws-echo --port $PROXY_PORT --path /ws --n $WS_ECHO_N --size $WS_ECHO_SIZE --seconds $DUR --warmup 1"
-        t0=$(cpu_ticks $MEASURE_PIDS)
-        out=$(pin "$CPU_LG" "$XPBENCH" ws-echo --port "$PROXY_PORT" --path /ws --n "$WS_ECHO_N" \
-            --size "$WS_ECHO_SIZE" --seconds "$DUR" --warmup 1) || { echo "ws-echo failed on $p: $out" >&2; exit 1; }
-        t1=$(cpu_ticks $MEASURE_PIDS)
-        rate=$(awk '{print $2}' <<<"$out")
-        record "w4.$p.mps" "$rate"
-        record "w4.$p.mps@$rep" "$rate"
-        record "w4.$p.cpu" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v s=$((DUR + 1)) 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
-        log "  $p: $out"
-        stop_proxy
-    done
+    log "workload 4, repetition $rep/$REPS: $SLICES × $SLICE_S s slices"
+    set_order=(direct $(in_turn "$rep" "${PROXIES[@]}" relay))
+    start_set plain "${set_order[@]}"
+    sliced w4 "$rep" ws "${set_order[@]}"
+    stop_set
 done
 fi
 
@@ -602,8 +703,8 @@ fmt0() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }
 fmt2() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }'; }
 
 # per_rep W METRIC: xproxy / best other within each repetition, in run order
-# (the proxies of one repetition run back to back, so drift of the machine
-# between repetitions cancels), e.g. "1.12, 0.98, 1.20"
+# (the proxies of one repetition share its minute, in alternating slices, so
+# drift of the machine between repetitions cancels), e.g. "1.12, 0.98, 1.20"
 per_rep() {
     local i x b out=()
     for i in $(seq "$REPS"); do
@@ -712,7 +813,7 @@ $( ((QUICK)) && echo "**Quick smoke run: one repetition, short durations. Not a 
 - cpu: $CPU_MODEL, $NCPU cores; memory $MEM
 - xproxy: commit $XP_COMMIT, \`bazel build -c opt\` (-O2, not stripped)
 - nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'); HAProxy: $(haproxy -v | head -1 | awk '{print $3}'); wrk: $(wrk -v 2>&1 | head -1 | awk '{print $2}'); curl $(curl -V | head -1 | awk '{print $2}')
-- repetitions: $REPS per measurement, medians shown; wrk and echo runs ${DUR} s each after a 1 s warm-up
+- repetitions: $REPS per measurement, medians shown; wrk and echo runs ${DUR} s each after a 1 s warm-up, in workloads 1 and 4 as $SLICES × $SLICE_S s slices alternating between the proxies
 - load average at start: ${uptime_start##*load average: }; at end: ${uptime_end##*load average: }$( [[ -n $busy_start ]] && echo "; busy processes at start: $busy_start")
 
 ## Results
@@ -721,10 +822,9 @@ $( ((QUICK)) && echo "**Quick smoke run: one repetition, short durations. Not a 
 and HAProxy: above 1 is better for rates, below 1 is better for latency,
 memory and CPU. "direct" is wrk or the client talking to the upstream
 itself: it shows the upstream is not the bottleneck. The "within each
-repetition" rows give the same ratio per repetition, in run order (the
-proxies of one repetition run back to back): on a shared virtual machine
-the rates move by tens of percent between runs a minute apart, and these
-rows show how far the medians can be trusted.
+repetition" rows give the same ratio per repetition, in run order: on a
+shared virtual machine the rates move by tens of percent from one run to
+the next, and these rows show how far the medians can be trusted.
 
 EOF
     cat "$TABLE"
@@ -746,8 +846,21 @@ EOF
   HAProxy \`http-reuse always\`, xproxy's pool), bodies streamed both ways
   (nginx \`proxy_buffering off\`, \`proxy_request_buffering off\`), WebSocket
   upgrades on, no access logs, keep-alive request limits lifted. Every proxy
-  is started fresh for every measurement and must answer a GET (body
-  compared with the upstream's) and a WebSocket echo first.
+  is started fresh for every measurement (in workloads 1 and 4, for every
+  repetition) and must answer a GET (body compared with the upstream's) and
+  a WebSocket echo first.
+- Workloads 1 and 4 in slices: the machine's speed drifts by up to a third
+  within seconds, the same for every process on it (cpu 0 stays fully busy
+  with the same split between user, system and softirq time while a proxy's
+  rate moves by a third). Ten seconds of one proxy and then ten of the next
+  compared different moments as much as different proxies. So each
+  repetition starts every proxy (and the relay) fresh, checks each, warms
+  each up for 1 s, and then alternates the load between them in $SLICES
+  slices of $SLICE_S s, the order rotated from slice to slice. A proxy's rate
+  for the repetition is its requests (or echoes) over all its slices
+  divided by their time; its p50 and p99 are the medians of its slices'
+  (wrk reports percentiles per run). The proxies not under load wait idle
+  on their own ports.
 - CPUs ($NCPU cores): the proxy runs on cpu $CPU_PROXY, the load generator
   (wrk, xpbench, curl) on cpu $CPU_LG, and the upstream on cpu $CPU_UP$(
     [[ $CPU_UP == "$CPU_PROXY" ]] && printf '%s' " —
