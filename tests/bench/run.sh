@@ -8,20 +8,21 @@
 # tests/bench/xpbench.c and relay.c with gcc), then runs every workload against each
 # proxy in turn, in front of the same upstream, with equivalent configs and
 # one worker each. Every proxy is started fresh for every measurement (in
-# workloads 1 and 4, for every repetition), from a temp dir with its own
+# workloads 1, 2 and 4, for every repetition), from a temp dir with its own
 # config, in the foreground, on high loopback ports, and must answer a GET
 # and a WebSocket echo correctly before it is measured. Each measurement
 # runs REPS times (5; 1 with --quick); the table shows medians. The proxies
 # take turns in a different order in each repetition, so none is always the
-# one measured first or last; in workloads 1 and 4 the load alternates
+# one measured first or last; in workloads 1, 2 and 4 the load alternates
 # between them in slices of a few seconds (see below). It prints the table
 # and writes docs/benchmarks.md.
 #
 # Not a pass/fail test and not run by CI: the targets in the table are
 # reported, not enforced. Environment overrides: XPB_REPS, XPB_DURATION
-# (seconds per wrk/echo run), XPB_SLICES (workloads 1 and 4: the slices
-# XPB_DURATION is cut into, 5; 1 with --quick), XPB_BIG_MIB (workload 5 size), XPB_WS_IDLE
-# (workload 3 connections), XPB_RELOADS (workload 6 updates), XPB_PORT_BASE,
+# (seconds per wrk/echo run), XPB_SLICES (workloads 1, 2 and 4: the
+# slices XPB_DURATION is cut into, 5; 1 with --quick), XPB_BIG_MIB (workload
+# 5 size), XPB_WS_IDLE (workload 3 connections), XPB_RELOADS (workload 6
+# updates), XPB_PORT_BASE,
 # XPB_UPSTREAM_CPU, XPB_OUT (the markdown file), XPB_ONLY (a comma-separated
 # list of workload numbers, e.g. XPB_ONLY=6 or XPB_ONLY=3,6: run only those;
 # the table is printed and docs/benchmarks.md is left alone unless XPB_OUT
@@ -55,7 +56,7 @@ fi
 # upstream side); the default is what fits under the hard limit.
 WS_ECHO_N=200
 WS_ECHO_SIZE=32
-# Workloads 1 and 4 cut each DUR into SLICES slices (see "in slices" below).
+# Workloads 1, 2 and 4 cut each DUR into SLICES slices (see "in slices" below).
 SLICES=${XPB_SLICES:-$((DUR >= 10 ? 5 : 1))}
 if [[ ! $SLICES =~ ^[1-9][0-9]*$ || ! $DUR =~ ^[1-9][0-9]*$ ]] || ((DUR / SLICES < 1)); then
     echo "XPB_SLICES=$SLICES, XPB_DURATION=$DUR: want whole numbers, slices of at least 1 s" >&2
@@ -100,6 +101,7 @@ BIN=$WORK/bin
 mkdir -p "$BIN"
 XPBENCH=$BIN/xpbench
 BASE=${XPB_PORT_BASE:-27100}
+# Workload 2 adds BASE + 11..13 and BASE + 21..23 (start_set); the relay is BASE + 7.
 UP_PORT=$BASE XP_PORT=$((BASE + 1)) XP_ADMIN=$((BASE + 2)) NG_PORT=$((BASE + 3)) HA_PORT=$((BASE + 4))
 XDS_PORT=$((BASE + 5)) XDS_ADMIN_PORT=$((BASE + 6))
 NCPU=$(nproc)
@@ -271,22 +273,39 @@ in_turn() {
     done
 }
 
-# ---- workloads 1 and 4: all of a repetition's proxies, load in slices ----------
-# The host's speed drifts by up to a third within seconds (setup notes), more
-# than the targets' margins. So in each repetition of workloads 1 and 4 every
-# proxy is started fresh and self-checked, and then the load alternates
-# between them in SLICES slices of SLICE_S seconds each, their order rotated
-# from slice to slice: each proxy's figure for the repetition sums its
-# slices, spread over the same minute as the others'. The idle ones wait on
-# their own ports (an idle proxy takes no CPU).
-declare -A S_PID=() S_PORT=() S_MEAS=()
+# ---- workloads 1, 2 and 4: all of a repetition's proxies, load in slices ------
+# The host's speed drifts by up to a third within seconds (setup notes),
+# more than the targets' margins. So in each repetition of workloads 1, 2
+# and 4 every proxy is started fresh and self-checked, and then the load
+# alternates between them in SLICES slices of SLICE_S seconds each, their
+# order rotated from slice to slice: each proxy's figure for the repetition
+# sums its slices, spread over the same minute as the others'. The idle
+# ones wait on their own ports (an idle proxy takes no CPU).
+declare -A S_PID=() S_PORT=() S_MEAS=() S_PATH=()
 
-start_set() { # start_set MODE NAME...: begin each, keeping its pids and port
-    local mode=$1 p
+# start_set MODE ITEM...: begin each ITEM, keeping its pids, port and path.
+# An ITEM is a proxy NAME run with MODE, or NAME:MODE (workload 2: one
+# process per mode at once, each mode on its own ports; its request is
+# workload 2's, and its first route is checked too).
+start_set() {
+    local mode=$1 p name m path
+    local xp=$XP_PORT xa=$XP_ADMIN ng=$NG_PORT XP_PORT XP_ADMIN NG_PORT
     shift
     for p; do
-        begin "$p" "$mode"
-        S_PID[$p]=$PROXY_PID S_PORT[$p]=$PROXY_PORT S_MEAS[$p]=$MEASURE_PIDS
+        name=${p%%:*} m=$mode path=$SMALL_PATH XP_PORT=$xp XP_ADMIN=$xa NG_PORT=$ng
+        if [[ $p == *:* ]]; then
+            m=${p#*:}
+            case $m in
+            plain) ;;
+            prefix) XP_PORT=$((BASE + 11)) XP_ADMIN=$((BASE + 12)) NG_PORT=$((BASE + 13)) ;;
+            regex) XP_PORT=$((BASE + 21)) XP_ADMIN=$((BASE + 22)) NG_PORT=$((BASE + 23)) ;;
+            *) echo "start_set: unknown mode in $p" >&2; exit 1 ;;
+            esac
+            [[ $m == plain ]] || path=$W2_PATH
+        fi
+        begin "$name" "$m" 1 "$CPU_PROXY" "$path"
+        [[ $path == "$SMALL_PATH" ]] || check_proxy "/webapp-01/ide-0$SMALL_PATH"
+        S_PID[$p]=$PROXY_PID S_PORT[$p]=$PROXY_PORT S_MEAS[$p]=$MEASURE_PIDS S_PATH[$p]=$path
         PROXY_PID= # stopped by stop_set, not by the next begin's caller
     done
 }
@@ -297,14 +316,15 @@ stop_set() {
         PROXY_PID=${S_PID[$p]}
         stop_proxy
     done
-    S_PID=() S_PORT=() S_MEAS=()
+    S_PID=() S_PORT=() S_MEAS=() S_PATH=()
 }
 
-# sliced KEY-PREFIX REP WHAT NAME...: SLICES rounds of SLICE_S s of load on
-# each NAME of the running set, in rotated order; WHAT is "wrk PATH" or "ws".
-# Records, per NAME, what run_wrk or workload 4 recorded for one long run:
-# the rate over all slices (also as @REP), the median of the slices' p50
-# and p99, CPU % and µs per request.
+# sliced KEY-PREFIX REP WHAT ITEM...: SLICES rounds of SLICE_S s of load on
+# each ITEM of the running set, in rotated order; WHAT is "wrk" (each
+# item's path) or "ws". Records, per ITEM, what run_wrk or workload 4
+# recorded for one long run, under KEY-PREFIX.NAME (KEY-PREFIXMODE.NAME for
+# NAME:MODE): the rate over all slices (also as @REP), the median of the
+# slices' p50 and p99, CPU % and µs per request.
 sliced() {
     local pre=$1 rep=$2 what=$3
     shift 3
@@ -315,13 +335,13 @@ sliced() {
             pin "$CPU_LG" "$XPBENCH" ws-echo --port "${S_PORT[$p]}" --path /ws --n "$WS_ECHO_N" \
                 --size "$WS_ECHO_SIZE" --seconds 1 --warmup 0 >/dev/null
         else
-            pin "$CPU_LG" wrk -t1 -c64 -d1s "http://127.0.0.1:${S_PORT[$p]}${what#wrk }" >/dev/null
+            pin "$CPU_LG" wrk -t1 -c64 -d1s "http://127.0.0.1:${S_PORT[$p]}${S_PATH[$p]}" >/dev/null
         fi
     done
     if [[ $what == ws ]]; then
         cmdlog "taskset -c $CPU_LG $XPBENCH ws-echo --port PORT --path /ws --n $WS_ECHO_N --size $WS_ECHO_SIZE --seconds $SLICE_S --warmup 0   # per slice"
     else
-        cmdlog "taskset -c $CPU_LG wrk -t1 -c64 -d${SLICE_S}s --latency http://127.0.0.1:PORT${what#wrk }   # per slice"
+        for p; do cmdlog "taskset -c $CPU_LG wrk -t1 -c64 -d${SLICE_S}s --latency http://127.0.0.1:${S_PORT[$p]}${S_PATH[$p]}   # per slice"; done
     fi
     for s in $(seq "$SLICES"); do
         for p in $(in_turn $((rep + s - 1)) "$@"); do
@@ -334,7 +354,7 @@ sliced() {
                 t1=$(cpu_ticks ${S_MEAS[$p]})
                 read -r c d <<<"$(awk '{printf "%d %.4f", $4, ($2 > 0 ? $4 / $2 : 0)}' <<<"$out")"
             else
-                out=$(pin "$CPU_LG" wrk -t1 -c64 -d"${SLICE_S}s" --latency "http://127.0.0.1:${S_PORT[$p]}${what#wrk }")
+                out=$(pin "$CPU_LG" wrk -t1 -c64 -d"${SLICE_S}s" --latency "http://127.0.0.1:${S_PORT[$p]}${S_PATH[$p]}")
                 t1=$(cpu_ticks ${S_MEAS[$p]})
                 echo "$out" >>"$WORK/wrk.log"
                 if awk '/Non-2xx|Socket errors/ {bad = 1} END {exit !bad}' <<<"$out"; then
@@ -350,24 +370,26 @@ sliced() {
             secs[$p]=$(awk -v a="${secs[$p]:-0}" -v b="$d" 'BEGIN {print a + b}')
         done
     done
-    local unit=rps mid
+    local unit=rps mid key
     [[ $what == ws ]] && unit=mps
     for p; do
         [[ -n ${n[$p]:-} ]] || continue
+        key=$pre.$p
+        [[ $p == *:* ]] && key=$pre${p#*:}.${p%%:*}
         local rate
         rate=$(awk -v n="${n[$p]}" -v s="${secs[$p]}" 'BEGIN {printf "%.2f", n / s}')
-        record "$pre.$p.$unit" "$rate"
-        record "$pre.$p.$unit@$rep" "$rate"
-        record "$pre.$p.cpu" "$(awk -v d="${ticks[$p]}" -v hz="$HZ" -v s="${secs[$p]}" 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
-        record "$pre.$p.us_req" "$(awk -v d="${ticks[$p]}" -v hz="$HZ" -v n="${n[$p]}" 'BEGIN {printf "%.2f", 1e6 * d / hz / n}')"
+        record "$key.$unit" "$rate"
+        record "$key.$unit@$rep" "$rate"
+        record "$key.cpu" "$(awk -v d="${ticks[$p]}" -v hz="$HZ" -v s="${secs[$p]}" 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
+        record "$key.us_req" "$(awk -v d="${ticks[$p]}" -v hz="$HZ" -v n="${n[$p]}" 'BEGIN {printf "%.2f", 1e6 * d / hz / n}')"
         mid="$rate $unit"
         if [[ $what != ws ]]; then
-            record "$pre.$p.p50" "$(median_of ${p50s[$p]})"
-            record "$pre.$p.p99" "$(median_of ${p99s[$p]})"
-            record "$pre.$p.errors" 0
+            record "$key.p50" "$(median_of ${p50s[$p]})"
+            record "$key.p99" "$(median_of ${p99s[$p]})"
+            record "$key.errors" 0
             mid+=", p50 $(median_of ${p50s[$p]}) ms, p99 $(median_of ${p99s[$p]}) ms"
         fi
-        log "  $pre.$p: $mid"
+        log "  $key: $mid"
     done
 }
 
@@ -421,10 +443,10 @@ for rep in $(seq "$REPS"); do
     log "workload 1, repetition $rep/$REPS: $SLICES × $SLICE_S s slices"
     set_order=(direct $(in_turn "$rep" "${PROXIES[@]}" relay))
     start_set plain "${set_order[@]}"
-    sliced w1 "$rep" "wrk $SMALL_PATH" "${set_order[@]}"
+    sliced w1 "$rep" wrk "${set_order[@]}"
     if ((SOLO)); then
         taskset -a -p -c "$CPU_LG" "$UPSTREAM_PID" >/dev/null
-        sliced w1solo "$rep" "wrk $SMALL_PATH" $(in_turn "$rep" "${PROXIES[@]}")
+        sliced w1solo "$rep" wrk $(in_turn "$rep" "${PROXIES[@]}")
         taskset -a -p -c "$CPU_UP" "$UPSTREAM_PID" >/dev/null
     fi
     stop_set
@@ -434,17 +456,17 @@ fi
 # ---- workload 2: 10,000 routes, the request hits the last ------------------------
 
 W2_PATH=/webapp-01/ide-$LAST_ROUTE$SMALL_PATH
+# Each proxy runs with workload 1's config (plain) beside its two workload-2
+# configs, all at once on their own ports, the load in slices as in
+# workloads 1 and 4: the 10,000 routes are compared with workload 1's
+# config in the same minute.
 if todo w2; then
 for rep in $(seq "$REPS"); do
-    log "workload 2, repetition $rep/$REPS"
-    for p in $(in_turn "$rep" xproxy nginx); do
-        for mode in prefix regex; do
-            begin "$p" "$mode" 1 "$CPU_PROXY" "$W2_PATH"
-            check_proxy "/webapp-01/ide-0$SMALL_PATH" # the first route too
-            run_wrk "w2$mode.$p" "$W2_PATH"
-            stop_proxy
-        done
-    done
+    log "workload 2, repetition $rep/$REPS: $SLICES × $SLICE_S s slices"
+    set_order=($(in_turn "$rep" xproxy:plain xproxy:prefix xproxy:regex nginx:plain nginx:prefix nginx:regex))
+    start_set plain "${set_order[@]}"
+    sliced w2 "$rep" wrk "${set_order[@]}"
+    stop_set
 done
 fi
 
@@ -715,6 +737,16 @@ per_rep() {
     sed 's/,/, /g' <<<"${out[*]}"
 }
 
+# per_rep_own W MODE: xproxy in MODE / xproxy plain, within each repetition
+per_rep_own() {
+    local i out=()
+    for i in $(seq "$REPS"); do
+        out+=("$(ratio "$(med "$1$2.xproxy.rps@$i")" "$(med "$1plain.xproxy.rps@$i")")")
+    done
+    local IFS=,
+    sed 's/,/, /g' <<<"${out[*]}"
+}
+
 # relay_row W METRIC UNIT: workload W's reference row, the relay's median
 # against the best other and xproxy's against the relay
 relay_row() {
@@ -749,11 +781,13 @@ done
 row 1 "proxy CPU (% of one core)" "$(med w1.direct.cpu) (upstream)" "$(med w1.xproxy.cpu)" "$(med w1.nginx.cpu)" "$(med w1.haproxy.cpu)" "" "" ""
 relay_row w1 rps req/s
 # Workload 2
-x1=$(med w1.xproxy.rps)
+x1=$(med w2plain.xproxy.rps) n1=$(med w2plain.nginx.rps)
+row 2 "workload 1's config beside them (plain): req/s" "-" "$(fmt0 "$x1")" "$(fmt0 "$n1")" "-" "" "" ""
 for mode in prefix regex; do
     x=$(med "w2$mode.xproxy.rps")
     r=$(ratio "$x" "$x1")
-    row 2 "10,000 $mode routes, last one hit: req/s (xproxy / own workload 1)" "-" "$(fmt0 "$x")" "$(fmt0 "$(med "w2$mode.nginx.rps")") ($(ratio "$(med "w2$mode.nginx.rps")" "$(med w1.nginx.rps)")× its w1)" "-" "$r" "≥ 0.95" "$(verdict "$r" ">=" 0.95)"
+    row 2 "10,000 $mode routes, last one hit: req/s (xproxy / own workload 1: plain beside it; workload 1's median)" "-" "$(fmt0 "$x")" "$(fmt0 "$(med "w2$mode.nginx.rps")") ($(ratio "$(med "w2$mode.nginx.rps")" "$n1")× its plain)" "-" "$r; $(ratio "$x" "$(med w1.xproxy.rps)")" "≥ 0.95" "$(verdict "$r" ">=" 0.95)"
+    row 2 "… xproxy / plain within each repetition" "-" "-" "-" "-" "$(per_rep_own w2 "$mode")" "" ""
     row 2 "… p99 latency (ms)" "-" "$(med "w2$mode.xproxy.p99")" "$(med "w2$mode.nginx.p99")" "-" "" "" ""
 done
 # Workload 3
@@ -813,7 +847,7 @@ $( ((QUICK)) && echo "**Quick smoke run: one repetition, short durations. Not a 
 - cpu: $CPU_MODEL, $NCPU cores; memory $MEM
 - xproxy: commit $XP_COMMIT, \`bazel build -c opt\` (-O2, not stripped)
 - nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'); HAProxy: $(haproxy -v | head -1 | awk '{print $3}'); wrk: $(wrk -v 2>&1 | head -1 | awk '{print $2}'); curl $(curl -V | head -1 | awk '{print $2}')
-- repetitions: $REPS per measurement, medians shown; wrk and echo runs ${DUR} s each after a 1 s warm-up, in workloads 1 and 4 as $SLICES × $SLICE_S s slices alternating between the proxies
+- repetitions: $REPS per measurement, medians shown; wrk and echo runs ${DUR} s each after a 1 s warm-up, in workloads 1, 2 and 4 as $SLICES × $SLICE_S s slices alternating between the proxies
 - load average at start: ${uptime_start##*load average: }; at end: ${uptime_end##*load average: }$( [[ -n $busy_start ]] && echo "; busy processes at start: $busy_start")
 
 ## Results
@@ -846,10 +880,10 @@ EOF
   HAProxy \`http-reuse always\`, xproxy's pool), bodies streamed both ways
   (nginx \`proxy_buffering off\`, \`proxy_request_buffering off\`), WebSocket
   upgrades on, no access logs, keep-alive request limits lifted. Every proxy
-  is started fresh for every measurement (in workloads 1 and 4, for every
+  is started fresh for every measurement (in workloads 1, 2 and 4, for every
   repetition) and must answer a GET (body compared with the upstream's) and
   a WebSocket echo first.
-- Workloads 1 and 4 in slices: the machine's speed drifts by up to a third
+- Workloads 1, 2 and 4 in slices: the machine's speed drifts by up to a third
   within seconds, the same for every process on it (cpu 0 stays fully busy
   with the same split between user, system and softirq time while a proxy's
   rate moves by a third). Ten seconds of one proxy and then ten of the next
@@ -900,6 +934,12 @@ EOF
   \`^/webapp-01/ide-<i>(/|$)(.*)\` with \`regex_rewrite\` to \`/\\2\`
   (nginx: \`location ~ "^/webapp-01/ide-<i>(/|$)(.*)" { rewrite ... /\$2 break; proxy_pass http://up; }\`,
   \`pcre_jit on\`). HAProxy is not configured with 10,000 routes.
+  In each repetition xproxy and nginx each run three processes at once, on
+  their own ports: workload 1's config (plain) and the two configs of
+  10,000 routes. The load alternates between the six in slices, as in
+  workloads 1 and 4, so the routes are compared with the plain config in
+  the same minute; the target's ratio is against that plain figure, and
+  the table gives the ratio against workload 1's median beside it.
 - Workload 3: $WS_IDLE WebSockets through the proxy, opened by
   \`xpbench ws-idle\` and then left idle; the figure is the proxy's VmRSS
   after minus before, divided by the connections opened (nginx: the worker
