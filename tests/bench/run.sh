@@ -185,12 +185,11 @@ record() { echo "$1 $2" >>"$RES"; }
 cmdlog() { # the exact command, once per distinct line (ports and paths as run)
     grep -qxF -- "$*" "$CMDS" || echo "$*" >>"$CMDS"
 }
-med() { # median of KEY's values, or "-"
-    awk -v k="$1" '$1 == k { v[n++] = $2 }
-        END { if (!n) { print "-"; exit }
-              for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-              if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2 }' "$RES"
+median() { # median of the numbers on stdin, one per line, or "-"
+    sort -g | awk '{ v[n++] = $1 }
+        END { if (!n) print "-"; else if (n % 2) print v[(n - 1) / 2]; else print (v[n / 2 - 1] + v[n / 2]) / 2 }'
 }
+med() { awk -v k="$1" '$1 == k { print $2 }' "$RES" | median; } # median of KEY's values, or "-"
 
 pct() { # pct KEY P: the P-th percentile (nearest rank) of KEY's values, or "-"
     awk -v k="$1" -v p="$2" '$1 == k { v[n++] = $2 }
@@ -206,12 +205,22 @@ to_ms() { # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
         printf "%.3f", v }'
 }
 
-# run_wrk KEY PATH [REP]: a 1 s warm-up, then DUR seconds of 64 keep-alive
+# wrk_parse OUT: from `wrk --latency` output, sets W_RPS, W_REQS, W_SECS
+# (the run's length), W_P50 and W_P99 (ms) and W_ERRS (lines reporting
+# non-2xx answers or socket errors)
+wrk_parse() {
+    read -r W_RPS W_REQS W_SECS W_ERRS <<<"$(awk '/^Requests\/sec:/ {r = $2}
+        /requests in/ {n = $1; s = $4; sub(/s,?$/, "", s)} /Non-2xx|Socket errors/ {e++}
+        END {print r, n, s, e + 0}' <<<"$1")"
+    W_P50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$1")")
+    W_P99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$1")")
+}
+
+# run_wrk KEY PATH: a 1 s warm-up, then DUR seconds of 64 keep-alive
 # connections; records KEY.rps, .p50, .p99 (ms), .cpu (% of one core),
-# .us_req (proxy CPU µs per request), .errors, and with REP also
-# KEY.rps@REP (for per_rep)
+# .us_req (proxy CPU µs per request), .errors
 run_wrk() {
-    local key=$1 path=$2 rep=${3:-} url out t0 t1 reqs rps p50 p99 errs
+    local key=$1 path=$2 url out t0 t1
     url="http://127.0.0.1:$PROXY_PORT$path"
     pin "$CPU_LG" wrk -t1 -c64 -d1s "$url" >/dev/null
     cmdlog "taskset -c $CPU_LG wrk -t1 -c64 -d${DUR}s --latency $url"
@@ -219,24 +228,19 @@ run_wrk() {
     out=$(pin "$CPU_LG" wrk -t1 -c64 -d"${DUR}s" --latency "$url")
     t1=$(cpu_ticks $MEASURE_PIDS)
     echo "$out" >>"$WORK/wrk.log"
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-    errs=$(awk '/Non-2xx|Socket errors/ {n++} END {print n + 0}' <<<"$out")
-    if ((errs)); then # e.g. the upstream died: a rate of errors is no sample
+    wrk_parse "$out"
+    if ((W_ERRS)); then # e.g. the upstream died: a rate of errors is no sample
         echo "$key: wrk saw errors (non-2xx or socket errors); sample dropped, see wrk.log." >>"$WORK/incidents"
         log "  $key: ERRORS, sample dropped"
         return 0
     fi
-    record "$key.rps" "$rps"
-    [[ -n $rep ]] && record "$key.rps@$rep" "$rps"
-    record "$key.p50" "$p50"
-    record "$key.p99" "$p99"
-    record "$key.errors" "$errs"
+    record "$key.rps" "$W_RPS"
+    record "$key.p50" "$W_P50"
+    record "$key.p99" "$W_P99"
+    record "$key.errors" "$W_ERRS"
     record "$key.cpu" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v s="$DUR" 'BEGIN {printf "%.0f", 100 * d / hz / s}')"
-    record "$key.us_req" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.2f", 1e6 * d / hz / n}')"
-    log "  $key: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+    record "$key.us_req" "$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$W_REQS" 'BEGIN {printf "%.2f", 1e6 * d / hz / n}')"
+    log "  $key: $W_RPS req/s, p50 $W_P50 ms, p99 $W_P99 ms"
 }
 
 INCIDENTS=()
@@ -358,22 +362,22 @@ sliced() {
                 out=$(pin "$CPU_LG" wrk -t1 -c64 -d"${SLICE_S}s" --latency "http://127.0.0.1:${S_PORT[$p]}${S_PATH[$p]}")
                 t1=$(cpu_ticks ${S_MEAS[$p]})
                 echo "$out" >>"$WORK/wrk.log"
-                if awk '/Non-2xx|Socket errors/ {bad = 1} END {exit !bad}' <<<"$out"; then
+                wrk_parse "$out"
+                if ((W_ERRS)); then
                     echo "$pre.$p: wrk saw errors (non-2xx or socket errors) in a slice of repetition $rep; the slice is left out, see wrk.log." >>"$WORK/incidents"
                     log "  $pre.$p: ERRORS, slice dropped"
                     settle ${S_MEAS[$p]}
                     continue
                 fi
-                read -r c d <<<"$(awk '/requests in/ {sub(/s,?$/, "", $4); print $1, $4}' <<<"$out")"
-                p50s[$p]+=" $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
-                p99s[$p]+=" $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+                c=$W_REQS d=$W_SECS
+                p50s[$p]+=" $W_P50" p99s[$p]+=" $W_P99"
             fi
             settle ${S_MEAS[$p]}
             n[$p]=$((${n[$p]:-0} + c)) ticks[$p]=$((${ticks[$p]:-0} + t1 - t0))
             secs[$p]=$(awk -v a="${secs[$p]:-0}" -v b="$d" 'BEGIN {print a + b}')
         done
     done
-    local unit=rps mid key
+    local unit=rps mid key m50 m99
     [[ $what == ws ]] && unit=mps
     for p; do
         [[ -n ${n[$p]:-} ]] || continue
@@ -387,10 +391,11 @@ sliced() {
         record "$key.us_req" "$(awk -v d="${ticks[$p]}" -v hz="$HZ" -v n="${n[$p]}" 'BEGIN {printf "%.2f", 1e6 * d / hz / n}')"
         mid="$rate $unit"
         if [[ $what != ws ]]; then
-            record "$key.p50" "$(median_of ${p50s[$p]})"
-            record "$key.p99" "$(median_of ${p99s[$p]})"
+            m50=$(printf '%s\n' ${p50s[$p]} | median) m99=$(printf '%s\n' ${p99s[$p]} | median)
+            record "$key.p50" "$m50"
+            record "$key.p99" "$m99"
             record "$key.errors" 0
-            mid+=", p50 $(median_of ${p50s[$p]}) ms, p99 $(median_of ${p99s[$p]}) ms"
+            mid+=", p50 $m50 ms, p99 $m99 ms"
         fi
         log "  $key: $mid"
     done
@@ -413,7 +418,6 @@ settle() {
     echo "a slice's proxy ($*) was still busy 5 s after its slice." >>"$WORK/incidents"
 }
 
-median_of() { printf '%s\n' "$@" | sort -g | awk '{v[n++] = $1} END {print n % 2 ? v[(n - 1) / 2] : (v[n / 2 - 1] + v[n / 2]) / 2}'; }
 
 PROXIES=(xproxy nginx haproxy)
 start_upstream
@@ -730,8 +734,11 @@ uptime_end=$(uptime)
 # ---- the table ----------------------------------------------------------------------------
 
 # ratio X BEST: X / BEST with 2 decimals, "-" when either is missing
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-rratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.6f", a / b }'; }
+quotient() { # quotient FORMAT A B: A / B printed with FORMAT, or "-"
+    awk -v f="$1" -v a="$2" -v b="$3" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf f, a / b }'
+}
+ratio() { quotient %.2f "$@"; }  # as shown in the table
+rratio() { quotient %.6f "$@"; } # unrounded, for verdicts
 best() { # best HIGHER|LOWER values...: the best of the non-"-" values
     local dir=$1
     shift
